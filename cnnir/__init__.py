@@ -1,0 +1,33 @@
+"""cnnir: a graph-IR compiler and analyzer for convolutional neural networks.
+
+Declare a network in the DSL (:mod:`cnnir.dsl`), load one (:func:`load`), analyse it
+with passes, and emit PyTorch, ONNX, Graphviz or reports.  Heavy libraries
+(torch, onnx, onnxruntime, graphviz) are imported only by the backends that need them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    BackendError,
+    CnnirError,
+    DslError,
+    FrontendError,
+    PassError,
+    ShapeError,
+    UsageError,
+)
+from .frontends import load  # noqa: E402
+from .ir import BlockInfo, Graph, Node, SourceLoc  # noqa: E402
+from .ops import TensorShape  # noqa: E402
+from .passes import get_pass, parse_pipeline  # noqa: E402
+from .passes.infer_shapes import infer_shapes  # noqa: E402
+from .passes.manager import PassManager, run_pipeline  # noqa: E402
+
+__all__ = [
+    "__version__", "load", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
+    "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
+    "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",
+    "UsageError",
+]

@@ -1,0 +1,89 @@
+"""Frontends: turn a model reference into an IR :class:`~cnnir.ir.Graph`.
+
+:func:`load` accepts what the CLI accepts as MODEL:
+
+* a zoo name (``resnet50``; ``cnnir zoo`` lists them),
+* a DSL file ``net.py`` or ``net.py:name`` when the file defines several models,
+* a ``.onnx`` file or a ``.json`` IR file (when those frontends are present).
+
+The returned graph has its shapes inferred.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..errors import FrontendError, UsageError
+from ..ir import Graph
+from ..passes.infer_shapes import infer_shapes
+
+#: loaders by file suffix; other frontends register here (".onnx", ".json")
+FILE_LOADERS: dict[str, str] = {
+    ".onnx": "cnnir.frontends.onnx_import:load_onnx",
+    ".json": "cnnir.frontends.json_io:load_json",
+}
+
+
+def parse_input(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    """``"3x299x299"`` (or ``"3,299,299"``) -> ``(3, 299, 299)``; None passes through."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        dims = tuple(text)
+    else:
+        parts = text.lower().replace(",", "x").split("x")
+        try:
+            dims = tuple(int(p) for p in parts)
+        except ValueError:
+            raise UsageError(f"--input must look like 3x224x224, got {text!r}") from None
+    if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
+        raise UsageError(f"--input needs positive sizes such as 3x224x224, got {text!r}")
+    return dims
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"net.py:resnet"`` -> ``("net.py", "resnet")``; a plain path -> ``(path, None)``."""
+    base, sep, name = spec.rpartition(":")
+    if sep and base and name and not name.startswith(("\\", "/")) and os.path.splitext(base)[1]:
+        return base, name
+    return spec, None
+
+
+def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True) -> Graph:
+    """Load MODEL (zoo name, DSL file, .onnx, .json) as a graph with shapes inferred."""
+    from . import dsl
+
+    shape = parse_input(input)
+    path, name = split_spec(spec)
+    ext = os.path.splitext(path)[1].lower()
+    if ext in FILE_LOADERS:
+        if not os.path.isfile(path):
+            raise FrontendError(f"no such file: {path}")
+        mod_name, func = FILE_LOADERS[ext].split(":")
+        import importlib
+
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            raise FrontendError(f"cannot read {ext} files: {exc}") from None
+        graph = getattr(mod, func)(path, input=shape)
+    elif ext == ".py":
+        m = dsl.load_file(path, name)
+        with dsl.user_code(path):
+            graph = m.build(shape)
+    elif os.path.splitext(spec)[1] or os.sep in spec:
+        if not os.path.exists(path):
+            raise UsageError(f"no such file: {path}")
+        raise UsageError(f"cannot read {path}: MODEL must be a zoo name, a .py DSL file, "
+                         f"a .onnx or a .json file")
+    else:
+        from .. import zoo
+
+        m = zoo.get(spec)
+        with dsl.user_code():
+            graph = m.build(shape)
+    return infer_shapes(graph) if infer else graph
+
+
+__all__ = ["load", "parse_input", "split_spec", "FILE_LOADERS"]

@@ -1,0 +1,559 @@
+"""The Python DSL: ordinary Python whose calls build an IR graph.
+
+::
+
+    from cnnir.dsl import model, block, concat
+
+    @block
+    def inception(x, c1, c3r, c3, c5r, c5, proj):
+        b1 = x.conv(c1, 1).relu()
+        b2 = x.conv(c3r, 1).relu().conv(c3, 3, padding=1).relu()
+        b3 = x.conv(c5r, 1).relu().conv(c5, 5, padding=2).relu()
+        b4 = x.maxpool(3, stride=1, padding=1).conv(proj, 1).relu()
+        return concat(b1, b2, b3, b4)
+
+    @model(input=(3, 224, 224))
+    def googlenet(x):
+        x = x.conv(64, 7, stride=2, padding=3).relu().maxpool(3, stride=2, ceil_mode=True)
+        x = inception(x, 64, 96, 128, 16, 32, 32, name="3a")
+        ...
+
+* A :class:`Tensor` is a handle on a node; its methods add layers and return new
+  handles.  Nothing is computed.
+* ``@block`` opens a scope: ``inception(..., name="3a")`` puts its layers under
+  ``inception_3a/``; without ``name`` blocks are numbered (``inception1``...).
+  ``scope("layer1")`` opens a plain named scope (a stage).
+* ``repeat(fn, n, x, ...)`` chains ``n`` calls of a block and records that they
+  are one repeated group ("bottleneck x 36" in reports and diagrams).
+* Every call records the caller's ``file:line``; errors, reports and diagrams
+  point back at it.
+* Layers are named after their kind, numbered per scope (``conv1``, ``relu3``),
+  or by ``name=``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .. import ops as O
+from ..errors import CnnirError, DslError
+from ..ir import BlockInfo, Graph, SourceLoc
+
+_THIS_FILE = os.path.normcase(os.path.abspath(__file__))
+_PKG_DIR = os.path.dirname(os.path.dirname(_THIS_FILE))
+
+
+def _caller_loc() -> SourceLoc:
+    """file:line of the first frame outside this module (the user's call)."""
+    f = sys._getframe(1)
+    while f is not None and os.path.normcase(os.path.abspath(f.f_code.co_filename)) == _THIS_FILE:
+        f = f.f_back  # type: ignore[assignment]
+    if f is None:  # pragma: no cover
+        return SourceLoc("<unknown>", 0)
+    return SourceLoc(_display_path(f.f_code.co_filename), f.f_lineno)
+
+
+def _display_path(path: str) -> str:
+    """A path as the user would write it: relative to the cwd when below it."""
+    if path.startswith("<"):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+# --------------------------------------------------------------------------- builder
+
+_BUILDERS: list[_Builder] = []
+
+
+class _Builder:
+    """The graph under construction while a ``@model`` function runs."""
+
+    def __init__(self, name: str) -> None:
+        self.graph = Graph(name)
+        self.scope: list[str] = []
+        self._counters: dict[tuple[tuple[str, ...], str], int] = {}
+        self.pending_repeat: tuple[int, int, int] | None = None
+        self.next_group = 0
+        self.open = True
+
+    def next_index(self, prefix: str) -> int:
+        key = (tuple(self.scope), prefix)
+        self._counters[key] = self._counters.get(key, 0) + 1
+        return self._counters[key]
+
+    def layer_name(self, prefix: str, name: str | None, loc: SourceLoc) -> str:
+        if name is not None:
+            _check_name(name, loc)
+            local = name
+        else:
+            local = f"{prefix}{self.next_index(prefix)}"
+            while "/".join((*self.scope, local)) in self.graph:
+                local = f"{prefix}{self.next_index(prefix)}"
+        full = "/".join((*self.scope, local))
+        if full in self.graph:
+            raise DslError(f"a layer named '{full}' already exists; pick another name=",
+                           loc=loc, node=full)
+        return full
+
+
+def _current(what: str, loc: SourceLoc | None = None) -> _Builder:
+    if not _BUILDERS:
+        raise DslError(
+            f"{what} can only be used while a @model function is being built",
+            loc=loc or _caller_loc(),
+        )
+    return _BUILDERS[-1]
+
+
+def _check_name(name: Any, loc: SourceLoc) -> None:
+    if not isinstance(name, str) or not name or "/" in name or name.strip() != name:
+        raise DslError(f"name must be a non-empty string without '/' or spaces, got {name!r}",
+                       loc=loc)
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+class Tensor:
+    """A handle on the output of one layer while a model is being built."""
+
+    __slots__ = ("_builder", "name")
+
+    def __init__(self, builder: _Builder, name: str) -> None:
+        self._builder = builder
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<cnnir Tensor %{self.name}>"
+
+    def __bool__(self) -> bool:
+        raise DslError("a cnnir Tensor has no truth value while a model is built "
+                       "(its values are not computed)", loc=_caller_loc())
+
+    # -- plumbing
+
+    def _layer(self, prefix: str, make: Callable[[], O.Op], name: str | None,
+               inputs: Sequence[Tensor] | None = None) -> Tensor:
+        return _add_layer(prefix, make, name, [self] if inputs is None else list(inputs))
+
+    # -- convolutions
+
+    def conv(self, out_channels: int, kernel: int | tuple[int, int], stride: Any = 1,
+             padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+             name: str | None = None) -> Tensor:
+        """2-D convolution.  ``padding``: int, ``(ph, pw)``, ``(top, left, bottom, right)``
+        or ``"same"`` (stride 1 only, as in PyTorch; the odd pixel goes at the end)."""
+        def make() -> O.Op:
+            pads = padding
+            if isinstance(padding, str):
+                if padding == "valid":
+                    pads = 0
+                elif padding == "same":
+                    st = O._pair(stride, "stride")
+                    if st != (1, 1):
+                        raise CnnirError("padding='same' needs stride 1 (as in PyTorch)")
+                    pads = O.same_padding(O._pair(kernel, "kernel"), O._pair(dilation, "dilation"))
+                else:
+                    raise CnnirError(f"padding must be a number, a tuple, 'same' or 'valid', "
+                                     f"got {padding!r}")
+            return O.Conv2d(out_channels, kernel, stride, pads, dilation, groups, bias)
+        return self._layer("conv", make, name)
+
+    def conv_transpose(self, out_channels: int, kernel: Any = 2, stride: Any = 2,
+                       padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
+                       groups: int = 1, bias: bool = True, name: str | None = None) -> Tensor:
+        """Transposed convolution (U-Net's 2x2 up-convolution by default)."""
+        return self._layer("upconv", lambda: O.ConvTranspose2d(
+            out_channels, kernel, stride, padding, output_padding, dilation, groups, bias), name)
+
+    upconv = conv_transpose
+
+    # -- normalisation and activations
+
+    def bn(self, eps: float = 1e-5, momentum: float = 0.1, name: str | None = None) -> Tensor:
+        """BatchNorm2d."""
+        return self._layer("bn", lambda: O.BatchNorm2d(eps, momentum), name)
+
+    def lrn(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
+            name: str | None = None) -> Tensor:
+        """Local response normalisation (AlexNet)."""
+        return self._layer("lrn", lambda: O.LocalResponseNorm(size, alpha, beta, k), name)
+
+    def relu(self, name: str | None = None) -> Tensor:
+        return self._layer("relu", O.ReLU, name)
+
+    def leaky_relu(self, negative_slope: float = 0.01, name: str | None = None) -> Tensor:
+        return self._layer("lrelu", lambda: O.LeakyReLU(negative_slope), name)
+
+    def relu6(self, name: str | None = None) -> Tensor:
+        return self._layer("relu6_", O.ReLU6, name)
+
+    def sigmoid(self, name: str | None = None) -> Tensor:
+        return self._layer("sigmoid", O.Sigmoid, name)
+
+    def hardsigmoid(self, name: str | None = None) -> Tensor:
+        return self._layer("hsigmoid", O.HardSigmoid, name)
+
+    def tanh(self, name: str | None = None) -> Tensor:
+        return self._layer("tanh", O.Tanh, name)
+
+    def hardswish(self, name: str | None = None) -> Tensor:
+        return self._layer("hswish", O.HardSwish, name)
+
+    def silu(self, name: str | None = None) -> Tensor:
+        return self._layer("silu", O.SiLU, name)
+
+    def softmax(self, name: str | None = None) -> Tensor:
+        return self._layer("softmax", O.Softmax, name)
+
+    # -- pooling and resizing
+
+    def maxpool(self, kernel: Any, stride: Any = None, padding: Any = 0,
+                ceil_mode: bool = False, name: str | None = None) -> Tensor:
+        """Max pooling; ``stride`` defaults to ``kernel`` (PyTorch)."""
+        return self._layer("maxpool", lambda: O.MaxPool2d(
+            kernel, kernel if stride is None else stride, padding, ceil_mode), name)
+
+    def avgpool(self, kernel: Any, stride: Any = None, padding: Any = 0,
+                ceil_mode: bool = False, count_include_pad: bool = True,
+                name: str | None = None) -> Tensor:
+        """Average pooling; ``stride`` defaults to ``kernel`` (PyTorch)."""
+        return self._layer("avgpool", lambda: O.AvgPool2d(
+            kernel, kernel if stride is None else stride, padding, ceil_mode,
+            count_include_pad), name)
+
+    def adaptive_avgpool(self, output_size: Any = 1, name: str | None = None) -> Tensor:
+        return self._layer("adaptpool", lambda: O.AdaptiveAvgPool2d(output_size), name)
+
+    def global_avgpool(self, name: str | None = None) -> Tensor:
+        """Average over H and W: ``CxHxW -> Cx1x1``."""
+        return self._layer("gap", O.GlobalAvgPool, name)
+
+    def upsample(self, scale: Any = 2, mode: str = "nearest", align_corners: bool = False,
+                 name: str | None = None) -> Tensor:
+        return self._layer("upsample", lambda: O.Upsample(scale, mode, align_corners), name)
+
+    # -- shape and dense layers
+
+    def dropout(self, p: float = 0.5, name: str | None = None) -> Tensor:
+        return self._layer("dropout", lambda: O.Dropout(p), name)
+
+    def identity(self, name: str | None = None) -> Tensor:
+        return self._layer("identity", O.Identity, name)
+
+    def flatten(self, name: str | None = None) -> Tensor:
+        return self._layer("flatten", O.Flatten, name)
+
+    def linear(self, out_features: int, bias: bool = True, name: str | None = None) -> Tensor:
+        """Fully connected layer (input must be flat: call ``.flatten()`` first)."""
+        return self._layer("fc", lambda: O.Linear(out_features, bias), name)
+
+    fc = linear
+
+    # -- merges
+
+    def __add__(self, other: Tensor) -> Tensor:
+        return add(self, other)
+
+    def __mul__(self, other: Tensor) -> Tensor:
+        return mul(self, other)
+
+
+def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
+               inputs: list[Any]) -> Tensor:
+    loc = _caller_loc()
+    b = _current(f"layer '{prefix.rstrip('_')}'", loc)
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise DslError(f"{prefix.rstrip('_')}: expected a cnnir Tensor, got "
+                           f"{type(t).__name__} {t!r}", loc=loc)
+        if t._builder is not b:
+            owner = t._builder.graph.name
+            raise DslError(
+                f"tensor '{t.name}' belongs to model '{owner}', not to the model "
+                f"'{b.graph.name}' being built; tensors cannot be shared between models",
+                loc=loc, node=t.name)
+    full = b.layer_name(prefix, name, loc)
+    try:
+        op = make()
+    except CnnirError as exc:
+        kind = prefix.rstrip("_")
+        raise DslError(f"{kind} '{full}': {exc.msg}", loc=loc, node=full) from None
+    b.graph.add(full, op, [t.name for t in inputs], loc, tuple(b.scope))
+    return Tensor(b, full)
+
+
+def concat(*tensors: Tensor, name: str | None = None) -> Tensor:
+    """Concatenate along channels (all inputs share H and W)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if len(tensors) < 2:
+        raise DslError("concat needs at least two tensors", loc=_caller_loc())
+    return _add_layer("concat", O.Concat, name, list(tensors))
+
+
+def add(a: Tensor, b: Tensor, name: str | None = None) -> Tensor:
+    """Elementwise sum (a residual connection); shapes must match or broadcast."""
+    return _add_layer("add", O.Add, name, [a, b])
+
+
+def mul(a: Tensor, b: Tensor, name: str | None = None) -> Tensor:
+    """Elementwise product with broadcasting (squeeze-excitation's scale)."""
+    return _add_layer("mul", O.Mul, name, [a, b])
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+def _open_scope(b: _Builder, local: str, info: BlockInfo) -> tuple[str, ...]:
+    path = (*b.scope, local)
+    if path in b.graph.blocks:
+        raise DslError(f"a block named '{'/'.join(path)}' already exists; pick another name=",
+                       loc=info.loc)
+    b.graph.blocks[path] = info
+    b.scope.append(local)
+    return path
+
+
+@contextmanager
+def scope(name: str) -> Iterator[None]:
+    """A plain named scope (a stage such as ``layer1``) around the layers built inside."""
+    loc = _caller_loc()
+    b = _current("scope()", loc)
+    _check_name(name, loc)
+    _open_scope(b, name, BlockInfo("scope", loc))
+    try:
+        yield
+    finally:
+        b.scope.pop()
+
+
+def block(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: every call of ``fn`` builds its layers inside a scope of its own.
+
+    The wrapped function takes an extra keyword ``name``: the scope becomes
+    ``f"{fn.__name__}_{name}"``; without it, ``f"{fn.__name__}{k}"`` numbered per
+    parent scope.
+    """
+    def_loc = SourceLoc(_display_path(fn.__code__.co_filename), fn.__code__.co_firstlineno)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, name: str | None = None, **kwargs: Any) -> Any:
+        loc = _caller_loc()
+        b = _current(f"block '{fn.__name__}'", loc)
+        if name is not None:
+            _check_name(str(name), loc)
+            local = f"{fn.__name__}_{name}"
+        else:
+            local = f"{fn.__name__}{b.next_index('block:' + fn.__name__)}"
+            while (*b.scope, local) in b.graph.blocks:
+                local = f"{fn.__name__}{b.next_index('block:' + fn.__name__)}"
+        rep, b.pending_repeat = b.pending_repeat, None
+        _open_scope(b, local, BlockInfo(fn.__name__, loc, rep))
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            b.scope.pop()
+        _check_result(out, f"block '{fn.__name__}'", def_loc)
+        return out
+
+    wrapper.__cnnir_block__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def repeat(fn: Callable[..., Any], n: int, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``x = fn(x, *args, **kwargs)`` ``n`` times, recorded as one repeated group.
+
+    ``fn`` must be a ``@block``.  With ``name="stage"`` the blocks are named
+    ``stage1``...``stageN`` (as ``fn.__name__ + "_" + name + i``).
+    """
+    loc = _caller_loc()
+    b = _current("repeat()", loc)
+    if not getattr(fn, "__cnnir_block__", False):
+        raise DslError(f"repeat() needs a @block function, got {getattr(fn, '__name__', fn)!r}",
+                       loc=loc)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise DslError(f"repeat() count must be a positive integer, got {n!r}", loc=loc)
+    base = kwargs.pop("name", None)
+    gid = b.next_group
+    b.next_group += 1
+    for i in range(n):
+        b.pending_repeat = (gid, i, n)
+        if base is not None:
+            kwargs["name"] = f"{base}{i + 1}"
+        x = fn(x, *args, **kwargs)
+        if not isinstance(x, Tensor):
+            raise DslError(f"repeat() needs a block that returns one tensor; "
+                           f"'{fn.__name__}' returned {type(x).__name__}", loc=loc)
+    return x
+
+
+def _check_result(out: Any, what: str, loc: SourceLoc) -> None:
+    items = out if isinstance(out, (tuple, list)) else [out]
+    if out is None or not items:
+        raise DslError(f"{what} returns nothing; return its output tensor", loc=loc)
+    for t in items:
+        if not isinstance(t, Tensor):
+            raise DslError(f"{what} must return cnnir tensors, got {type(t).__name__}", loc=loc)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Model:
+    """A network declared with ``@model``; :meth:`build` turns it into a :class:`Graph`."""
+
+    def __init__(self, fn: Callable[..., Any], input: Sequence[int], name: str) -> None:
+        self.fn = fn
+        self.name = name
+        self.input = tuple(input)
+        self.loc = SourceLoc(_display_path(fn.__code__.co_filename), fn.__code__.co_firstlineno)
+        self.__doc__ = fn.__doc__
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<cnnir model {self.name!r} input={'x'.join(map(str, self.input))}>"
+
+    def build(self, input: Sequence[int] | None = None, **kwargs: Any) -> Graph:
+        """Run the model function and return its graph (shapes not yet inferred).
+
+        ``input`` overrides the declared ``(C, H, W)``; ``kwargs`` go to the function
+        (``width=2`` for a parametrised family).
+        """
+        shape = tuple(input) if input is not None else self.input
+        b = _Builder(self.name)
+        try:
+            in_op = O.Input(shape)
+        except CnnirError as exc:
+            raise DslError(f"model '{self.name}': {exc.msg}", loc=self.loc) from None
+        b.graph.add("input", in_op, (), self.loc, ())
+        _BUILDERS.append(b)
+        try:
+            out = self.fn(Tensor(b, "input"), **kwargs)
+        finally:
+            _BUILDERS.pop()
+            b.open = False
+        _check_result(out, f"model '{self.name}'", self.loc)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        for t in outs:
+            if t._builder is not b:
+                raise DslError(f"model '{self.name}' returns tensor '{t.name}' of another model",
+                               loc=self.loc)
+        b.graph.outputs = [t.name for t in outs]
+        b.graph.source = self.loc.file
+        return b.graph
+
+    __call__ = build
+
+
+def model(fn: Callable[..., Any] | None = None, *, input: Sequence[int] = (3, 224, 224),
+          name: str | None = None) -> Any:
+    """Decorator declaring a network: ``@model(input=(3, 224, 224))``."""
+    def wrap(f: Callable[..., Any]) -> Model:
+        if not isinstance(input, (tuple, list)) or not input:
+            raise DslError(f"@model input must be a tuple such as (3, 224, 224), got {input!r}",
+                           loc=SourceLoc(_display_path(f.__code__.co_filename),
+                                         f.__code__.co_firstlineno))
+        return Model(f, input, name or f.__name__)
+    return wrap(fn) if fn is not None else wrap
+
+
+# --------------------------------------------------------------------------- files
+
+
+def load_file(path: str, name: str | None = None) -> Model:
+    """Execute a DSL file and return its model (``name`` picks one of several).
+
+    Errors in the user's file -- a syntax error, an exception raised at import --
+    become a :class:`DslError` located at the user's own line.
+    """
+    import importlib.util
+
+    if not os.path.isfile(path):
+        raise DslError(f"no such file: {path}")
+    mod_name = f"_cnnir_user_{abs(hash(os.path.abspath(path)))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise DslError(f"cannot load {path} as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        with user_code(path):
+            spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(mod_name, None)
+    models = {m.name: m for m in vars(module).values() if isinstance(m, Model)}
+    if not models:
+        raise DslError(f"{path} defines no @model", loc=SourceLoc(_display_path(path), 0))
+    if name is not None:
+        if name not in models:
+            raise DslError(f"{path} defines no model named {name!r}; it has: "
+                           f"{', '.join(sorted(models))}")
+        return models[name]
+    if len(models) > 1:
+        raise DslError(f"{path} defines several models ({', '.join(sorted(models))}); "
+                       f"pick one with {path}:NAME")
+    return next(iter(models.values()))
+
+
+@contextmanager
+def user_code(path: str | None = None) -> Iterator[None]:
+    """Turn exceptions raised by a user's DSL code into located :class:`DslError` s.
+
+    An exception whose innermost frame is inside cnnir is a cnnir bug and passes
+    through unchanged.
+    """
+    try:
+        yield
+    except CnnirError:
+        raise
+    except SyntaxError as exc:
+        where = SourceLoc(_display_path(exc.filename or path or "<unknown>"), exc.lineno or 0)
+        raise DslError(f"syntax error: {exc.msg}", loc=where) from None
+    except Exception as exc:
+        frames = _traceback_frames(exc)
+        if frames and _in_cnnir(frames[-1][0]) and not _in_cnnir_user_zone(frames[-1][0]):
+            raise
+        user = [f for f in frames if not _in_cnnir(f[0]) and not _in_python(f[0])]
+        where = SourceLoc(_display_path(user[-1][0]), user[-1][1]) if user else (
+            SourceLoc(_display_path(path), 0) if path else None)
+        raise DslError(f"{type(exc).__name__}: {exc}", loc=where) from None
+
+
+def _traceback_frames(exc: BaseException) -> list[tuple[str, int]]:
+    out = []
+    tb = exc.__traceback__
+    while tb is not None:
+        out.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    return out
+
+
+def _in_cnnir(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PKG_DIR + os.sep)
+
+
+def _in_cnnir_user_zone(filename: str) -> bool:
+    """The zoo is DSL code too: its exceptions are located like a user's."""
+    return os.path.abspath(filename).startswith(os.path.join(_PKG_DIR, "zoo") + os.sep)
+
+
+def _in_python(filename: str) -> bool:
+    if filename.startswith("<"):
+        return True
+    ab = os.path.abspath(filename)
+    prefixes = {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return any(ab.startswith(os.path.join(p, "lib")) for p in prefixes)
+
+
+__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "Tensor", "Model",
+           "load_file", "user_code"]

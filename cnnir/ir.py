@@ -1,0 +1,292 @@
+"""The IR: a layer graph over one ``networkx.MultiDiGraph``.
+
+* One node per layer, keyed by a unique hierarchical name built from DSL scopes
+  (``"inception_3a/conv3"``).  Node attributes: ``op`` (a frozen dataclass from
+  :mod:`cnnir.ops`), ``loc`` (:class:`SourceLoc` of the DSL call, ONNX node...),
+  ``scope`` (tuple of block names), ``inputs`` (ordered tuple of producer names)
+  and ``meta`` (analysis results, one namespaced key per analysis:
+  ``meta["shape"]``, ``meta["cost"]``, ``meta["rf"]``...).  The op is what is
+  serialised; meta is recomputed.
+* Edges go producer -> consumer and are keyed by the input position (``port``).
+  A multigraph, not a plain ``DiGraph``, because one tensor may feed two ports of
+  the same node (``x + x``), which a ``DiGraph`` cannot hold.
+* ``graph.nx`` is a read-only view for users who want networkx algorithms;
+  mutation goes through :class:`Graph` so the ordered ``inputs`` tuple and the
+  edges never disagree.
+* ``graph.blocks`` describes every scope (the ``@block`` function it came from
+  and, for ``repeat``, its group and index), for reports and diagrams.
+* ``graph.weights`` optionally maps node names to named numpy arrays
+  (``{"conv1": {"weight": ..., "bias": ...}}``), from an imported model or a
+  backend; analysis never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from .errors import CnnirError
+from .ops import Input, Op, TensorShape
+
+
+@dataclass(frozen=True)
+class SourceLoc:
+    """Where a node came from: ``file:line`` (a DSL call, or an ONNX node name as file)."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    @property
+    def short(self) -> str:
+        """``basename:line``, stable across machines (used by the printer)."""
+        base = os.path.basename(self.file) or self.file
+        return f"{base}:{self.line}" if self.line else base
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """A scope: the function that opened it, where, and its place in a ``repeat``."""
+
+    kind: str
+    loc: SourceLoc | None = None
+    #: ``(group_id, index, count)`` when made by ``repeat``; index counts from 0
+    repeat: tuple[int, int, int] | None = None
+
+
+@dataclass
+class Node:
+    """A read-mostly view of one node (``graph.node(name)``)."""
+
+    name: str
+    op: Op
+    inputs: tuple[str, ...]
+    loc: SourceLoc | None
+    scope: tuple[str, ...]
+    meta: dict[str, Any]
+
+    @property
+    def shape(self) -> TensorShape | None:
+        return self.meta.get("shape")
+
+
+class Graph:
+    """A CNN as a layer graph; see the module docstring."""
+
+    def __init__(self, name: str = "model") -> None:
+        self.name = name
+        self._g = nx.MultiDiGraph()
+        self.outputs: list[str] = []
+        self.blocks: dict[tuple[str, ...], BlockInfo] = {}
+        self.weights: dict[str, dict[str, Any]] | None = None
+        #: where the model came from (a DSL file, an ONNX file, a zoo name)
+        self.source: str | None = None
+        self._order: list[str] | None = None
+
+    # ------------------------------------------------------------------ building
+
+    def add(
+        self,
+        name: str,
+        op: Op,
+        inputs: Iterable[str] = (),
+        loc: SourceLoc | None = None,
+        scope: tuple[str, ...] = (),
+    ) -> str:
+        """Add a node fed by ``inputs`` (in port order) and return its name."""
+        if name in self._g:
+            raise CnnirError(f"duplicate node name {name!r}", loc=loc, node=name)
+        inputs = tuple(inputs)
+        for src in inputs:
+            if src not in self._g:
+                raise CnnirError(f"node {name!r} reads unknown node {src!r}", loc=loc, node=name)
+        self._g.add_node(name, op=op, loc=loc, scope=tuple(scope), inputs=inputs, meta={})
+        for port, src in enumerate(inputs):
+            self._g.add_edge(src, name, key=port, port=port)
+        self._order = None
+        return name
+
+    def unique_name(self, base: str) -> str:
+        """``base`` if free, else ``base_2``, ``base_3``..."""
+        if base not in self._g:
+            return base
+        i = 2
+        while f"{base}_{i}" in self._g:
+            i += 1
+        return f"{base}_{i}"
+
+    def set_inputs(self, name: str, inputs: Iterable[str]) -> None:
+        """Rewire ``name`` to read ``inputs`` (in port order)."""
+        inputs = tuple(inputs)
+        for src in inputs:
+            if src not in self._g:
+                raise CnnirError(f"node {name!r} reads unknown node {src!r}", node=name)
+        for u, _, k in list(self._g.in_edges(name, keys=True)):
+            self._g.remove_edge(u, name, key=k)
+        for port, src in enumerate(inputs):
+            self._g.add_edge(src, name, key=port, port=port)
+        self._g.nodes[name]["inputs"] = inputs
+        self._order = None
+
+    def replace_uses(self, old: str, new: str, exclude: Iterable[str] = ()) -> None:
+        """Make every user of ``old`` (but ``exclude``) read ``new``; outputs follow."""
+        skip = set(exclude)
+        for user in self.users(old):
+            if user in skip:
+                continue
+            self.set_inputs(user, tuple(new if s == old else s for s in self.inputs(user)))
+        self.outputs = [new if o == old else o for o in self.outputs]
+
+    def set_op(self, name: str, op: Op) -> None:
+        self._g.nodes[name]["op"] = op
+
+    def remove(self, name: str) -> None:
+        """Remove a node; it must have no users and not be an output."""
+        if self.users(name):
+            raise CnnirError(f"cannot remove {name!r}: it still has users", node=name)
+        if name in self.outputs:
+            raise CnnirError(f"cannot remove {name!r}: it is a graph output", node=name)
+        self._g.remove_node(name)
+        self._order = None
+
+    # ------------------------------------------------------------------ access
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """A read-only networkx view of the graph."""
+        return self._g.copy(as_view=True)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._g
+
+    def __len__(self) -> int:
+        return self._g.number_of_nodes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes())
+
+    def nodes(self) -> list[str]:
+        """Node names in a deterministic topological order (cached)."""
+        if self._order is None:
+            try:
+                # insertion order wherever it is a valid order (DSL programs build
+                # layers in order), so printer output reads like the source
+                index = {n: i for i, n in enumerate(self._g.nodes)}
+                self._order = list(
+                    nx.lexicographical_topological_sort(self._g, key=index.__getitem__))
+            except nx.NetworkXUnfeasible:
+                cycle = nx.find_cycle(self._g)
+                names = " -> ".join(str(e[0]) for e in cycle) + f" -> {cycle[0][0]}"
+                raise CnnirError(f"graph '{self.name}' has a cycle: {names}") from None
+        return self._order
+
+    def node(self, name: str) -> Node:
+        d = self._attrs(name)
+        return Node(name, d["op"], d["inputs"], d["loc"], d["scope"], d["meta"])
+
+    def _attrs(self, name: str) -> dict[str, Any]:
+        try:
+            return self._g.nodes[name]
+        except KeyError:
+            raise CnnirError(f"no node named {name!r} in graph '{self.name}'") from None
+
+    def op(self, name: str) -> Op:
+        return self._attrs(name)["op"]
+
+    def loc(self, name: str) -> SourceLoc | None:
+        return self._attrs(name)["loc"]
+
+    def scope(self, name: str) -> tuple[str, ...]:
+        return self._attrs(name)["scope"]
+
+    def meta(self, name: str) -> dict[str, Any]:
+        return self._attrs(name)["meta"]
+
+    def inputs(self, name: str) -> tuple[str, ...]:
+        return self._attrs(name)["inputs"]
+
+    def users(self, name: str) -> list[str]:
+        """Consumers of ``name``, each once, in insertion order."""
+        return list(dict.fromkeys(self._g.successors(name)))
+
+    def shape(self, name: str) -> TensorShape:
+        """The inferred output shape; raises if shapes have not been inferred."""
+        shape = self._attrs(name)["meta"].get("shape")
+        if shape is None:
+            raise CnnirError(f"shape of {name!r} is unknown: run infer-shapes first", node=name)
+        return shape
+
+    @property
+    def input_nodes(self) -> list[str]:
+        return [n for n in self.nodes() if isinstance(self.op(n), Input)]
+
+    @property
+    def input_shape(self) -> TensorShape:
+        """Shape of the (first) input."""
+        ins = self.input_nodes
+        if not ins:
+            raise CnnirError(f"graph '{self.name}' has no input")
+        op = self.op(ins[0])
+        assert isinstance(op, Input)
+        return TensorShape(op.shape)
+
+    def local_name(self, name: str) -> str:
+        """The node name without its scope prefix."""
+        return name.rsplit("/", 1)[-1]
+
+    # ------------------------------------------------------------------ whole graph
+
+    def copy(self, name: str | None = None) -> Graph:
+        """A structural copy: same ops (immutable), fresh meta dicts, same weights."""
+        g = Graph(self.name if name is None else name)
+        for n in self.nodes():
+            d = self._g.nodes[n]
+            g.add(n, d["op"], d["inputs"], d["loc"], d["scope"])
+        g.outputs = list(self.outputs)
+        g.blocks = dict(self.blocks)
+        g.weights = None if self.weights is None else dict(self.weights)
+        g.source = self.source
+        return g
+
+    def format(self, shapes: bool = True, locs: bool = True) -> str:
+        """The IR printer, one line per node::
+
+            %conv1 = conv2d[k=7x7,s=2,p=3](%input) : 64x112x112  # googlenet.py:12
+        """
+        lines = [f"graph {self.name} {{"]
+        for n in self.nodes():
+            d = self._g.nodes[n]
+            op = d["op"]
+            attrs = op.attrs()
+            args = ", ".join(f"%{s}" for s in d["inputs"])
+            if isinstance(op, Input):
+                args = ""
+            line = f"  %{n} = {op.kind}{f'[{attrs}]' if attrs else ''}({args})"
+            shape = d["meta"].get("shape")
+            if shapes and shape is not None:
+                line += f" : {shape}"
+            if locs and d["loc"] is not None:
+                line += f"  # {d['loc'].short}"
+            lines.append(line)
+        lines.append("  return " + ", ".join(f"%{o}" for o in self.outputs))
+        lines.append("}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def __repr__(self) -> str:
+        return f"<cnnir.Graph {self.name!r}: {len(self)} nodes>"
+
+    def line_for(self, name: str) -> str:
+        """The printer line of one node (used in error messages)."""
+        for line in self.format().splitlines():
+            if line.startswith(f"  %{name} = "):
+                return line.strip()
+        return name

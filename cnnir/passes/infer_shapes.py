@@ -1,0 +1,98 @@
+"""``infer-shapes``: compute every node's output shape (``meta["shape"]``).
+
+Matches: every node, in topological order.  Produces: ``meta["shape"]``, a
+:class:`~cnnir.ops.TensorShape` (batch excluded), with PyTorch's exact semantics.
+A rule that cannot hold raises :class:`~cnnir.errors.ShapeError` naming the node,
+its op and its source ``file:line``.  With ``strict=False`` the pass records the
+errors in ``notes`` / ``errors`` instead, leaves the shapes it cannot compute
+unset (``None``) and carries on; repair passes such as ``fix-residual`` use that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import CnnirError, ShapeError
+from ..ir import Graph
+from ..ops import Add, Mul, TensorShape, describe_mismatch
+from . import register
+from .base import Pass
+
+
+@register
+@dataclass
+class InferShapes(Pass):
+    """Infer the output shape of every node (PyTorch semantics)."""
+
+    name = "infer-shapes"
+    kind = "analysis"
+    strict: bool = True
+    errors: list[ShapeError] = field(default_factory=list, init=False, repr=False)
+
+    def run(self, graph: Graph) -> Graph:
+        self.errors = []
+        for n in graph.nodes():
+            attrs = graph._attrs(n)
+            op = attrs["op"]
+            ins = attrs["inputs"]
+            meta = attrs["meta"]
+            shapes = [graph._attrs(i)["meta"].get("shape") for i in ins]
+            if any(s is None for s in shapes):
+                meta["shape"] = None  # an upstream node failed (non-strict mode)
+                continue
+            try:
+                _check_arity(op, len(ins))
+                meta["shape"] = op.infer(shapes)
+            except CnnirError as exc:
+                err = _error(graph, n, exc, shapes)
+                if self.strict:
+                    raise err from None
+                self.errors.append(err)
+                self.note(str(err))
+                meta["shape"] = None
+        return graph
+
+
+def _check_arity(op: object, count: int) -> None:
+    arity = type(op).arity  # type: ignore[attr-defined]
+    if arity >= 0 and count != arity:
+        raise ShapeError(f"takes {arity} input(s), got {count}")
+    if arity < 0 and count < 2:
+        raise ShapeError(f"takes two or more inputs, got {count}")
+
+
+def _error(graph: Graph, n: str, exc: CnnirError, shapes: list[TensorShape]) -> ShapeError:
+    op = graph.op(n)
+    if isinstance(op, (Add, Mul)) and len(shapes) == 2:
+        return residual_mismatch(graph, n)
+    return ShapeError(f"{op.kind} '{n}': {exc.msg}", loc=graph.loc(n), node=n, hint=exc.hint)
+
+
+def residual_mismatch(graph: Graph, n: str) -> ShapeError:
+    """The error for an Add/Mul whose inputs cannot broadcast: names both producers,
+    their source lines, what differs, and the usual fix."""
+    op = graph.op(n)
+    a, b = graph.inputs(n)
+    sa, sb = graph.shape(a), graph.shape(b)
+
+    def who(p: str) -> str:
+        loc = graph.loc(p)
+        return f"'{p}'" + (f" ({loc})" if loc else "")
+
+    msg = (f"{op.kind} '{n}' got {sa} from {who(a)} and {sb} from {who(b)} "
+           f"({describe_mismatch(sa, sb)})")
+    hint = None
+    if len(sa) == 3 and len(sb) == 3 and sa[1] % sb[1] == 0 and sb[1] and sa[2] % sb[2] == 0:
+        stride = sa[1] // sb[1]
+        hint = (f"project the shortcut with a 1x1 conv to {sb[0]} channels, stride {stride}, "
+                f"or run with --passes fix-residual")
+    elif len(sa) == 3 and len(sb) == 3 and sb[1] % sa[1] == 0 and sa[2] % sb[2] == 0:
+        stride = sb[1] // sa[1]
+        hint = (f"project the shortcut with a 1x1 conv to {sa[0]} channels, stride {stride}, "
+                f"or run with --passes fix-residual")
+    return ShapeError(msg, loc=graph.loc(n), node=n, hint=hint)
+
+
+def infer_shapes(graph: Graph, strict: bool = True) -> Graph:
+    """Run :class:`InferShapes` on ``graph`` and return it."""
+    return InferShapes(strict=strict).run(graph)

@@ -1,0 +1,56 @@
+"""Small shared helpers: atomic output files, human-readable numbers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from .errors import UsageError
+
+
+def check_writable(path: str) -> None:
+    """Fail early (before any work) when ``path`` cannot be written."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write {path}: it is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"cannot write {path}: directory {directory} is not writable")
+
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place.
+
+    A failure at any point leaves no half-written file and keeps an existing
+    ``path`` as it was.
+    """
+    check_writable(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cnnir-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def human(n: float, unit: str = "") -> str:
+    """``25557032 -> '25.56M'``, ``4089184256 -> '4.09G'``; small numbers stay exact."""
+    n = float(n)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suffix}{unit}"
+    return f"{int(n) if n == int(n) else n}{unit}"
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in binary units: ``'97.49 MiB'``."""
+    n = float(n)
+    for div, suffix in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {suffix}"
+    return f"{int(n)} B"
