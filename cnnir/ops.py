@@ -228,8 +228,8 @@ class Conv2d(Op):
         _positive(self.kernel, "kernel")
         _positive(self.stride, "stride")
         _positive(self.dilation, "dilation")
-        if not isinstance(self.groups, int) or isinstance(self.groups, bool) or self.groups < 1:
-            raise CnnirError(f"groups must be a positive integer, got {self.groups!r}")
+        _check_channels(self.groups, "groups")
+        _flag(self.bias, "bias")
         if self.out_channels % self.groups:
             raise CnnirError(
                 f"groups={self.groups} does not divide out_channels={self.out_channels}"
@@ -248,6 +248,23 @@ class Conv2d(Op):
 
     def attrs(self) -> str:
         return _conv_attrs(self)
+
+
+def _number(value: Any, what: str, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> None:
+    """A finite real number, optionally within bounds; else a CnnirError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+            or value in (float("inf"), float("-inf")):
+        raise CnnirError(f"{what} must be a finite number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise CnnirError(f"{what} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise CnnirError(f"{what} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
+
+
+def _flag(value: Any, what: str) -> None:
+    if not isinstance(value, bool):
+        raise CnnirError(f"{what} must be True or False, got {value!r}")
 
 
 def _check_channels(value: Any, what: str) -> None:
@@ -302,8 +319,8 @@ class ConvTranspose2d(Op):
                     f"output_padding {_fmt_pair(self.output_padding)} must be smaller than "
                     f"the stride or the dilation"
                 )
-        if not isinstance(self.groups, int) or self.groups < 1:
-            raise CnnirError(f"groups must be a positive integer, got {self.groups!r}")
+        _check_channels(self.groups, "groups")
+        _flag(self.bias, "bias")
         if self.out_channels % self.groups:
             raise CnnirError(
                 f"groups={self.groups} does not divide out_channels={self.out_channels}"
@@ -340,6 +357,10 @@ class BatchNorm2d(Op):
     kind: ClassVar[str] = "batchnorm2d"
     family: ClassVar[str] = "norm"
 
+    def __post_init__(self) -> None:
+        _number(self.eps, "eps", 0.0, low_open=True)
+        _number(self.momentum, "momentum", 0.0, 1.0)
+
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
         _need_map(x, self.kind)
@@ -362,6 +383,9 @@ class LocalResponseNorm(Op):
 
     def __post_init__(self) -> None:
         _check_channels(self.size, "size")
+        _number(self.alpha, "alpha")
+        _number(self.beta, "beta")
+        _number(self.k, "k")
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
@@ -395,6 +419,9 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     negative_slope: float = 0.01
     kind: ClassVar[str] = "leaky_relu"
+
+    def __post_init__(self) -> None:
+        _number(self.negative_slope, "negative_slope")
 
     def attrs(self) -> str:
         return f"slope={self.negative_slope:g}"
@@ -461,6 +488,9 @@ class _Pool(Op):
         object.__setattr__(self, "padding", _pads(self.padding))
         _positive(self.kernel, "kernel")
         _positive(self.stride, "stride")
+        _flag(self.ceil_mode, "ceil_mode")
+        if hasattr(self, "count_include_pad"):
+            _flag(self.count_include_pad, "count_include_pad")
         p = self.padding
         if max(p[0], p[2]) > self.kernel[0] // 2 or max(p[1], p[3]) > self.kernel[1] // 2:
             raise CnnirError(
@@ -548,6 +578,7 @@ class Upsample(Op):
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", _pair(self.scale, "scale"))
         _positive(self.scale, "scale")
+        _flag(self.align_corners, "align_corners")
         if self.mode not in ("nearest", "bilinear"):
             raise CnnirError(f"upsample mode must be 'nearest' or 'bilinear', got {self.mode!r}")
         if self.align_corners and self.mode == "nearest":
@@ -573,8 +604,7 @@ class Dropout(Op):
     family: ClassVar[str] = "reg"
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.p) < 1.0:
-            raise CnnirError(f"dropout p must be in [0, 1), got {self.p!r}")
+        _number(self.p, "dropout p", 0.0, 1.0, high_open=True)
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
@@ -617,6 +647,7 @@ class Linear(Op):
 
     def __post_init__(self) -> None:
         _check_channels(self.out_features, "out_features")
+        _flag(self.bias, "bias")
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
