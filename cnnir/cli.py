@@ -31,6 +31,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--input", metavar="CxHxW", help="override the input size, e.g. 3x299x299")
@@ -72,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_passes(p)
     p.add_argument("--format", default="table",
                    choices=["table", "json", "csv", "md", "latex"], help="output format")
-    p.add_argument("--depth", type=int, default=None, metavar="N",
+    p.add_argument("--depth", type=positive_int, default=None, metavar="N",
                    help="group rows by block down to depth N, with subtotals")
     p.add_argument("--columns", metavar="C1,C2", help="columns to show")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"],
                    help="element type for memory figures")
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="batch size")
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
 
@@ -116,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", metavar="CxHxW", help="override the input size")
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before compiling")
     p.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"])
-    p.add_argument("--batch", type=int, default=1, metavar="N")
-    p.add_argument("--repeat", type=int, default=20, metavar="K", help="timed runs")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N")
+    p.add_argument("--repeat", type=positive_int, default=20, metavar="K", help="timed runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true",
                    help="compare the output with the PyTorch backend")

@@ -110,7 +110,7 @@ def _fmt_pads(p: Pads) -> str:
 def _need_map(shape: TensorShape, kind: str) -> None:
     if not shape.is_map:
         raise ShapeError(
-            f"{kind} expects a CxHxW feature map, got a flat tensor of shape {shape}"
+            f"expects a CxHxW feature map, got a flat tensor of shape {shape}"
         )
 
 
@@ -121,8 +121,9 @@ def _window_out(
     eff = dilation * (kernel - 1) + 1
     padded = size + pad_begin + pad_end
     if eff > padded:
+        dilated = f" (dilated to {eff})" if dilation > 1 else ""
         raise ShapeError(
-            f"{kind} kernel {eff} (dilated) is larger than the padded input {padded} "
+            f"kernel {kernel}{dilated} is larger than the padded input {padded} "
             f"along {axis} (input {size}, padding {pad_begin}+{pad_end})"
         )
     if ceil_mode:
@@ -336,7 +337,7 @@ class ConvTranspose2d(Op):
             out = ((x[1 + a] - 1) * self.stride[a] - 2 * self.padding[a]
                    + self.dilation[a] * (self.kernel[a] - 1) + self.output_padding[a] + 1)
             if out < 1:
-                raise ShapeError(f"{self.kind} output {axis} would be {out}: padding too large")
+                raise ShapeError(f"output {axis} would be {out}: padding too large")
             dims.append(out)
         return TensorShape((self.out_channels, dims[0], dims[1]))
 
@@ -653,7 +654,7 @@ class Linear(Op):
         (x,) = inputs
         if len(x) != 1:
             raise ShapeError(
-                f"linear expects a flat input, got {x}; add .flatten() (or a global "
+                f"expects a flat input, got {x}; add .flatten() (or a global "
                 f"pool and .flatten()) before it"
             )
         return TensorShape((self.out_features,))
@@ -675,12 +676,12 @@ class Concat(Op):
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         if len(inputs) < 2:
-            raise ShapeError("concat needs at least two inputs")
+            raise ShapeError("needs at least two inputs")
         first = inputs[0]
         for i, s in enumerate(inputs[1:], start=1):
             if len(s) != len(first) or tuple(s[1:]) != tuple(first[1:]):
                 raise ShapeError(
-                    "concat inputs must agree on everything but channels: "
+                    "inputs must agree on everything but channels: "
                     + ", ".join(f"input {k} is {t}" for k, t in enumerate(inputs))
                     + f" (input {i} differs)"
                 )

@@ -62,6 +62,8 @@ def _display_path(path: str) -> str:
     """A path as the user would write it: relative to the cwd when below it."""
     if path.startswith("<"):
         return path
+    if os.path.abspath(path).startswith(_PKG_DIR + os.sep):  # the zoo: "cnnir/zoo/vgg.py"
+        return os.path.relpath(os.path.abspath(path), os.path.dirname(_PKG_DIR))
     try:
         rel = os.path.relpath(path)
     except ValueError:

@@ -86,7 +86,7 @@ def residual_mismatch(graph: Graph, n: str) -> ShapeError:
         stride = sa[1] // sb[1]
         hint = (f"project the shortcut with a 1x1 conv to {sb[0]} channels, stride {stride}, "
                 f"or run with --passes fix-residual")
-    elif len(sa) == 3 and len(sb) == 3 and sb[1] % sa[1] == 0 and sa[2] % sb[2] == 0:
+    elif len(sa) == 3 and len(sb) == 3 and sb[1] % sa[1] == 0 and sb[2] % sa[2] == 0:
         stride = sb[1] // sa[1]
         hint = (f"project the shortcut with a 1x1 conv to {sa[0]} channels, stride {stride}, "
                 f"or run with --passes fix-residual")
