@@ -21,12 +21,20 @@ layer junk arguments; building it must raise a ``CnnirError`` and nothing else.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from cnnir.dsl import block, concat, model
 from cnnir.errors import CnnirError
+
+#: examples per property: 200 in CI; ``python -m tests.fuzz --examples N`` raises it
+EXAMPLES = int(os.environ.get("CNNIR_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                       HealthCheck.data_too_large])
 
 ACTS = ["relu", "leaky_relu", "relu6", "sigmoid", "tanh", "hardswish", "silu", "hardsigmoid"]
 Program = tuple[tuple[int, int, int], list[tuple[Any, ...]]]
@@ -246,4 +254,4 @@ def invalid_programs(draw: st.DrawFn) -> Program:
     return (c, h, w), steps
 
 
-__all__ = ["valid_programs", "invalid_programs", "junk_step", "build", "shape_after", "BREAKERS"]
+__all__ = ["FUZZ", "EXAMPLES", "valid_programs", "invalid_programs", "junk_step", "build", "shape_after", "BREAKERS"]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnir.errors import CnnirError
 from cnnir.passes.infer_shapes import infer_shapes
 
-from .strategies import BREAKERS, build, invalid_programs, junk_step, valid_programs
+from .strategies import BREAKERS, FUZZ, build, invalid_programs, junk_step, valid_programs
 
-FAST = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FAST = FUZZ
 
 
 def build_and_infer(program):
