@@ -22,6 +22,10 @@ from .base import Pass
 #: modules (under cnnir.passes) that define passes; each registers on import
 PASS_MODULES = [
     "infer_shapes",
+    "count_params",
+    "count_macs",
+    "memory",
+    "receptive_field",
 ]
 
 REGISTRY: dict[str, type[Pass]] = {}

@@ -1,0 +1,300 @@
+"""``receptive-field``: the receptive field of every node, per axis, relative to the input.
+
+Matches: every node.  Produces ``meta["rf"]``, an :class:`RF`::
+
+    RF(size=(212, 212),      # the largest RF over all paths from the input, in pixels
+       min_size=(212, 212),  # the smallest (how much the shallowest path sees)
+       stride=(32, 32),      # effective stride: input pixels between adjacent units
+       padding=(90, 90),     # effective padding: unit 0's RF starts at -padding
+       aligned=True,         # all paths agree on stride and centre offset
+       whole=False)          # a global pool / linear layer: the unit sees everything
+
+For a chain with kernel k_l (dilated ``d(k-1)+1``), stride s_l, begin padding p_l:
+``r = 1 + sum (k_l - 1) prod_{i<l} s_i``, ``S = prod s_l``, ``P = sum p_l prod_{i<l} s_i``;
+the centre of unit x is ``x*S - P + (r-1)/2``.  Stride and padding are reported for
+the path with the largest RF.  Where paths meet (concat, add, mul), each path keeps
+its own (r, S, P); ``aligned`` says whether all paths share S and the centre offset
+``P - (r-1)/2``.  BatchNorm, activations, LRN, dropout and other per-pixel ops leave
+the RF as it is.
+
+How each op maps its input's units to its output's units:
+
+* conv / pool: as above.  ``ceil_mode`` changes how many units there are, not the RF.
+* transposed conv (stride s): an output unit reads ``((k-1)//s) + 1`` input units
+  (for dilation 1); the stride divides by s (it may become a fraction, printed as
+  such, until a later stride multiplies it back, as in U-Net).
+* upsample (scale s): nearest reads 1 unit, bilinear 2; the stride divides by s
+  (``align_corners``: by ``(O-1)/(I-1)``).
+* adaptive average pool: an exact pool when the input size is a multiple of the
+  output size; otherwise PyTorch's bins differ in size, the largest bin is used and
+  ``aligned`` is False (a note says so).
+* global average pool, linear layer (and an adaptive pool to 1x1): every output sees
+  the whole input; ``whole`` is True and ``size`` is the union of the RFs of all
+  units of the input map (``r + (n-1)*S``), padding included.
+* flatten carries the RF of the map it flattens (each element is one map unit).
+
+One forward sweep in topological order.  Each node keeps, per axis, one summary per
+distinct effective stride (largest and smallest r, the padding of the largest, the
+range of centre offsets), so the sweep is linear in the graph's size however many
+paths there are; a merge unions the summaries.  An op kind without a rule raises a
+:class:`~cnnir.errors.PassError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+from typing import Any
+
+from .. import ops as O
+from ..ir import Graph
+from ..ops import Op, TensorShape
+from . import register
+from .base import Pass
+from .count_macs import adaptive_bins
+from .count_params import input_shapes, no_rule
+
+Num = Any  # int, or Fraction where a transposed conv or upsampling divides the stride
+
+
+@dataclass(frozen=True)
+class RF:
+    """The receptive field of one node; pairs are ``(height, width)``."""
+
+    size: tuple[Num, Num]
+    min_size: tuple[Num, Num]
+    stride: tuple[Num, Num]
+    padding: tuple[Num, Num]
+    aligned: bool
+    whole: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: ints stay ints, fractions become floats."""
+        def j(p: tuple[Num, Num]) -> list[Any]:
+            return [v if isinstance(v, int) else float(v) for v in p]
+        return {"size": j(self.size), "min_size": j(self.min_size), "stride": j(self.stride),
+                "padding": j(self.padding), "aligned": self.aligned, "whole": self.whole}
+
+    def __str__(self) -> str:
+        def f(p: tuple[Num, Num]) -> str:
+            return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+        text = f"{f(self.size)}/{f(self.stride)}/{f(self.padding)}"
+        if self.min_size != self.size:
+            text += f" (min {f(self.min_size)})"
+        if not self.aligned:
+            text += " unaligned"
+        if self.whole:
+            text += " whole"
+        return text
+
+
+# An axis summary: {stride: (rmax, padding of rmax, rmin, 2c lowest, 2c highest)}
+# where c = P - (r-1)/2 is the centre offset (doubled to stay integral).
+Axis = dict[Num, tuple[Num, Num, Num, Num, Num]]
+# A node's state: (height axis, width axis, whole, irregular, units per axis of the map)
+State = tuple[Axis, Axis, bool, bool, tuple[int, int]]
+
+_ORIGIN: Axis = {1: (1, 0, 1, 0, 0)}
+
+
+def _norm(x: Num) -> Num:
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
+def _step(axis: Axis, n: Num, f: Num, g: Num) -> Axis:
+    """Apply a layer that reads ``n`` units, moves ``f`` units per output unit and
+    pads ``g`` units before the first (conv: n = dilated k, f = stride, g = pad)."""
+    out: Axis = {}
+    grow_c = n - 1 - 2 * g
+    for s, (rmax, pmax, rmin, clo, chi) in axis.items():
+        grow = (n - 1) * s
+        shift = grow_c * s
+        out[_norm(s * f)] = (_norm(rmax + grow), _norm(pmax + g * s), _norm(rmin + grow),
+                             _norm(clo - shift), _norm(chi - shift))
+    return out
+
+
+def _merge(axes: list[Axis]) -> Axis:
+    out: Axis = dict(axes[0])
+    for axis in axes[1:]:
+        for s, b in axis.items():
+            a = out.get(s)
+            if a is None:
+                out[s] = b
+                continue
+            top = a if (a[0], a[1]) >= (b[0], b[1]) else b
+            out[s] = (top[0], top[1], min(a[2], b[2]), min(a[3], b[3]), max(a[4], b[4]))
+    return out
+
+
+def _window(k: int, s: int, p: int, d: int = 1) -> tuple[Num, Num, Num]:
+    return d * (k - 1) + 1, s, p
+
+
+def _up(s: int, n: int) -> tuple[Num, Num, Num]:
+    """Upsampling by s reading n units: centre of output y at ``(y + 1/2)/s - 1/2``."""
+    f = Fraction(1, s)
+    shift = (f - 1) / 2
+    return n, f, Fraction(n - 1, 2) - shift
+
+
+def _conv_t_axis(k: int, s: int, p: int, d: int) -> tuple[Num, Num, Num]:
+    m = s // gcd(d, s)  # taps that hit one output are m apart
+    n = Fraction(((k - 1) // m) * m * d, s) + 1
+    f = Fraction(1, s)
+    shift = Fraction(2 * p - d * (k - 1), 2 * s)
+    return _norm(n), f, _norm((n - 1) / 2 - shift)
+
+
+# A rule returns per-axis (n, f, g), or None for "RF unchanged", plus flags.
+Geometry = tuple[tuple[Num, Num, Num], tuple[Num, Num, Num]] | None
+RfRule = Callable[[Op, list[TensorShape], State], tuple[Geometry, bool, bool]]
+
+
+def _same(op: Op, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
+    return None, False, False
+
+
+def _conv(op: O.Conv2d, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
+    return ((_window(op.kernel[0], op.stride[0], op.padding[0], op.dilation[0]),
+             _window(op.kernel[1], op.stride[1], op.padding[1], op.dilation[1])), False, False)
+
+
+def _fused(op: O.FusedConv2d, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
+    return _conv(op.conv, ins, st)
+
+
+def _pool(op: O.MaxPool2d, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
+    return ((_window(op.kernel[0], op.stride[0], op.padding[0]),
+             _window(op.kernel[1], op.stride[1], op.padding[1])), False, False)
+
+
+def _conv_t(op: O.ConvTranspose2d, ins: list[TensorShape],
+            st: State) -> tuple[Geometry, bool, bool]:
+    return ((_conv_t_axis(op.kernel[0], op.stride[0], op.padding[0], op.dilation[0]),
+             _conv_t_axis(op.kernel[1], op.stride[1], op.padding[1], op.dilation[1])),
+            False, False)
+
+
+def _upsample(op: O.Upsample, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
+    geo = []
+    for a in range(2):
+        s, size = op.scale[a], ins[0][1 + a]
+        if s == 1:
+            geo.append((1, 1, 0))
+        elif op.mode == "nearest":
+            geo.append(_up(s, 1))
+        elif op.align_corners and size > 1:
+            # output y samples input y * (I-1)/(O-1): two units around it
+            f = Fraction(size - 1, size * s - 1)
+            geo.append((2, f, Fraction(1, 2)))
+        else:
+            geo.append(_up(s, 2 if size > 1 else 1))
+    return (geo[0], geo[1]), False, False
+
+
+def _global(op: Op, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
+    units = st[4]
+    return ((units[0], units[0], 0), (units[1], units[1], 0)), True, False
+
+
+def _adaptive(op: O.AdaptiveAvgPool2d, ins: list[TensorShape],
+              st: State) -> tuple[Geometry, bool, bool]:
+    if op.output_size == (1, 1):
+        return _global(op, ins, st)
+    geo = []
+    irregular = False
+    for a in range(2):
+        size, out = ins[0][1 + a], op.output_size[a]
+        if size % out == 0:
+            geo.append((size // out, size // out, 0))
+        else:
+            irregular = True
+            n = max(e - s for s, e in adaptive_bins(size, out))
+            f = Fraction(size, out)
+            geo.append((n, f, _norm(Fraction(n - 1, 2) - (f - 1) / 2)))
+    return (geo[0], geo[1]), False, irregular
+
+
+RULES: dict[type[Op], RfRule] = {
+    O.Conv2d: _conv,  # type: ignore[dict-item]
+    O.FusedConv2d: _fused,  # type: ignore[dict-item]
+    O.ConvTranspose2d: _conv_t,  # type: ignore[dict-item]
+    O.MaxPool2d: _pool,  # type: ignore[dict-item]
+    O.AvgPool2d: _pool,  # type: ignore[dict-item]
+    O.AdaptiveAvgPool2d: _adaptive,  # type: ignore[dict-item]
+    O.GlobalAvgPool: _global,
+    O.Linear: _global,
+    O.Upsample: _upsample,  # type: ignore[dict-item]
+    **{t: _same for t in (
+        O.BatchNorm2d, O.LocalResponseNorm, O.ReLU, O.LeakyReLU, O.ReLU6, O.Sigmoid,
+        O.HardSigmoid, O.Tanh, O.HardSwish, O.SiLU, O.Softmax, O.Dropout, O.Identity,
+        O.Flatten, O.Concat, O.Add, O.Mul,
+    )},
+}
+"""RF rule per op type (exact type; Input starts the sweep)."""
+
+
+def _report(st: State) -> RF:
+    axes = st[0], st[1]
+    size, min_size, stride, padding = [], [], [], []
+    aligned = not st[3]
+    for axis in axes:
+        s_top = max(axis, key=lambda s: (axis[s][0], s))
+        rmax, pmax, _, _, _ = axis[s_top]
+        size.append(rmax)
+        stride.append(s_top)
+        padding.append(pmax)
+        min_size.append(min(v[2] for v in axis.values()))
+        if len(axis) > 1 or any(v[3] != v[4] for v in axis.values()):
+            aligned = False
+    return RF((size[0], size[1]), (min_size[0], min_size[1]), (stride[0], stride[1]),
+              (padding[0], padding[1]), aligned, st[2])
+
+
+@register
+@dataclass
+class ReceptiveField(Pass):
+    """Receptive field per node and axis: max/min size, stride, padding, alignment."""
+
+    name = "receptive-field"
+    kind = "analysis"
+
+    def run(self, graph: Graph) -> Graph:
+        states: dict[str, State] = {}
+        node_attrs = graph._g.nodes
+        for n in graph.nodes():
+            attrs = node_attrs[n]
+            op = attrs["op"]
+            shape = attrs["meta"].get("shape")
+            if type(op) is O.Input:
+                units = (shape[1], shape[2]) if shape is not None and len(shape) == 3 else (1, 1)
+                st: State = (_ORIGIN, _ORIGIN, False, False, units)
+            else:
+                rule = RULES.get(type(op))
+                if rule is None:
+                    raise no_rule(graph, n, "receptive-field")
+                ins = input_shapes(graph, n, attrs, "receptive-field")
+                inputs = attrs["inputs"]
+                if len(inputs) == 1:
+                    prev = states[inputs[0]]
+                else:
+                    olds = [states[i] for i in inputs]
+                    prev = (_merge([s[0] for s in olds]), _merge([s[1] for s in olds]),
+                            any(s[2] for s in olds), any(s[3] for s in olds), olds[0][4])
+                geo, whole, irregular = rule(op, ins, prev)
+                units = (shape[1], shape[2]) if len(shape) == 3 else (
+                    (1, 1) if whole else prev[4])
+                if geo is None:
+                    st = (prev[0], prev[1], prev[2], prev[3], units)
+                else:
+                    st = (_step(prev[0], *geo[0]), _step(prev[1], *geo[1]),
+                          prev[2] or whole, prev[3] or irregular, units)
+                if irregular and not prev[3]:
+                    self.note(f"'{n}': adaptive pooling bins of unequal size; the RF uses "
+                              f"the largest bin and is marked unaligned")
+            states[n] = st
+            attrs["meta"]["rf"] = _report(st)
+        return graph
