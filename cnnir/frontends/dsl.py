@@ -33,6 +33,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -46,12 +47,14 @@ from ..ir import BlockInfo, Graph, SourceLoc
 
 _THIS_FILE = os.path.normcase(os.path.abspath(__file__))
 _PKG_DIR = os.path.dirname(os.path.dirname(_THIS_FILE))
+#: frames that are not the user's call: this module, and contextlib running ``scope()``
+_SKIP = {_THIS_FILE, os.path.normcase(os.path.abspath(contextlib.__file__))}
 
 
 def _caller_loc() -> SourceLoc:
     """file:line of the first frame outside this module (the user's call)."""
     f = sys._getframe(1)
-    while f is not None and os.path.normcase(os.path.abspath(f.f_code.co_filename)) == _THIS_FILE:
+    while f is not None and os.path.normcase(os.path.abspath(f.f_code.co_filename)) in _SKIP:
         f = f.f_back  # type: ignore[assignment]
     if f is None:  # pragma: no cover
         return SourceLoc("<unknown>", 0)
