@@ -1,46 +1,489 @@
-"""Reports: the per-layer table (name, op, output shape, source line)."""
+"""Reports: one data model (rows + totals) rendered as a table, JSON, CSV, Markdown, LaTeX.
+
+:func:`build_report` runs every analysis (:func:`cnnir.analysis.analyze`) and makes
+a :class:`Report`: one :class:`Row` per layer in topological order, or, with
+``depth=N``, rows grouped by block like torchinfo's depth: blocks down to ``N``
+levels deep become subtotal rows, layers in scopes shallower than ``N`` keep a row
+of their own, and everything deeper is folded into its block's subtotal.
+``depth=0`` leaves the totals alone.
+
+Formats (:func:`render`):
+
+* ``table``: a terminal table (rich), numbers for humans (``25.56M``, ``4.09G``,
+  ``97.49 MiB``), totals and a summary below.
+* ``json``: the contract for scripts, exact integers::
+
+    {"model": str, "input": [C,H,W], "batch": int,
+     "totals": {"params", "buffers", "macs", "flops", "other_ops", "param_bytes",
+                "activation_bytes", "peak_activation_bytes"},
+     "layers": [{"name", "op", "scope": [str], "loc": "file:line", "output_shape",
+                 "params", "macs", "flops", "other_ops", "activation_bytes",
+                 "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned"}}]}
+
+  With ``--depth`` a block's row has ``"op": "block:<kind>"`` and subtotals; its
+  output shape and RF are those of the block's last layer.  A stride that a
+  transposed conv or upsampling made fractional is a float.
+* ``csv``: one header line of column names, exact integers, shapes and RF pairs
+  as ``HxW``, and a last row named ``total``.
+* ``md``: a GitHub table, human numbers, the totals row in bold.
+* ``latex``: a complete document (``booktabs`` + ``longtable``, so a long network
+  breaks across pages) that compiles as is; copy the ``longtable`` into a paper.
+
+``--columns`` picks and orders columns (:data:`COLUMNS`) for every format but
+JSON, whose layout is fixed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis import analyze
+from ..errors import UsageError
 from ..ir import Graph
+from ..passes.receptive_field import RF
+from ..util import human, human_bytes
+
+FORMATS = ("table", "json", "csv", "md", "latex")
+
+#: column id -> (header, kind); kind says how a value is rendered
+COLUMNS: dict[str, tuple[str, str]] = {
+    "name": ("Layer", "text"),
+    "op": ("Op", "text"),
+    "attrs": ("Attributes", "text"),
+    "scope": ("Scope", "text"),
+    "output": ("Output", "shape"),
+    "params": ("Params", "count"),
+    "buffers": ("Buffers", "count"),
+    "macs": ("MACs", "count"),
+    "flops": ("FLOPs", "count"),
+    "other_ops": ("Other ops", "count"),
+    "activations": ("Activations", "bytes"),
+    "param_bytes": ("Param bytes", "bytes"),
+    "rf": ("RF size/stride/pad", "text"),
+    "rf_size": ("RF size", "pair"),
+    "rf_min_size": ("RF min", "pair"),
+    "rf_stride": ("RF stride", "pair"),
+    "rf_padding": ("RF padding", "pair"),
+    "rf_aligned": ("RF aligned", "bool"),
+    "loc": ("Source", "text"),
+}
+
+#: other spellings accepted by ``--columns``
+ALIASES = {"output_shape": "output", "shape": "output", "activation_bytes": "activations",
+           "memory": "activations", "layer": "name", "source": "loc", "other": "other_ops"}
+
+DEFAULT_COLUMNS = {
+    "table": ["name", "op", "output", "params", "macs", "flops", "other_ops", "activations",
+              "rf", "loc"],
+    "md": ["name", "op", "output", "params", "macs", "flops", "activations", "rf"],
+    "latex": ["name", "op", "output", "params", "macs", "activations", "rf"],
+    "csv": ["name", "op", "scope", "loc", "output", "params", "buffers", "macs", "flops",
+            "other_ops", "activations", "param_bytes", "rf_size", "rf_min_size", "rf_stride",
+            "rf_padding", "rf_aligned"],
+}
 
 
-def layer_rows(graph: Graph) -> list[dict[str, Any]]:
-    rows = []
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass
+class Row:
+    """One report row: a layer, or (with ``depth``) a block with subtotals."""
+
+    name: str
+    op: str
+    attrs: str
+    scope: tuple[str, ...]
+    loc: str
+    output_shape: tuple[int, ...]
+    rf: RF | None
+    indent: int = 0
+    is_block: bool = False
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+    other_ops: int = 0
+    activation_bytes: int = 0
+    param_bytes: int = 0
+
+    def add(self, meta: dict[str, Any]) -> None:
+        p, c, m = meta["params"], meta["cost"], meta["memory"]
+        self.params += p["params"]
+        self.buffers += p["buffers"]
+        self.macs += c["macs"]
+        self.flops += c["flops"]
+        self.other_ops += c["other_ops"]
+        self.activation_bytes += m["activation_bytes"]
+        self.param_bytes += m["param_bytes"]
+
+
+@dataclass
+class Report:
+    """What every format renders: the model, its rows and its totals."""
+
+    model: str
+    input: tuple[int, ...]
+    batch: int
+    dtype: str
+    rows: list[Row]
+    totals: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+
+def build_report(graph: Graph, dtype: str = "float32", batch: int = 1,
+                 depth: int | None = None) -> Report:
+    """Analyse ``graph`` and collect its rows (grouped by block with ``depth``)."""
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth must be 0 or more, got {depth}")
+    result = analyze(graph, dtype=dtype, batch=batch)
+    nodes = graph._g.nodes
+    rows: list[Row] = []
+    blocks: dict[tuple[str, ...], Row] = {}
     for n in graph.nodes():
-        op = graph.op(n)
-        loc = graph.loc(n)
-        rows.append({
-            "name": n, "op": op.kind, "attrs": op.attrs(),
-            "output_shape": list(graph.shape(n)), "loc": str(loc) if loc else "",
+        attrs = nodes[n]
+        meta = attrs["meta"]
+        scope = attrs["scope"]
+        if depth is not None:
+            for level in range(1, min(len(scope), depth) + 1):
+                path = scope[:level]
+                row = blocks.get(path)
+                if row is None:
+                    info = graph.blocks.get(path)
+                    loc = info.loc if info is not None else None
+                    row = Row(name="/".join(path),
+                              op=f"block:{info.kind if info is not None else 'scope'}",
+                              attrs=_repeat_text(info), scope=path[:-1],
+                              loc=str(loc) if loc else "", output_shape=meta["shape"],
+                              rf=meta["rf"], indent=level - 1, is_block=True)
+                    blocks[path] = row
+                    rows.append(row)
+                row.output_shape = meta["shape"]  # the block's last layer
+                row.rf = meta["rf"]
+                row.add(meta)
+            if len(scope) >= depth:
+                continue
+        op = attrs["op"]
+        loc = attrs["loc"]
+        row = Row(name=n, op=op.kind, attrs=op.attrs(), scope=scope,
+                  loc=str(loc) if loc else "", output_shape=meta["shape"], rf=meta["rf"],
+                  indent=len(scope) if depth is not None else 0)
+        row.add(meta)
+        rows.append(row)
+    return Report(model=graph.name, input=tuple(graph.input_shape), batch=batch, dtype=dtype,
+                  rows=rows, totals=result.totals(), notes=list(result.notes))
+
+
+def _repeat_text(info: Any) -> str:
+    if info is None or info.repeat is None:
+        return ""
+    _, index, count = info.repeat
+    return f"{index + 1} of {count}"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _pair_text(p: tuple[Any, Any], sep: str = "x") -> str:
+    return sep.join(str(v) for v in p)
+
+
+def _value(row: Row, col: str) -> Any:
+    """The exact value of one cell (ints stay ints)."""
+    rf = row.rf
+    if col == "name":
+        return row.name
+    if col == "op":
+        return row.op
+    if col == "attrs":
+        return row.attrs
+    if col == "scope":
+        return "/".join(row.scope)
+    if col == "output":
+        return _pair_text(tuple(row.output_shape))
+    if col == "loc":
+        return row.loc
+    if col in ("params", "buffers", "macs", "flops", "other_ops", "param_bytes"):
+        return getattr(row, col)
+    if col == "activations":
+        return row.activation_bytes
+    if rf is None:
+        return ""
+    if col == "rf":
+        return str(rf)
+    if col == "rf_aligned":
+        return rf.aligned
+    return _pair_text(getattr(rf, col[3:]))
+
+
+def _human(row: Row, col: str) -> str:
+    value = _value(row, col)
+    kind = COLUMNS[col][1]
+    if kind == "count":
+        return human(value)
+    if kind == "bytes":
+        return human_bytes(value)
+    if kind == "bool":
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _total_cells(report: Report, columns: list[str], fmt: Callable[[str, int], str]) -> list[str]:
+    t = report.totals
+    by_col = {"params": t["params"], "buffers": t["buffers"], "macs": t["macs"],
+              "flops": t["flops"], "other_ops": t["other_ops"],
+              "activations": t["activation_bytes"], "param_bytes": t["param_bytes"]}
+    cells = []
+    for col in columns:
+        if col == "name":
+            cells.append("total")
+        elif col in by_col:
+            cells.append(fmt(col, by_col[col]))
+        else:
+            cells.append("")
+    if columns and columns[0] != "name":
+        cells[0] = cells[0] or "total"
+    return cells
+
+
+def _human_total(col: str, value: int) -> str:
+    return human_bytes(value) if COLUMNS[col][1] == "bytes" else human(value)
+
+
+def parse_columns(text: str | None, fmt: str) -> list[str]:
+    """``--columns`` as column ids (aliases resolved); the format's default if None."""
+    if text is None:
+        return list(DEFAULT_COLUMNS.get(fmt, DEFAULT_COLUMNS["table"]))
+    if fmt == "json":
+        raise UsageError("--columns does not apply to --format json: its layout is fixed "
+                         "(every layer has every field)")
+    cols = []
+    for raw in text.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        name = ALIASES.get(name, name)
+        if name not in COLUMNS:
+            raise UsageError(f"unknown column {raw.strip()!r}; columns: {', '.join(COLUMNS)}")
+        cols.append(name)
+    if not cols:
+        raise UsageError(f"--columns names no column; columns: {', '.join(COLUMNS)}")
+    return cols
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The JSON contract (see the module docstring)."""
+    layers = []
+    for r in report.rows:
+        rf = r.rf.to_dict() if r.rf is not None else None
+        if rf is not None:
+            rf.pop("whole")
+        layers.append({
+            "name": r.name, "op": r.op, "scope": list(r.scope), "loc": r.loc,
+            "output_shape": list(r.output_shape), "params": r.params, "macs": r.macs,
+            "flops": r.flops, "other_ops": r.other_ops, "activation_bytes": r.activation_bytes,
+            "rf": rf,
         })
-    return rows
+    return {"model": report.model, "input": list(report.input), "batch": report.batch,
+            "totals": dict(report.totals), "layers": layers}
 
 
-def render_table(graph: Graph) -> str:
-    from io import StringIO
+def render_json(report: Report, columns: list[str] | None = None) -> str:
+    return json.dumps(to_json(report), indent=2) + "\n"
 
-    from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{graph.name}  (input {graph.input_shape})", title_justify="left")
-    for col, just in (("layer", "left"), ("op", "left"), ("output", "right"), ("source", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for r in layer_rows(graph):
-        op = r["op"] + (f"[{r['attrs']}]" if r["attrs"] else "")
-        table.add_row(r["name"], op, "x".join(map(str, r["output_shape"])), r["loc"])
-    buf = StringIO()
-    Console(file=buf, width=160, force_terminal=False).print(table)
+def render_csv(report: Report, columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in report.rows:
+        w.writerow([_csv_cell(_value(r, c)) for c in columns])
+    w.writerow(_total_cells(report, columns, lambda c, v: str(v)))
     return buf.getvalue()
 
 
+def _csv_cell(v: Any) -> Any:
+    return ("true" if v else "false") if isinstance(v, bool) else v
+
+
+def _summary(report: Report) -> list[str]:
+    t = report.totals
+    return [
+        f"params: {human(t['params'])} trainable ({t['params']:,}, biases included), "
+        f"{human(t['buffers'])} buffers (BatchNorm running statistics)",
+        f"MACs: {human(t['macs'])} ({t['macs']:,}); FLOPs = 2 x MACs: {human(t['flops'])}; "
+        f"other ops: {human(t['other_ops'])}",
+        f"memory ({report.dtype}, batch {report.batch}): parameters "
+        f"{human_bytes(t['param_bytes'])}, activations {human_bytes(t['activation_bytes'])} "
+        f"in all, peak {human_bytes(t['peak_activation_bytes'])} (freeing after last use)",
+    ]
+
+
+def _title(report: Report) -> str:
+    return (f"{report.model}: input {_pair_text(report.input)}, batch {report.batch}, "
+            f"{report.dtype}")
+
+
+def render_table(report: Report, columns: list[str]) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=_title(report), title_justify="left", box=box.SIMPLE_HEAD,
+                  show_footer=True)
+    totals = _total_cells(report, columns, _human_total)
+    for col, total in zip(columns, totals):
+        header, kind = COLUMNS[col]
+        just = "right" if kind in ("count", "bytes", "shape") else "left"
+        table.add_column(header, justify=just, footer=total)  # type: ignore[arg-type]
+    for r in report.rows:
+        cells = [_human(r, c) for c in columns]
+        if columns[0] == "name" and r.indent:
+            cells[0] = "  " * r.indent + cells[0]
+        table.add_row(*cells, style="bold" if r.is_block else None)
+    buf = io.StringIO()
+    # the table's natural width, never cut: a wide console, trailing blanks stripped
+    Console(file=buf, width=1000, force_terminal=False, color_system=None,
+            highlight=False).print(table)
+    lines = [line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines()]
+    lines += [*_summary(report), *report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def render_md(report: Report, columns: list[str]) -> str:
+    lines = [f"**{_md_cell(report.model)}**: input {_pair_text(report.input)}, "
+             f"batch {report.batch}, {report.dtype}", ""]
+    lines.append("| " + " | ".join(COLUMNS[c][0] for c in columns) + " |")
+    lines.append("|" + "|".join(
+        "---:" if COLUMNS[c][1] in ("count", "bytes", "shape") else ":---" for c in columns) + "|")
+    for r in report.rows:
+        cells = [_md_cell(_human(r, c)) for c in columns]
+        if columns[0] == "name" and r.indent:
+            cells[0] = "&emsp;" * r.indent + cells[0]
+        if r.is_block:
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    totals = _total_cells(report, columns, _human_total)
+    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in totals) + " |")
+    lines.append("")
+    lines.extend(f"- {_md_cell(s)}" for s in _summary(report))
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def _tex_cell(col: str, text: str) -> str:
+    out = tex_escape(text)
+    if COLUMNS[col][1] in ("shape", "pair"):
+        out = out.replace("x", r"$\times$")
+    return out
+
+
+def render_latex(report: Report, columns: list[str]) -> str:
+    spec = "".join("r" if COLUMNS[c][1] in ("count", "bytes", "shape") else "l" for c in columns)
+    header = " & ".join(tex_escape(COLUMNS[c][0]) for c in columns) + r" \\"
+    ncol = len(columns)
+    lines = [
+        r"\documentclass{article}",
+        r"\usepackage{booktabs}",
+        r"\usepackage{longtable}",
+        r"\begin{document}",
+        r"{\small",
+        rf"\begin{{longtable}}{{{spec}}}",
+        rf"\caption{{{tex_escape(_title(report))}}}\\",
+        r"\toprule",
+        header,
+        r"\midrule",
+        r"\endfirsthead",
+        r"\toprule",
+        header,
+        r"\midrule",
+        r"\endhead",
+        r"\midrule",
+        rf"\multicolumn{{{ncol}}}{{r}}{{continued on the next page}}\\",
+        r"\endfoot",
+        r"\bottomrule",
+        r"\endlastfoot",
+    ]
+    for r in report.rows:
+        cells = [_tex_cell(c, _human(r, c)) for c in columns]
+        if columns[0] == "name" and r.indent:
+            cells[0] = r"\quad " * r.indent + cells[0]
+        if r.is_block:
+            cells = [rf"\textbf{{{c}}}" if c else c for c in cells]
+        lines.append(" & ".join(cells) + r" \\")
+    lines.append(r"\midrule")
+    totals = _total_cells(report, columns, _human_total)
+    lines.append(" & ".join(tex_escape(c) for c in totals) + r" \\")
+    lines.append(r"\end{longtable}")
+    lines.append("}")
+    lines.extend(tex_escape(s) + r"\par" for s in _summary(report))
+    lines.append(r"\end{document}")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Report, list[str]], str]] = {
+    "table": render_table, "json": render_json, "csv": render_csv, "md": render_md,
+    "latex": render_latex,
+}
+
+
+def render(report: Report, fmt: str = "table", columns: list[str] | None = None) -> str:
+    """The report as text in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt not in RENDERERS:
+        raise UsageError(f"unknown report format {fmt!r}; formats: {', '.join(FORMATS)}")
+    cols = parse_columns(None, fmt) if columns is None else columns
+    return RENDERERS[fmt](report, cols)
+
+
+def report(graph: Graph, fmt: str = "table", depth: int | None = None,
+           columns: str | None = None, dtype: str = "float32", batch: int = 1) -> str:
+    """Analyse ``graph`` and render it: the library face of ``cnnir report``."""
+    cols = parse_columns(columns, fmt)
+    return render(build_report(graph, dtype=dtype, batch=batch, depth=depth), fmt, cols)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
 def cli_report(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Graph]) -> int:
+    """``cnnir report``: load, run passes, analyse, render, write (atomically) or print."""
+    if getattr(args, "compare", None):
+        try:
+            from .compare import compare_cli
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("cnnir"):
+                raise UsageError("--compare is not available in this build") from None
+            raise
+        return int(compare_cli(args, load_graph))
+    fmt = args.format
+    columns = parse_columns(args.columns, fmt)  # a bad --columns fails before any work
+    if args.depth is not None and args.depth < 0:
+        raise UsageError(f"--depth must be 0 or more, got {args.depth}")
     graph = load_graph(args)
-    text = render_table(graph)
+    text = render(build_report(graph, dtype=args.dtype, batch=args.batch, depth=args.depth),
+                  fmt, columns)
     if args.output:
         from ..util import write_atomic
 
@@ -48,3 +491,7 @@ def cli_report(args: argparse.Namespace, load_graph: Callable[[argparse.Namespac
     else:
         print(text, end="")
     return 0
+
+
+__all__ = ["Row", "Report", "build_report", "render", "report", "to_json", "parse_columns",
+           "cli_report", "COLUMNS", "FORMATS", "tex_escape"]

@@ -30,7 +30,9 @@ How each op maps its input's units to its output's units:
   ``aligned`` is False (a note says so).
 * global average pool, linear layer (and an adaptive pool to 1x1): every output sees
   the whole input; ``whole`` is True and ``size`` is the union of the RFs of all
-  units of the input map (``r + (n-1)*S``), padding included.
+  units of the input map (``r + (n-1)*S``), padding included.  ``whole`` is also
+  set where the geometry says so (a 7x7 pool leaving one unit whose window spans
+  the input), and stays set downstream.
 * flatten carries the RF of the map it flattens (each element is one map unit).
 
 One forward sweep in topological order.  Each node keeps, per axis, one summary per
@@ -254,6 +256,27 @@ def _report(st: State) -> RF:
               (padding[0], padding[1]), aligned, st[2])
 
 
+def _input_extent(graph: Graph) -> tuple[int, int] | None:
+    """H and W of the input (the first one that is a feature map)."""
+    for n in graph.input_nodes:
+        shape = graph.op(n).shape  # type: ignore[attr-defined]
+        if len(shape) == 3:
+            return (shape[1], shape[2])
+    return None
+
+
+def _covers(st: State, shape: TensorShape, extent: tuple[int, int]) -> bool:
+    """Whether every unit of a map sees all of the input (a pool or conv that leaves
+    one unit per axis whose window spans the whole input, as GoogLeNet's 7x7 pool)."""
+    for a in range(2):
+        axis = st[a]
+        s = max(axis, key=lambda k: (axis[k][0], k))
+        r, p = axis[s][0], axis[s][1]
+        if (shape[1 + a] - 1) * s - p > 0 or r - p < extent[a]:
+            return False
+    return True
+
+
 @register
 @dataclass
 class ReceptiveField(Pass):
@@ -265,6 +288,7 @@ class ReceptiveField(Pass):
     def run(self, graph: Graph) -> Graph:
         states: dict[str, State] = {}
         node_attrs = graph._g.nodes
+        extent = _input_extent(graph)
         for n in graph.nodes():
             attrs = node_attrs[n]
             op = attrs["op"]
@@ -295,6 +319,9 @@ class ReceptiveField(Pass):
                 if irregular and not prev[3]:
                     self.note(f"'{n}': adaptive pooling bins of unequal size; the RF uses "
                               f"the largest bin and is marked unaligned")
+                if not st[2] and extent is not None and len(shape) == 3 and _covers(
+                        st, shape, extent):
+                    st = (st[0], st[1], True, st[3], st[4])
             states[n] = st
             attrs["meta"]["rf"] = _report(st)
         return graph

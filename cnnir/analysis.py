@@ -1,0 +1,79 @@
+"""One call for every analysis: shapes, params, MACs, memory, receptive fields.
+
+::
+
+    from cnnir import load
+    from cnnir.analysis import analyze
+
+    result = analyze(load("resnet50"))
+    result.params, result.macs          # 25557032, 4089184256
+    result.graph.meta("fc")["cost"]     # {"macs": 2048000, "flops": 4096000, ...}
+
+Every node ends up with ``meta["shape"]``, ``meta["params"]``, ``meta["cost"]``,
+``meta["memory"]`` and ``meta["rf"]`` (see the passes' docstrings for their
+layouts); :class:`Analysis` holds the whole-graph totals.  Light: imports neither
+torch nor onnx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ir import Graph
+from .passes.count_macs import CountMacs
+from .passes.count_params import CountParams
+from .passes.infer_shapes import InferShapes
+from .passes.memory import Memory
+from .passes.receptive_field import ReceptiveField
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Whole-graph totals of :func:`analyze` (the graph carries the per-node results)."""
+
+    graph: Graph
+    dtype: str
+    batch: int
+    params: int            #: trainable parameters, biases included
+    buffers: int           #: non-trainable state (BatchNorm running statistics)
+    macs: int              #: multiply-accumulates (conv, transposed conv, linear)
+    flops: int             #: 2 * macs
+    other_ops: int         #: elementwise arithmetic (bias, BN, activations, pools...)
+    param_bytes: int       #: parameters and buffers at ``dtype``
+    activation_bytes: int  #: every node's output, summed
+    peak_activation_bytes: int  #: peak of an inference pass freeing after last use
+    notes: tuple[str, ...] = ()
+
+    def totals(self) -> dict[str, int]:
+        """The totals in the report's JSON layout."""
+        return {
+            "params": self.params, "buffers": self.buffers, "macs": self.macs,
+            "flops": self.flops, "other_ops": self.other_ops, "param_bytes": self.param_bytes,
+            "activation_bytes": self.activation_bytes,
+            "peak_activation_bytes": self.peak_activation_bytes,
+        }
+
+
+def analyze(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
+    """Run every analysis pass on ``graph`` (shapes first where missing); return totals."""
+    nodes = graph._g.nodes
+    if any(nodes[n]["meta"].get("shape") is None for n in graph.nodes()):
+        InferShapes().run(graph)
+    params = CountParams()
+    params.run(graph)
+    macs = CountMacs(batch=batch)
+    macs.run(graph)
+    mem = Memory(dtype=dtype, batch=batch)
+    mem.run(graph)
+    rf = ReceptiveField()
+    rf.run(graph)
+    return Analysis(
+        graph=graph, dtype=dtype, batch=batch,
+        params=params.total_params, buffers=params.total_buffers,
+        macs=macs.total_macs, flops=2 * macs.total_macs, other_ops=macs.total_other_ops,
+        param_bytes=mem.param_bytes, activation_bytes=mem.activation_bytes,
+        peak_activation_bytes=mem.peak_bytes, notes=tuple(rf.notes),
+    )
+
+
+__all__ = ["Analysis", "analyze"]
