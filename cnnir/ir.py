@@ -123,6 +123,7 @@ class Graph:
 
     def set_inputs(self, name: str, inputs: Iterable[str]) -> None:
         """Rewire ``name`` to read ``inputs`` (in port order)."""
+        self._attrs(name)
         inputs = tuple(inputs)
         for src in inputs:
             if src not in self._g:
@@ -144,7 +145,7 @@ class Graph:
         self.outputs = [new if o == old else o for o in self.outputs]
 
     def set_op(self, name: str, op: Op) -> None:
-        self._g.nodes[name]["op"] = op
+        self._attrs(name)["op"] = op
 
     def remove(self, name: str) -> None:
         """Remove a node; it must have no users and not be an output."""
@@ -213,6 +214,7 @@ class Graph:
 
     def users(self, name: str) -> list[str]:
         """Consumers of ``name``, each once, in insertion order."""
+        self._attrs(name)
         return list(dict.fromkeys(self._g.successors(name)))
 
     def shape(self, name: str) -> TensorShape:

@@ -75,6 +75,9 @@ def _pads(value: Any, what: str = "padding") -> Pads:
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
         pads = tuple(int(v) for v in value)
+    elif isinstance(value, (tuple, list)) and len(value) not in (2, 4):
+        raise CnnirError(f"{what} must be an int, a pair (h, w) or four ints "
+                         f"(top, left, bottom, right), got {value!r}")
     else:
         ph, pw = _pair(value, what)
         pads = (ph, pw, ph, pw)
@@ -194,6 +197,11 @@ class Input(Op):
             not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in self.shape
         ):
             raise CnnirError(f"input shape must be positive integers, got {self.shape!r}")
+        if len(self.shape) not in (1, 3):
+            raise CnnirError(
+                f"input shape must be (C, H, W) or (F,), without the batch axis, "
+                f"got {self.shape!r}"
+            )
         object.__setattr__(self, "shape", tuple(self.shape))
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
@@ -711,7 +719,10 @@ def describe_mismatch(a: TensorShape, b: TensorShape) -> str:
     diff = [n for n, x, y in zip(names, a, b) if x != y and x != 1 and y != 1]
     if diff[:3] == ["channels", "height", "width"]:
         return "channels and spatial size differ"
-    return " and ".join(diff) + (" differ" if len(diff) > 1 else " differs")
+    if not diff:
+        return "they do not broadcast"
+    plural = len(diff) > 1 or diff[0] == "channels"
+    return " and ".join(diff) + (" differ" if plural else " differs")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ def parse_input(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
             raise UsageError(f"--input must look like 3x224x224, got {text!r}") from None
     if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
         raise UsageError(f"--input needs positive sizes such as 3x224x224, got {text!r}")
+    if len(dims) not in (1, 3):
+        raise UsageError(f"--input must be CxHxW such as 3x224x224 (or F for a flat input), "
+                         f"without the batch size, got {text!r}")
     return dims
 
 

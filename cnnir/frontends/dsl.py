@@ -273,6 +273,12 @@ class Tensor:
         return mul(self, other)
 
 
+#: layer-name prefixes whose DSL method has another name (errors say what the user wrote)
+_METHOD_NAMES = {"fc": "linear", "upconv": "conv_transpose", "lrelu": "leaky_relu",
+                 "relu6_": "relu6", "hsigmoid": "hardsigmoid", "hswish": "hardswish",
+                 "adaptpool": "adaptive_avgpool", "gap": "global_avgpool"}
+
+
 def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
                inputs: list[Any]) -> Tensor:
     loc = _caller_loc()
@@ -291,7 +297,7 @@ def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
     try:
         op = make()
     except CnnirError as exc:
-        kind = prefix.rstrip("_")
+        kind = _METHOD_NAMES.get(prefix, prefix.rstrip("_"))
         raise DslError(f"{kind} '{full}': {exc.msg}", loc=loc, node=full) from None
     b.graph.add(full, op, [t.name for t in inputs], loc, tuple(b.scope))
     return Tensor(b, full)
@@ -365,7 +371,8 @@ def block(fn: Callable[..., Any]) -> Callable[..., Any]:
         rep, b.pending_repeat = b.pending_repeat, None
         _open_scope(b, local, BlockInfo(fn.__name__, loc, rep))
         try:
-            out = fn(*args, **kwargs)
+            out = _call_user(fn, args, kwargs, f"block '{fn.__name__}'", loc,
+                             extra=("name",))
         finally:
             b.scope.pop()
         _check_result(out, f"block '{fn.__name__}'", def_loc)
@@ -443,7 +450,9 @@ class Model:
         b.graph.add("input", in_op, (), self.loc, ())
         _BUILDERS.append(b)
         try:
-            out = self.fn(Tensor(b, "input"), **kwargs)
+            out = _call_user(self.fn, (Tensor(b, "input"),), kwargs, f"model '{self.name}'",
+                             self.loc, hint="a @model function takes the input tensor, and "
+                             "every other argument needs a default or a keyword to build()")
         finally:
             _BUILDERS.pop()
             b.open = False
@@ -531,7 +540,64 @@ def user_code(path: str | None = None) -> Iterator[None]:
         user = [f for f in frames if not _in_cnnir(f[0]) and not _in_python(f[0])]
         where = SourceLoc(_display_path(user[-1][0]), user[-1][1]) if user else (
             SourceLoc(_display_path(path), 0) if path else None)
-        raise DslError(f"{type(exc).__name__}: {exc}", loc=where) from None
+        msg = _dsl_call_message(exc) if isinstance(exc, TypeError) else None
+        raise DslError(msg or f"{type(exc).__name__}: {exc}", loc=where) from None
+
+
+def _call_user(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
+               what: str, loc: SourceLoc, hint: str | None = None,
+               extra: Sequence[str] = ()) -> Any:
+    """``fn(*args, **kwargs)`` for a user's block or model function.
+
+    A call that does not fit ``fn``'s signature (an unknown keyword, a missing
+    argument) fails before ``fn`` runs, inside cnnir; it is the user's mistake, so
+    it becomes a :class:`DslError` at the user's call, with a suggestion.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        tb = exc.__traceback__
+        if tb is None or tb.tb_next is not None:  # raised inside fn: not a binding error
+            raise
+        msg = _with_suggestion(str(exc), fn, extra)
+        raise DslError(f"{what}: {msg}" + (f"; {hint}" if hint else ""), loc=loc) from None
+
+
+def _params(fn: Callable[..., Any]) -> list[str]:
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return []
+    return [p for p in sig.parameters if p != "self"]
+
+
+def _with_suggestion(msg: str, fn: Callable[..., Any], extra: Sequence[str] = ()) -> str:
+    """Add "did you mean 'stride'?" (or the valid names) to an unknown-keyword message."""
+    import difflib
+    import re
+
+    m = re.search(r"unexpected keyword argument '(\w+)'", msg)
+    if not m:
+        return msg
+    params = [*_params(fn), *extra]
+    close = difflib.get_close_matches(m.group(1), params, n=1)
+    if close:
+        return f"{msg}; did you mean '{close[0]}'?"
+    return f"{msg}; it takes: {', '.join(params)}" if params else msg
+
+
+def _dsl_call_message(exc: TypeError) -> str | None:
+    """``Tensor.conv() got an unexpected keyword argument 'strides'`` as the user wrote
+    it: ``conv() got ...; did you mean 'stride'?``; None for other TypeErrors."""
+    import re
+
+    m = re.match(r"Tensor\.(\w+)\(\) (.*)", str(exc))
+    method = getattr(Tensor, m.group(1), None) if m else None
+    if m is None or method is None:
+        return None
+    return _with_suggestion(f"{m.group(1)}() {m.group(2)}", method)
 
 
 def _traceback_frames(exc: BaseException) -> list[tuple[str, int]]:

@@ -12,6 +12,7 @@ lists them so the registry is complete without importing anything heavy.
 from __future__ import annotations
 
 import importlib
+import types
 import typing
 from dataclasses import fields
 from typing import Any
@@ -79,6 +80,17 @@ def _convert(pass_name: str, key: str, value: Any, typ: Any) -> Any:
     if not isinstance(value, str):
         return value
     origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:  # ``int | None``
+        if value.lower() == "none":
+            return None
+        rest = [a for a in args if a is not type(None)]
+        return _convert(pass_name, key, value, rest[0] if len(rest) == 1 else str)
+    if origin is typing.Literal:
+        if value not in args:
+            raise PassError(f"option {key}={value!r} of pass {pass_name!r} must be one of "
+                            f"{', '.join(map(str, args))}")
+        return value
     try:
         if typ is bool:
             low = value.lower()
@@ -123,6 +135,11 @@ def parse_pipeline(text: str) -> list[Pass]:
                 raise PassError(f"pipeline {text!r}: '{{' after {name!r} is never closed")
             options = _parse_options(name, text[j + 1:close])
             j = close + 1
+            while j < n and text[j] in " \t":
+                j += 1
+            if j < n and text[j] != ",":
+                raise PassError(f"pipeline {text!r}: expected ',' after the options of "
+                                f"{name!r}, got {text[j:]!r}")
         if not name:
             raise PassError(f"pipeline {text!r}: empty pass name at position {i}")
         passes.append(get_pass(name, **options))
@@ -142,6 +159,8 @@ def _parse_options(name: str, body: str) -> dict[str, str]:
         if "=" in token:
             key, value = token.split("=", 1)
             last = key.strip()
+            if last in options:
+                raise PassError(f"pass {name!r}: option {last!r} is given twice")
             options[last] = value.strip()
         elif last is not None:  # "kernels=3,5": a bare token continues a list
             options[last] += "," + token

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from ..errors import CnnirError, ShapeError
 from ..ir import Graph
 from ..ops import Add, Mul, TensorShape, describe_mismatch
@@ -82,15 +84,35 @@ def residual_mismatch(graph: Graph, n: str) -> ShapeError:
     msg = (f"{op.kind} '{n}' got {sa} from {who(a)} and {sb} from {who(b)} "
            f"({describe_mismatch(sa, sb)})")
     hint = None
-    if len(sa) == 3 and len(sb) == 3 and sa[1] % sb[1] == 0 and sb[1] and sa[2] % sb[2] == 0:
-        stride = sa[1] // sb[1]
-        hint = (f"project the shortcut with a 1x1 conv to {sb[0]} channels, stride {stride}, "
-                f"or run with --passes fix-residual")
-    elif len(sa) == 3 and len(sb) == 3 and sb[1] % sa[1] == 0 and sb[2] % sa[2] == 0:
-        stride = sb[1] // sa[1]
-        hint = (f"project the shortcut with a 1x1 conv to {sa[0]} channels, stride {stride}, "
-                f"or run with --passes fix-residual")
+    shortcut = _shortcut(graph, a, b) if len(sa) == 3 and len(sb) == 3 else None
+    if shortcut is None and len(sa) == 3 and len(sb) == 3 and sa[1:] != sb[1:]:
+        # two sibling branches: the larger map is the one to downsample
+        if sa[1] >= sb[1] and sa[2] >= sb[2]:
+            shortcut = a
+        elif sb[1] >= sa[1] and sb[2] >= sa[2]:
+            shortcut = b
+    if shortcut is not None:
+        src, dst = (sa, sb) if shortcut == a else (sb, sa)
+        # a 1x1 conv with stride s (no padding) maps H to ceil(H / s)
+        stride = next((s for s in range(1, max(src[1], src[2]) + 1)
+                       if -(-src[1] // s) == dst[1] and -(-src[2] // s) == dst[2]), None)
+        if stride is not None:
+            hint = (f"project the shortcut with a 1x1 conv to {dst[0]} channels, "
+                    f"stride {stride}, or run with --passes fix-residual")
     return ShapeError(msg, loc=graph.loc(n), node=n, hint=hint)
+
+
+def _shortcut(graph: Graph, a: str, b: str) -> str | None:
+    """Which input of a residual add is the shortcut: the one the other is computed from
+    (None when neither is)."""
+    g = graph.nx
+    if a == b:
+        return None
+    if nx.has_path(g, a, b):
+        return a
+    if nx.has_path(g, b, a):
+        return b
+    return None
 
 
 def infer_shapes(graph: Graph, strict: bool = True) -> Graph:

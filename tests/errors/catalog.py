@@ -123,8 +123,8 @@ CASES: list[Case] = [
          """)}),
     Case("dsl-unknown-kwarg", "DSL", "unknown keyword argument",
          ("check", "net.py"),
-         "net.py:5: error: TypeError: Tensor.conv() got an unexpected keyword argument "
-         "'strides'",
+         "net.py:5: error: conv() got an unexpected keyword argument 'strides'; "
+         "did you mean 'stride'?",
          {"net.py": dsl("""
              from cnnir.dsl import model
 
@@ -309,8 +309,8 @@ CASES: list[Case] = [
          "a .json file", {"model.h5": b"\x89HDF\r\n"}),
     Case("cli-bad-input", "Command line", "a malformed --input",
          ("check", "net.py", "--input", "3x224"),
-         "net.py:5: error: conv2d 'conv1': expects a CxHxW feature map, got a flat tensor "
-         "of shape 3x224",
+         "error: --input must be CxHxW such as 3x224x224 (or F for a flat input), "
+         "without the batch size, got '3x224'",
          {"net.py": GOOD_NET}),
     Case("cli-bad-input-text", "Command line", "--input that is not a size",
          ("check", "net.py", "--input", "3xbigx224"),
