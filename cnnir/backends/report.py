@@ -190,8 +190,9 @@ def _repeat_text(info: Any) -> str:
 # --------------------------------------------------------------------------- values
 
 
-def _pair_text(p: tuple[Any, Any], sep: str = "x") -> str:
-    return sep.join(str(v) for v in p)
+def _pair_text(p: tuple[Any, ...], sep: str = "x") -> str:
+    """``(64, 112, 112)`` -> ``64x112x112``; a fractional RF value prints as a decimal."""
+    return sep.join(str(v) if isinstance(v, int) else f"{float(v):g}" for v in p)
 
 
 def _value(row: Row, col: str) -> Any:

@@ -80,8 +80,11 @@ class RF:
                 "padding": j(self.padding), "aligned": self.aligned, "whole": self.whole}
 
     def __str__(self) -> str:
+        def v(x: Num) -> str:
+            return str(x) if isinstance(x, int) else f"{float(x):g}"
+
         def f(p: tuple[Num, Num]) -> str:
-            return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+            return v(p[0]) if p[0] == p[1] else f"{v(p[0])}x{v(p[1])}"
         text = f"{f(self.size)}/{f(self.stride)}/{f(self.padding)}"
         if self.min_size != self.size:
             text += f" (min {f(self.min_size)})"
