@@ -505,17 +505,27 @@ def load_file(path: str, name: str | None = None) -> Model:
             spec.loader.exec_module(module)
     finally:
         sys.modules.pop(mod_name, None)
-    models = {m.name: m for m in vars(module).values() if isinstance(m, Model)}
+    found = [m for m in vars(module).values() if isinstance(m, Model)]
+    # models imported from elsewhere (``from cnnir.zoo.resnet import resnet50``) count
+    # only when the file defines none of its own
+    here = os.path.abspath(path)
+    own = [m for m in found if os.path.abspath(m.fn.__code__.co_filename) == here]
+    models = {m.name: m for m in sorted(own or found, key=lambda m: m.loc.line)}
+    shown = _display_path(path)
     if not models:
-        raise DslError(f"{path} defines no @model", loc=SourceLoc(_display_path(path), 0))
+        raise DslError("the file defines no @model; decorate the network function with "
+                       "@model(input=(C, H, W))", loc=SourceLoc(shown, 0))
     if name is not None:
         if name not in models:
-            raise DslError(f"{path} defines no model named {name!r}; it has: "
-                           f"{', '.join(sorted(models))}")
+            raise DslError(f"the file defines no model named {name!r}; it has: "
+                           f"{', '.join(models)}", loc=SourceLoc(shown, 0))
         return models[name]
     if len(models) > 1:
-        raise DslError(f"{path} defines several models ({', '.join(sorted(models))}); "
-                       f"pick one with {path}:NAME")
+        first, second = list(models.values())[:2]
+        raise DslError(
+            f"a second @model '{second.name}' (the file has {len(models)}: "
+            f"{', '.join(f'{m.name} at line {m.loc.line}' for m in models.values())}); "
+            f"pick one with {shown}:NAME, e.g. {shown}:{first.name}", loc=second.loc)
     return next(iter(models.values()))
 
 

@@ -227,11 +227,13 @@ CASES: list[Case] = [
          """)}),
     Case("dsl-no-model", "DSL", "a file that defines no @model",
          ("check", "net.py"),
-         "net.py: error: net.py defines no @model",
+         "net.py: error: the file defines no @model; decorate the network function with "
+         "@model(input=(C, H, W))",
          {"net.py": "x = 1\n"}),
     Case("dsl-several-models", "DSL", "several models and no :NAME",
          ("check", "net.py"),
-         "error: net.py defines several models (a, b); pick one with net.py:NAME",
+         "net.py:7: error: a second @model 'b' (the file has 2: a at line 3, b at line 7); "
+         "pick one with net.py:NAME, e.g. net.py:a",
          {"net.py": dsl("""
              from cnnir.dsl import model
 
@@ -245,7 +247,7 @@ CASES: list[Case] = [
          """)}),
     Case("dsl-unknown-model-name", "DSL", "net.py:NAME where NAME is not defined",
          ("check", "net.py:resnet"),
-         "error: net.py defines no model named 'resnet'; it has: net",
+         "net.py: error: the file defines no model named 'resnet'; it has: net",
          {"net.py": GOOD_NET}),
     Case("dsl-bad-input-decl", "DSL", "a bad @model input declaration",
          ("check", "net.py"),
