@@ -61,7 +61,7 @@ from .count_params import input_shapes, no_rule
 Num = Any  # int, or Fraction where a transposed conv or upsampling divides the stride
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RF:
     """The receptive field of one node; pairs are ``(height, width)``."""
 
@@ -95,13 +95,16 @@ class RF:
         return text
 
 
-# An axis summary: {stride: (rmax, padding of rmax, rmin, 2c lowest, 2c highest)}
-# where c = P - (r-1)/2 is the centre offset (doubled to stay integral).
-Axis = dict[Num, tuple[Num, Num, Num, Num, Num]]
+# An axis summary: one entry per distinct effective stride S,
+# (S, largest r, padding of the largest, smallest r, lowest 2c, highest 2c), where
+# c = P - (r-1)/2 is the centre offset (doubled to stay integral).  Plain tuples of
+# numbers: cheap to make, and invisible to the garbage collector on big graphs.
+Class = tuple[Num, Num, Num, Num, Num, Num]
+Axis = tuple[Class, ...]
 # A node's state: (height axis, width axis, whole, irregular, units per axis of the map)
 State = tuple[Axis, Axis, bool, bool, tuple[int, int]]
 
-_ORIGIN: Axis = {1: (1, 0, 1, 0, 0)}
+_ORIGIN: Axis = ((1, 1, 0, 1, 0, 0),)
 
 
 def _norm(x: Num) -> Num:
@@ -111,27 +114,36 @@ def _norm(x: Num) -> Num:
 def _step(axis: Axis, n: Num, f: Num, g: Num) -> Axis:
     """Apply a layer that reads ``n`` units, moves ``f`` units per output unit and
     pads ``g`` units before the first (conv: n = dilated k, f = stride, g = pad)."""
-    out: Axis = {}
     grow_c = n - 1 - 2 * g
-    for s, (rmax, pmax, rmin, clo, chi) in axis.items():
+    ints = type(n) is int and type(f) is int and type(g) is int
+    out = []
+    for s, rmax, pmax, rmin, clo, chi in axis:
         grow = (n - 1) * s
         shift = grow_c * s
-        out[_norm(s * f)] = (_norm(rmax + grow), _norm(pmax + g * s), _norm(rmin + grow),
-                             _norm(clo - shift), _norm(chi - shift))
-    return out
+        c = (s * f, rmax + grow, pmax + g * s, rmin + grow, clo - shift, chi - shift)
+        # integers (convs, pools) keep values exact and integral; fractions (a
+        # transposed conv, upsampling) come back to ints once their denominator is 1
+        out.append(c if ints and type(s) is int else tuple(_norm(v) for v in c))
+    return tuple(out)  # type: ignore[arg-type]
 
 
 def _merge(axes: list[Axis]) -> Axis:
-    out: Axis = dict(axes[0])
-    for axis in axes[1:]:
-        for s, b in axis.items():
-            a = out.get(s)
+    by_stride: dict[Num, Class] = {}
+    for axis in axes:
+        for c in axis:
+            a = by_stride.get(c[0])
             if a is None:
-                out[s] = b
+                by_stride[c[0]] = c
                 continue
-            top = a if (a[0], a[1]) >= (b[0], b[1]) else b
-            out[s] = (top[0], top[1], min(a[2], b[2]), min(a[3], b[3]), max(a[4], b[4]))
-    return out
+            top = a if (a[1], a[2]) >= (c[1], c[2]) else c
+            by_stride[c[0]] = (c[0], top[1], top[2], min(a[3], c[3]), min(a[4], c[4]),
+                               max(a[5], c[5]))
+    return tuple(by_stride.values())
+
+
+def _top(axis: Axis) -> Class:
+    """The class holding the largest RF (ties: the larger stride)."""
+    return axis[0] if len(axis) == 1 else max(axis, key=lambda c: (c[1], c[0]))
 
 
 def _window(k: int, s: int, p: int, d: int = 1) -> tuple[Num, Num, Num]:
@@ -241,20 +253,25 @@ RULES: dict[type[Op], RfRule] = {
 }
 """RF rule per op type (exact type; Input starts the sweep)."""
 
+#: rules that read their input's shape
+_NEEDS_SHAPES = (_upsample, _adaptive)
+
 
 def _report(st: State) -> RF:
     axes = st[0], st[1]
     size, min_size, stride, padding = [], [], [], []
     aligned = not st[3]
     for axis in axes:
-        s_top = max(axis, key=lambda s: (axis[s][0], s))
-        rmax, pmax, _, _, _ = axis[s_top]
+        s_top, rmax, pmax, rmin, clo, chi = _top(axis)
+        if len(axis) > 1:
+            rmin = min(c[3] for c in axis)
+            aligned = False
+        elif clo != chi:
+            aligned = False
         size.append(rmax)
         stride.append(s_top)
         padding.append(pmax)
-        min_size.append(min(v[2] for v in axis.values()))
-        if len(axis) > 1 or any(v[3] != v[4] for v in axis.values()):
-            aligned = False
+        min_size.append(rmin)
     return RF((size[0], size[1]), (min_size[0], min_size[1]), (stride[0], stride[1]),
               (padding[0], padding[1]), aligned, st[2])
 
@@ -272,9 +289,7 @@ def _covers(st: State, shape: TensorShape, extent: tuple[int, int]) -> bool:
     """Whether every unit of a map sees all of the input (a pool or conv that leaves
     one unit per axis whose window spans the whole input, as GoogLeNet's 7x7 pool)."""
     for a in range(2):
-        axis = st[a]
-        s = max(axis, key=lambda k: (axis[k][0], k))
-        r, p = axis[s][0], axis[s][1]
+        s, r, p = _top(st[a])[:3]
         if (shape[1 + a] - 1) * s - p > 0 or r - p < extent[a]:
             return False
     return True
@@ -290,21 +305,33 @@ class ReceptiveField(Pass):
 
     def run(self, graph: Graph) -> Graph:
         states: dict[str, State] = {}
+        reports: dict[str, RF] = {}
         node_attrs = graph._g.nodes
         extent = _input_extent(graph)
         for n in graph.nodes():
             attrs = node_attrs[n]
             op = attrs["op"]
-            shape = attrs["meta"].get("shape")
+            meta = attrs["meta"]
+            shape = meta.get("shape")
+            inputs = attrs["inputs"]
+            if shape is None:
+                input_shapes(graph, n, attrs, "receptive-field")  # raises the clear error
             if type(op) is O.Input:
-                units = (shape[1], shape[2]) if shape is not None and len(shape) == 3 else (1, 1)
+                units = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
                 st: State = (_ORIGIN, _ORIGIN, False, False, units)
             else:
                 rule = RULES.get(type(op))
                 if rule is None:
                     raise no_rule(graph, n, "receptive-field")
-                ins = input_shapes(graph, n, attrs, "receptive-field")
-                inputs = attrs["inputs"]
+                if rule is _same and len(inputs) == 1:
+                    # BN, activations, dropout...: the RF of the input, as it is
+                    prev = states[inputs[0]]
+                    units = (shape[1], shape[2]) if len(shape) == 3 else prev[4]
+                    states[n] = (prev[0], prev[1], prev[2], prev[3], units)
+                    meta["rf"] = reports[n] = reports[inputs[0]]
+                    continue
+                ins = (input_shapes(graph, n, attrs, "receptive-field")
+                       if rule in _NEEDS_SHAPES else [])
                 if len(inputs) == 1:
                     prev = states[inputs[0]]
                 else:
@@ -326,5 +353,5 @@ class ReceptiveField(Pass):
                         st, shape, extent):
                     st = (st[0], st[1], True, st[3], st[4])
             states[n] = st
-            attrs["meta"]["rf"] = _report(st)
+            meta["rf"] = reports[n] = _report(st)
         return graph
