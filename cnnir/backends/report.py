@@ -472,7 +472,7 @@ def cli_report(args: argparse.Namespace, load_graph: Callable[[argparse.Namespac
     """``cnnir report``: load, run passes, analyse, render, write (atomically) or print."""
     if getattr(args, "compare", None):
         try:
-            from .compare import compare_cli
+            from .compare import compare_cli  # type: ignore[import-not-found,unused-ignore]
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("cnnir"):
                 raise UsageError("--compare is not available in this build") from None

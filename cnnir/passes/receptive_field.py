@@ -196,7 +196,7 @@ def _conv_t(op: O.ConvTranspose2d, ins: list[TensorShape],
 
 
 def _upsample(op: O.Upsample, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    geo = []
+    geo: list[tuple[Num, Num, Num]] = []
     for a in range(2):
         s, size = op.scale[a], ins[0][1 + a]
         if s == 1:
@@ -288,9 +288,9 @@ def _input_extent(graph: Graph) -> tuple[int, int] | None:
 def _covers(st: State, shape: TensorShape, extent: tuple[int, int]) -> bool:
     """Whether every unit of a map sees all of the input (a pool or conv that leaves
     one unit per axis whose window spans the whole input, as GoogLeNet's 7x7 pool)."""
-    for a in range(2):
-        s, r, p = _top(st[a])[:3]
-        if (shape[1 + a] - 1) * s - p > 0 or r - p < extent[a]:
+    for axis, size, ext in ((st[0], shape[1], extent[0]), (st[1], shape[2], extent[1])):
+        s, r, p = _top(axis)[:3]
+        if (size - 1) * s - p > 0 or r - p < ext:
             return False
     return True
 
