@@ -20,6 +20,20 @@ MODELS: dict[str, str] = {
     "googlenet": "googlenet:googlenet",
     **{f"vgg{d}{bn}": f"vgg:vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     **{f"resnet{d}": f"resnet:resnet{d}" for d in (18, 34, 50, 101, 152)},
+    "zfnet": "zfnet:zfnet",
+    "nin": "nin:nin",
+    "nin_cifar10": "nin:nin_cifar10",
+    "vgg11_lrn": "vgg_variants:vgg11_lrn",
+    "vgg16_c": "vgg_variants:vgg16_c",
+    **{f"preact_resnet{d}": f"resnet_variants:preact_resnet{d}"
+       for d in (18, 34, 50, 101, 152)},
+    **{m: f"resnet_variants:{m}" for m in ("wide_resnet50_2", "wide_resnet101_2",
+                                            "resnext50_32x4d", "resnext101_32x8d")},
+    "densenet121": "densenet:densenet121",
+    "squeezenet1_0": "squeezenet:squeezenet1_0",
+    "mobilenet_v2": "mobilenet:mobilenet_v2",
+    "inception_v3": "inception_v3:inception_v3",
+    "unet": "unet:unet",
 }
 
 
