@@ -123,19 +123,21 @@ def _window_out(
 ) -> int:
     eff = dilation * (kernel - 1) + 1
     padded = size + pad_begin + pad_end
-    if eff > padded:
-        dilated = f" (dilated to {eff})" if dilation > 1 else ""
-        raise ShapeError(
-            f"kernel {kernel}{dilated} is larger than the padded input {padded} "
-            f"along {axis} (input {size}, padding {pad_begin}+{pad_end})"
-        )
     if ceil_mode:
+        # ceil((padded - eff) / stride) + 1, as PyTorch computes it even when the kernel
+        # overhangs the padded input by less than a stride (the window is clipped)
         out = -(-(padded - eff) // stride) + 1
         # PyTorch/ONNX: the last window must start inside the input or left padding.
         if (out - 1) * stride >= size + pad_begin:
             out -= 1
     else:
-        out = (padded - eff) // stride + 1
+        out = (padded - eff) // stride + 1 if eff <= padded else 0
+    if out < 1:
+        dilated = f" (dilated to {eff})" if dilation > 1 else ""
+        raise ShapeError(
+            f"kernel {kernel}{dilated} is larger than the padded input {padded} "
+            f"along {axis} (input {size}, padding {pad_begin}+{pad_end})"
+        )
     return out
 
 
