@@ -1,0 +1,245 @@
+"""``cnnir report MODEL --compare PIPELINE``: what a pass pipeline changes, in numbers.
+
+The model (after ``--passes``, when given) is the *before* graph; the *after*
+graph is before + ``PIPELINE``.  Both are measured by the analysis passes
+``count-params``, ``count-macs`` and ``memory`` (with ``--dtype`` and ``--batch``):
+
+==================  ===========================================================
+metric              meaning
+==================  ===========================================================
+layers              nodes other than the input
+params              trainable parameters, biases and BN affine parameters included
+buffers             non-trainable state (BatchNorm running statistics)
+macs                multiply-accumulates (conv, transposed conv, linear)
+other_ops           elementwise arithmetic (bias, BN, activations, pools...)
+param_bytes         parameters and buffers at ``--dtype``
+activation_bytes    every layer's output, summed (batch included)
+peak_activation     the peak of an inference pass that frees after last use
+==================  ===========================================================
+
+Formats: ``table`` (human numbers, delta and percentage), ``md``, ``latex``, and for
+scripts ``json`` (exact integers)::
+
+    {"model": str, "pipeline": str, "input": [C,H,W], "batch": int, "dtype": str,
+     "before": {metric: int}, "after": {metric: int}, "delta": {metric: int}}
+
+and ``csv`` (``metric,before,after,delta``).  ``--explain`` prints what each pass of
+the pipeline did (stderr); ``-o`` writes atomically.  Light: no torch, no onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UsageError
+from ..ir import Graph
+from ..ops import Input
+from ..passes import get_pass
+from ..passes.manager import PassManager, PassRecord
+from ..util import human, human_bytes
+
+#: metric id -> (label, kind: "count" or "bytes")
+METRICS: dict[str, tuple[str, str]] = {
+    "layers": ("layers", "count"),
+    "params": ("params", "count"),
+    "buffers": ("buffers", "count"),
+    "macs": ("MACs", "count"),
+    "other_ops": ("other ops", "count"),
+    "param_bytes": ("param memory", "bytes"),
+    "activation_bytes": ("activations (sum)", "bytes"),
+    "peak_activation": ("peak activations", "bytes"),
+}
+
+
+def measure(graph: Graph, dtype: str = "float32", batch: int = 1) -> dict[str, int]:
+    """The :data:`METRICS` of ``graph`` (shapes inferred), by the analysis passes."""
+    params = get_pass("count-params")
+    params.run(graph)
+    macs = get_pass("count-macs", batch=batch)
+    macs.run(graph)
+    mem = get_pass("memory", dtype=dtype, batch=batch)
+    mem.run(graph)
+    return {
+        "layers": sum(not isinstance(graph.op(n), Input) for n in graph.nodes()),
+        "params": params.total_params,  # type: ignore[attr-defined]
+        "buffers": params.total_buffers,  # type: ignore[attr-defined]
+        "macs": macs.total_macs,  # type: ignore[attr-defined]
+        "other_ops": macs.total_other_ops,  # type: ignore[attr-defined]
+        "param_bytes": mem.param_bytes,  # type: ignore[attr-defined]
+        "activation_bytes": mem.activation_bytes,  # type: ignore[attr-defined]
+        "peak_activation": mem.peak_bytes,  # type: ignore[attr-defined]
+    }
+
+
+@dataclass
+class Comparison:
+    """Before / after figures of one pipeline on one model."""
+
+    model: str
+    pipeline: str
+    input: tuple[int, ...]
+    batch: int
+    dtype: str
+    before: dict[str, int]
+    after: dict[str, int]
+    records: list[PassRecord] = field(default_factory=list)
+    graph: Graph | None = None  #: the graph after the pipeline
+
+    @property
+    def delta(self) -> dict[str, int]:
+        return {k: self.after[k] - self.before[k] for k in METRICS}
+
+
+def compare(graph: Graph, pipeline: str, dtype: str = "float32", batch: int = 1) -> Comparison:
+    """Run ``pipeline`` on ``graph`` and measure both (``graph`` itself is not rewritten)."""
+    pm = PassManager.from_string(pipeline)
+    after = pm.run(graph)
+    before_figures = measure(graph, dtype, batch)
+    after_figures = measure(after, dtype, batch)
+    return Comparison(graph.name, pipeline, tuple(graph.input_shape), batch, dtype,
+                      before_figures, after_figures, list(pm.records), after)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _fmt(metric: str, value: int, signed: bool = False) -> str:
+    kind = METRICS[metric][1]
+    text = human_bytes(abs(value)) if kind == "bytes" else human(abs(value))
+    if value < 0:
+        return "-" + text
+    return ("+" + text) if signed and value > 0 else text
+
+
+def _percent(before: int, after: int) -> str:
+    if before == after:
+        return "0%"
+    if before == 0:
+        return "new"
+    pct = (after - before) / before * 100
+    return f"{pct:+.2f}%" if abs(pct) < 0.1 else f"{pct:+.1f}%"
+
+
+def _rows(c: Comparison) -> list[list[str]]:
+    d = c.delta
+    return [[METRICS[k][0], _fmt(k, c.before[k]), _fmt(k, c.after[k]), _fmt(k, d[k], True),
+             _percent(c.before[k], c.after[k])] for k in METRICS]
+
+
+HEADERS = ["metric", "before", "after", "delta", "change"]
+
+
+def _title(c: Comparison) -> str:
+    shape = "x".join(map(str, c.input))
+    return f"{c.model} + {c.pipeline}: input {shape}, batch {c.batch}, {c.dtype}"
+
+
+def render_table(c: Comparison) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD)
+    for i, h in enumerate(HEADERS):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in _rows(c):
+        table.add_row(*row)
+    buf = io.StringIO()
+    Console(file=buf, width=1000, force_terminal=False, color_system=None,
+            highlight=False).print(table)
+    lines = [line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines()]
+    return "\n".join([_title(c), *lines]) + "\n"
+
+
+def to_json(c: Comparison) -> dict[str, Any]:
+    return {"model": c.model, "pipeline": c.pipeline, "input": list(c.input),
+            "batch": c.batch, "dtype": c.dtype, "before": dict(c.before),
+            "after": dict(c.after), "delta": c.delta}
+
+
+def render_json(c: Comparison) -> str:
+    return json.dumps(to_json(c), indent=2) + "\n"
+
+
+def render_csv(c: Comparison) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["metric", "before", "after", "delta"])
+    d = c.delta
+    for k in METRICS:
+        w.writerow([k, c.before[k], c.after[k], d[k]])
+    return buf.getvalue()
+
+
+def render_md(c: Comparison) -> str:
+    lines = [f"**{_title(c)}**", "", "| " + " | ".join(HEADERS) + " |",
+             "|:---|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in _rows(c)]
+    return "\n".join(lines) + "\n"
+
+
+def render_latex(c: Comparison) -> str:
+    from .report import tex_escape
+
+    lines = [r"\documentclass{article}", r"\usepackage{booktabs}", r"\begin{document}",
+             r"\begin{table}", r"\centering", rf"\caption{{{tex_escape(_title(c))}}}",
+             r"\begin{tabular}{lrrrr}", r"\toprule",
+             " & ".join(HEADERS) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex_escape(cell) for cell in row) + r" \\" for row in _rows(c)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", r"\end{document}"]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Comparison], str]] = {
+    "table": render_table, "json": render_json, "csv": render_csv, "md": render_md,
+    "latex": render_latex,
+}
+
+
+def render(c: Comparison, fmt: str = "table") -> str:
+    if fmt not in RENDERERS:
+        raise UsageError(f"unknown format {fmt!r}; formats: {', '.join(RENDERERS)}")
+    return RENDERERS[fmt](c)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def compare_cli(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Graph]) -> int:
+    """``cnnir report MODEL [--passes P] --compare PIPELINE``: before / after / delta."""
+    for flag, value in (("--depth", getattr(args, "depth", None)),
+                        ("--columns", getattr(args, "columns", None))):
+        if value is not None:
+            raise UsageError(f"{flag} does not apply to --compare (it prints totals, "
+                             f"not layers)")
+    fmt = getattr(args, "format", "table")
+    if fmt not in RENDERERS:
+        raise UsageError(f"unknown format {fmt!r}; formats: {', '.join(RENDERERS)}")
+    graph = load_graph(args)
+    result = compare(graph, args.compare, dtype=getattr(args, "dtype", "float32"),
+                     batch=getattr(args, "batch", 1))
+    if getattr(args, "explain", False):
+        for rec in result.records:
+            print(f"[{rec.name}] {'changed' if rec.changed else 'no change'} "
+                  f"({rec.seconds * 1e3:.1f} ms)", file=sys.stderr)
+            for note in rec.notes:
+                print(f"  {note}", file=sys.stderr)
+    text = render(result, fmt)
+    if getattr(args, "output", None):
+        from ..util import write_atomic
+
+        write_atomic(args.output, text)
+    else:
+        print(text, end="")
+    return 0
+
+
+__all__ = ["METRICS", "Comparison", "measure", "compare", "render", "compare_cli"]
