@@ -145,8 +145,9 @@ def load_graph(args: argparse.Namespace) -> Any:
     """MODEL (+ --input), then --passes; returns the graph ready for a backend."""
     from .frontends import load
 
-    graph = load(args.model, input=getattr(args, "input", None))
     pipeline = getattr(args, "passes", None)
+    # with a pipeline the pass manager infers shapes (non-strictly before fix-residual)
+    graph = load(args.model, input=getattr(args, "input", None), infer=not pipeline)
     if pipeline:
         from .passes.manager import PassManager
 

@@ -27,6 +27,10 @@ PASS_MODULES = [
     "count_macs",
     "memory",
     "receptive_field",
+    "fuse",
+    "bottleneck",
+    "residual",
+    "housekeeping",
 ]
 
 REGISTRY: dict[str, type[Pass]] = {}

@@ -21,6 +21,9 @@ class Pass:
     kind: ClassVar[str] = "analysis"
     #: passes whose results this one reads; the manager runs them first if missing
     requires: ClassVar[tuple[str, ...]] = ()
+    #: False for passes that read a graph whose shapes may not infer (check-residual,
+    #: fix-residual): the manager then infers non-strictly before them
+    needs_valid_shapes: ClassVar[bool] = True
 
     changed: bool = field(default=False, init=False, repr=False, compare=False)
     notes: list[str] = field(default_factory=list, init=False, repr=False, compare=False)

@@ -43,9 +43,11 @@ class PassManager:
         earlier pass already produced them on the current graph; a transform makes
         every earlier analysis stale.
         """
+        strict = not self.passes or self.passes[0].needs_valid_shapes
         if any("shape" not in graph.meta(n) for n in graph.nodes()):
-            graph = InferShapes().run(graph)
-        self._fresh = {InferShapes.name}
+            # a repair pass first (fix-residual) reads a graph that may not infer
+            graph = InferShapes(strict=strict).run(graph)
+        self._fresh = {InferShapes.name} if strict else set()
         for p in self.passes:
             graph = self._run_with_requirements(p, graph, ())
         return graph
