@@ -29,7 +29,7 @@ MODELS: dict[str, str] = {
        for d in (18, 34, 50, 101, 152)},
     **{m: f"resnet_variants:{m}" for m in ("wide_resnet50_2", "wide_resnet101_2",
                                             "resnext50_32x4d", "resnext101_32x8d")},
-    "densenet121": "densenet:densenet121",
+    **{f"densenet{d}": f"densenet:densenet{d}" for d in (121, 161, 169, 201)},
     "squeezenet1_0": "squeezenet:squeezenet1_0",
     "mobilenet_v2": "mobilenet:mobilenet_v2",
     "inception_v3": "inception_v3:inception_v3",

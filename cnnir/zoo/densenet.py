@@ -1,6 +1,7 @@
-"""DenseNet-121 (Huang et al., 2017) in torchvision's layout.
+"""DenseNet (Huang et al., 2017) in torchvision's layout: 121, 161, 169 and 201.
 
-Four dense blocks of 6, 12, 24 and 16 layers with growth rate k = 32.  Each
+DenseNet-121: four dense blocks of 6, 12, 24 and 16 layers with growth rate
+k = 32 (161: k = 48, a 96-map stem, 6-12-36-24; 169: 6-12-32-32; 201: 6-12-48-32).  Each
 DenseNet-B layer is BN-ReLU-1x1 conv (4k maps) - BN-ReLU-3x3 conv (k maps), and
 every layer sees the concatenation of the block input and all earlier layers'
 outputs.  Written as the equivalent running concatenation ``x = concat(x, layer(x))``
@@ -8,7 +9,7 @@ outputs.  Written as the equivalent running concatenation ``x = concat(x, layer(
 one ``repeat`` draw "dense_layer x 24".  Transitions (DenseNet-BC, compression
 0.5): BN-ReLU-1x1 conv halving the channels + 2x2/2 average pool.  Stem 7x7/2
 conv + 3x3/2 max pool; a final BN-ReLU, global average pool and FC 1024 -> 1000.
-Maps: 56 (block 1, 256 ch), 28 (512), 14 (1024), 7 (1024).
+DenseNet-121's maps: 56 (block 1, 256 ch), 28 (512), 14 (1024), 7 (1024).
 """
 
 from ..dsl import block, concat, model, repeat, scope
@@ -49,3 +50,21 @@ def densenet(x, growth, blocks, init_features, num_classes=1000):
 def densenet121(x):
     """DenseNet-121 (2017): growth 32, dense blocks 6-12-24-16, torchvision layout."""
     return densenet(x, 32, (6, 12, 24, 16), 64)
+
+
+@model(input=(3, 224, 224))
+def densenet169(x):
+    """DenseNet-169 (2017): growth 32, dense blocks 6-12-32-32, torchvision layout."""
+    return densenet(x, 32, (6, 12, 32, 32), 64)
+
+
+@model(input=(3, 224, 224))
+def densenet201(x):
+    """DenseNet-201 (2017): growth 32, dense blocks 6-12-48-32, torchvision layout."""
+    return densenet(x, 32, (6, 12, 48, 32), 64)
+
+
+@model(input=(3, 224, 224))
+def densenet161(x):
+    """DenseNet-161 (2017): growth 48, 96 stem maps, dense blocks 6-12-36-24, torchvision layout."""
+    return densenet(x, 48, (6, 12, 36, 24), 96)

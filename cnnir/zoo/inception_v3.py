@@ -11,16 +11,18 @@ modules (figure 7: expanded 1x3 | 3x1 filter banks) to 8x8x2048; global average
 pool, dropout, FC 1000.
 
 Stage scopes ``mixed_5``, ``mixed_6`` and ``mixed_7`` group the modules per grid
-size as Table 1 does; torchvision's ``Mixed_6c`` is ``mixed_6/inception_c2``.
+size as Table 1 does; torchvision's ``Mixed_6c.branch7x7_2.conv`` is
+``mixed_6/inception_c2/basic_conv_branch7x7_2/conv``.
 """
 
 from ..dsl import block, concat, model, repeat, scope
 
 
-def basic_conv(x, out, kernel, stride=1, padding=0, name=None):
+@block
+def basic_conv(x, out, kernel, stride=1, padding=0):
     """torchvision's BasicConv2d: conv (no bias) -> BN (eps 0.001) -> ReLU."""
-    x = x.conv(out, kernel, stride=stride, padding=padding, bias=False, name=name)
-    return x.bn(eps=0.001, name=f"{name}_bn").relu(name=f"{name}_relu")
+    x = x.conv(out, kernel, stride=stride, padding=padding, bias=False, name="conv")
+    return x.bn(eps=0.001, name="bn").relu(name="relu")
 
 
 @block
@@ -100,12 +102,12 @@ def inception_e(x):
 def inception_v3(x):
     """Inception v3 (2015): factorised 7x7 into 1x7/7x1, 299 input, torchvision layout, no aux."""
     with scope("stem"):
-        x = basic_conv(x, 32, 3, stride=2, name="Conv2d_1a_3x3")
-        x = basic_conv(x, 32, 3, name="Conv2d_2a_3x3")
-        x = basic_conv(x, 64, 3, padding=1, name="Conv2d_2b_3x3")
+        x = basic_conv(x, 32, 3, stride=2, name="1a_3x3")
+        x = basic_conv(x, 32, 3, name="2a_3x3")
+        x = basic_conv(x, 64, 3, padding=1, name="2b_3x3")
         x = x.maxpool(3, stride=2, name="maxpool1")
-        x = basic_conv(x, 80, 1, name="Conv2d_3b_1x1")
-        x = basic_conv(x, 192, 3, name="Conv2d_4a_3x3")
+        x = basic_conv(x, 80, 1, name="3b_1x1")
+        x = basic_conv(x, 192, 3, name="4a_3x3")
         x = x.maxpool(3, stride=2, name="maxpool2")
     with scope("mixed_5"):  # 35x35
         x = inception_a(x, 32)
