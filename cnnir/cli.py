@@ -31,15 +31,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def positive_int(text: str, low: int = 1) -> int:
+    """argparse type: an integer >= 1 (``low``)."""
+    what = "a positive integer" if low == 1 else f"an integer >= {low}"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def depth_int(text: str) -> int:
+    """argparse type for --depth: 0 (totals only) or more."""
+    return positive_int(text, low=0)
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -83,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_passes(p)
     p.add_argument("--format", default="table",
                    choices=["table", "json", "csv", "md", "latex"], help="output format")
-    p.add_argument("--depth", type=positive_int, default=None, metavar="N",
+    p.add_argument("--depth", type=depth_int, default=None, metavar="N",
                    help="group rows by block down to depth N, with subtotals")
     p.add_argument("--columns", metavar="C1,C2", help="columns to show")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")

@@ -779,7 +779,9 @@ class FusedConv2d(Op):
 
     @property
     def has_bias(self) -> bool:
-        return self.conv.bias or self.bn is not None
+        """Always True: the fused conv carries the folded BN shift, or the conv's
+        own bias, or (conv + activation alone) a zero bias, as ``cnnir.weights`` does."""
+        return True
 
     def attrs(self) -> str:
         parts = [_conv_attrs(self.conv).replace(",nobias", "")]
