@@ -30,10 +30,13 @@ Produces
     network is untouched; where the graph carries weights, the rewritten conv's
     arrays are dropped (its input width changed) and backends draw fresh ones.
 
-Notes report, per rewritten conv and in total, the parameters (``count-params``:
-trainable, biases and BN affine parameters included) and MACs (``count-macs``)
-before and after.  The conv's own successors are the template because the network
-uses them after that very conv; a conv followed by nothing gets a bare 1x1.
+Notes report, per rewritten conv, over all of them, and for the whole model, the
+parameters (``count-params``: trainable, biases and BN affine parameters included)
+and MACs (``count-macs``) before and after; :attr:`InsertBottleneck.rewritten` and
+:attr:`InsertBottleneck.model_totals` hold the same figures for scripts.
+
+The conv's own successors are the template because the network uses them after
+that very conv; a conv followed by nothing gets a bare 1x1.
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ from ..util import human
 from . import register
 from .base import Pass
 from .count_macs import RULES as MAC_RULES
+from .count_macs import count_macs
 from .count_params import RULES as PARAM_RULES
+from .count_params import count_params
+from .infer_shapes import InferShapes
 from .rewrite import NewNode, insert_before, sole_user
 
 
@@ -74,6 +80,9 @@ class InsertBottleneck(Pass):
 
     #: one dict per rewritten conv: conv, reduce, channels, params/macs before and after
     rewritten: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
+    #: whole-model ``{"params": (before, after), "macs": (before, after)}`` of the last run
+    model_totals: dict[str, tuple[int, int]] = field(default_factory=dict, init=False,
+                                                     repr=False)
 
     def __post_init__(self) -> None:
         if self.ratio < 1:
@@ -87,6 +96,7 @@ class InsertBottleneck(Pass):
 
     def run(self, graph: Graph) -> Graph:
         self.rewritten = []
+        self.model_totals = {}
         plan: dict[str, list[NewNode]] = {}
         rewire: dict[str, tuple[str, ...]] = {}
         taken: set[str] = set()
@@ -112,6 +122,12 @@ class InsertBottleneck(Pass):
         self.note(f"total over {len(self.rewritten)} conv(s): params {before_p:,} -> "
                   f"{after_p:,}, MACs {before_m:,} ({human(before_m)}) -> {after_m:,} "
                   f"({human(after_m)})")
+        InferShapes().run(out)
+        self.model_totals = {"params": (count_params(graph), count_params(out)),
+                             "macs": (count_macs(graph), count_macs(out))}
+        (p0, p1), (m0, m1) = self.model_totals["params"], self.model_totals["macs"]
+        self.note(f"model: params {p0:,} -> {p1:,}, MACs {m0:,} ({human(m0)}) -> {m1:,} "
+                  f"({human(m1)})")
         return out
 
     # -- match / check
@@ -127,6 +143,10 @@ class InsertBottleneck(Pass):
                       f"{','.join(map(str, self.kernels))}")
             return None
         (src,) = graph.inputs(n)
+        prev = _preceding_1x1(graph, src)
+        if prev is not None:
+            self.note(f"skip '{n}': already preceded by the 1x1 conv '{prev}'")
+            return None
         cin = graph.shape(src)[0]
         if cin < self.min_channels:
             self.note(f"skip '{n}': {cin} input channels < min_channels={self.min_channels}")
@@ -138,10 +158,6 @@ class InsertBottleneck(Pass):
         if not 1 <= width < cin:
             self.note(f"skip '{n}': a reduction to {width} channels does not reduce its "
                       f"{cin} input channels")
-            return None
-        prev = _preceding_1x1(graph, src)
-        if prev is not None:
-            self.note(f"skip '{n}': already preceded by the 1x1 conv '{prev}'")
             return None
         return width
 
