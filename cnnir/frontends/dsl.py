@@ -551,7 +551,26 @@ def user_code(path: str | None = None) -> Iterator[None]:
         where = SourceLoc(_display_path(user[-1][0]), user[-1][1]) if user else (
             SourceLoc(_display_path(path), 0) if path else None)
         msg = _dsl_call_message(exc) if isinstance(exc, TypeError) else None
+        if isinstance(exc, NameError):
+            msg = f"{type(exc).__name__}: {exc}{_name_suggestion(exc)}"
         raise DslError(msg or f"{type(exc).__name__}: {exc}", loc=where) from None
+
+
+def _name_suggestion(exc: NameError) -> str:
+    """``"; did you mean 'channels'?"`` for a misspelt name, from the failing frame's names."""
+    import builtins
+    import difflib
+
+    name = getattr(exc, "name", None)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if not name or tb is None:
+        return ""
+    frame = tb.tb_frame
+    names = [*frame.f_locals, *frame.f_globals, *vars(builtins)]
+    close = difflib.get_close_matches(name, [n for n in names if not n.startswith("__")], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _call_user(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],

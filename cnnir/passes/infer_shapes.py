@@ -83,23 +83,37 @@ def residual_mismatch(graph: Graph, n: str) -> ShapeError:
 
     msg = (f"{op.kind} '{n}' got {sa} from {who(a)} and {sb} from {who(b)} "
            f"({describe_mismatch(sa, sb)})")
-    hint = None
-    shortcut = _shortcut(graph, a, b) if len(sa) == 3 and len(sb) == 3 else None
-    if shortcut is None and len(sa) == 3 and len(sb) == 3 and sa[1:] != sb[1:]:
+    hint = _projection_hint(graph, a, b) if isinstance(op, Add) else None
+    return ShapeError(msg, loc=graph.loc(n), node=n, hint=hint)
+
+
+def _projection_hint(graph: Graph, a: str, b: str) -> str | None:
+    """How to fix a residual add whose inputs differ: project the shortcut with a 1x1
+    conv of the right stride.  None when that cannot help (a Cx1x1 operand, a shortcut
+    smaller than the branch, no integer stride).  A mul is never a residual: its fix
+    (squeeze-excitation's channel count) is not a projection."""
+    sa, sb = graph.shape(a), graph.shape(b)
+    if len(sa) != 3 or len(sb) != 3:
+        return None
+    shortcut = _shortcut(graph, a, b)
+    if shortcut is None and sa[1:] != sb[1:]:
         # two sibling branches: the larger map is the one to downsample
         if sa[1] >= sb[1] and sa[2] >= sb[2]:
             shortcut = a
         elif sb[1] >= sa[1] and sb[2] >= sa[2]:
             shortcut = b
-    if shortcut is not None:
-        src, dst = (sa, sb) if shortcut == a else (sb, sa)
-        # a 1x1 conv with stride s (no padding) maps H to ceil(H / s)
-        stride = next((s for s in range(1, max(src[1], src[2]) + 1)
-                       if -(-src[1] // s) == dst[1] and -(-src[2] // s) == dst[2]), None)
-        if stride is not None:
-            hint = (f"project the shortcut with a 1x1 conv to {dst[0]} channels, "
-                    f"stride {stride}, or run with --passes fix-residual")
-    return ShapeError(msg, loc=graph.loc(n), node=n, hint=hint)
+    if shortcut is None:
+        return None
+    src, dst = (sa, sb) if shortcut == a else (sb, sa)
+    if dst[1:] == (1, 1) and src[1:] != (1, 1):
+        return None  # a Cx1x1 operand: broadcasting gone wrong, not a residual
+    # a 1x1 conv with stride s (no padding) maps H to ceil(H / s)
+    stride = next((s for s in range(1, max(src[1], src[2]) + 1)
+                   if -(-src[1] // s) == dst[1] and -(-src[2] // s) == dst[2]), None)
+    if stride is None:
+        return None
+    return (f"project the shortcut with a 1x1 conv to {dst[0]} channels, stride {stride}, "
+            f"or run with --passes fix-residual")
 
 
 def _shortcut(graph: Graph, a: str, b: str) -> str | None:
