@@ -22,35 +22,34 @@ from ..dsl import block, concat, model
 
 
 @block
-def double_conv(x, channels):
-    """Two 3x3 convs (padded), ReLU after each."""
+def contract(x, channels, pool=True):
+    """A contracting step: 2x2/2 max pool (not on the first level), two 3x3 convs + ReLU."""
+    if pool:
+        x = x.maxpool(2, stride=2, name="pool")
     x = x.conv(channels, 3, padding=1, name="conv1").relu(name="relu1")
     return x.conv(channels, 3, padding=1, name="conv2").relu(name="relu2")
 
 
 @block
-def down(x, channels):
-    """2x2/2 max pool, then two 3x3 convs at ``channels``."""
-    return double_conv(x.maxpool(2, stride=2, name="pool"), channels)
-
-
-@block
-def up(x, skip, channels):
-    """2x2/2 up-convolution to ``channels``, concat with the skip, two 3x3 convs."""
+def expand(x, skip, channels):
+    """An expansive step: 2x2/2 up-convolution to ``channels``, concat with the skip,
+    two 3x3 convs + ReLU."""
     x = x.conv_transpose(channels, 2, stride=2, name="upconv")
-    return double_conv(concat(skip, x, name="concat"), channels)
+    x = concat(skip, x, name="concat")
+    x = x.conv(channels, 3, padding=1, name="conv1").relu(name="relu1")
+    return x.conv(channels, 3, padding=1, name="conv2").relu(name="relu2")
 
 
 @model(input=(1, 256, 256))
 def unet(x):
     """U-Net (2015): 4-level encoder-decoder, 2x2 up-convs, concat skips, 2 classes (padded)."""
-    e1 = double_conv(x, 64, name="enc1")
-    e2 = down(e1, 128, name="enc2")
-    e3 = down(e2, 256, name="enc3")
-    e4 = down(e3, 512, name="enc4")
-    b = down(e4, 1024, name="bottom").dropout(0.5)
-    d4 = up(b, e4, 512, name="dec4")
-    d3 = up(d4, e3, 256, name="dec3")
-    d2 = up(d3, e2, 128, name="dec2")
-    d1 = up(d2, e1, 64, name="dec1")
-    return d1.conv(2, 1, name="classifier")
+    c1 = contract(x, 64, pool=False, name="1")
+    c2 = contract(c1, 128, name="2")
+    c3 = contract(c2, 256, name="3")
+    c4 = contract(c3, 512, name="4")
+    x = contract(c4, 1024, name="5").dropout(0.5, name="dropout")
+    x = expand(x, c4, 512, name="4")
+    x = expand(x, c3, 256, name="3")
+    x = expand(x, c2, 128, name="2")
+    x = expand(x, c1, 64, name="1")
+    return x.conv(2, 1, name="classifier")
