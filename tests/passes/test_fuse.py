@@ -11,7 +11,7 @@ import pytest
 
 from cnnir.errors import PassError
 from cnnir.frontends.dsl import model
-from cnnir.ops import FusedConv2d
+from cnnir.ops import BatchNorm2d, FusedConv2d
 from cnnir.passes.infer_shapes import infer_shapes
 from cnnir.passes.manager import PassManager
 from cnnir.weights import init_weights
@@ -267,3 +267,32 @@ def test_weights_for_the_conv_but_not_its_bn_is_an_error():
     g.weights = {k: v for k, v in g.weights.items() if k != "bn2"}
     with pytest.raises(PassError, match="has weights for 'conv2' but none for 'bn2'"):
         PassManager.from_string("fuse-conv-bn-relu").run(g)
+
+
+# --------------------------------------------------------------------------- PyTorch backend
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16_bn"])
+def test_fused_zoo_model_computes_the_same_in_eval_mode(name):
+    """Random weights and BN statistics (identity BNs would hide a folding bug), a
+    reduced 3x64x64 input, eval mode: the same output before and after fusion."""
+    import torch
+    from torch import nn
+
+    from cnnir.backends.pytorch import to_module
+    from cnnir.frontends import load
+
+    g = load(name, input=(3, 64, 64))
+    g.weights = init_weights(g, seed=0, mode="random")
+    fused = PassManager.from_string("fuse-conv-bn-relu").run(g)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    before = to_module(g).eval()
+    after = to_module(fused).eval()
+    with torch.no_grad():
+        ref = before(x)
+        got = after(x)
+    assert ref.shape == got.shape == (2, 1000)
+    assert (got - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
+    assert any(isinstance(m, nn.BatchNorm2d) for m in before.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in after.modules())
+    assert not any(isinstance(fused.op(n), BatchNorm2d) for n in fused.nodes())
