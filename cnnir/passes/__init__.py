@@ -112,9 +112,12 @@ def _convert(pass_name: str, key: str, value: Any, typ: Any) -> Any:
             parts = [p for p in value.replace(";", ",").split(",") if p.strip()]
             return tuple(item(p.strip()) for p in parts)
     except ValueError:
+        what = getattr(typ, "__name__", str(typ))
+        if origin is tuple:
+            item = getattr((args or (str,))[0], "__name__", "value")
+            what = f"list of {item}s (such as {'3,5' if item == 'int' else 'a,b'})"
         raise PassError(
-            f"option {key}={value!r} of pass {pass_name!r} is not a valid "
-            f"{getattr(typ, '__name__', str(typ))}"
+            f"option {key}={value!r} of pass {pass_name!r} is not a valid {what}"
         ) from None
     return value
 
