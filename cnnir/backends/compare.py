@@ -154,7 +154,11 @@ def render_table(c: Comparison) -> str:
     buf = io.StringIO()
     Console(file=buf, width=1000, force_terminal=False, color_system=None,
             highlight=False).print(table)
-    lines = [line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines()]
+    lines = [line.rstrip() for line in buf.getvalue().strip("\n").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
     return "\n".join([_title(c), *lines]) + "\n"
 
 
