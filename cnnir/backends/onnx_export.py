@@ -23,7 +23,9 @@ hardsigmoid            ``HardSigmoid(alpha=1/6, beta=1/2)``
 hardswish              ``HardSwish``
 silu                   ``Sigmoid`` then ``Mul``
 softmax                ``Softmax(axis=1)`` (channels or features)
-maxpool2d / avgpool2d  ``MaxPool`` / ``AveragePool`` (pads, ceil_mode, count_include_pad)
+maxpool2d / avgpool2d  ``MaxPool`` / ``AveragePool``; ``ceil_mode`` as extra end padding
+                       (see :func:`_pool_pads`); an averaging ceil-mode pool that counts
+                       padding pads with zeros first (``Pad``)
 adaptive_avgpool2d     1x1: ``GlobalAveragePool``; input divisible by the output:
                        ``AveragePool``; otherwise PyTorch's overlapping bins as two
                        ``MatMul`` with bin-averaging matrices (exact, not approximated)
@@ -101,9 +103,9 @@ class _Emitter:
         used.add(name)
         return name
 
-    def add_init(self, name: str, array: Any) -> str:
+    def add_init(self, name: str, array: Any, dtype: Any = np.float32) -> str:
         name = self._unique(self.tensors, name)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, np.float32), name))
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype), name))
         return name
 
     def const(self, value: float) -> str:
@@ -227,21 +229,48 @@ def _act_rule(e: _Emitter, n: str, op: O.Op, ins: list[str], doc: str) -> str:
     return _activation(e, n, op, ins[0], doc)
 
 
-def _pool_attrs(op: O.MaxPool2d | O.AvgPool2d) -> dict[str, Any]:
-    attrs: dict[str, Any] = dict(kernel_shape=list(op.kernel), strides=list(op.stride),
-                                 pads=list(op.padding))
-    if op.ceil_mode:
-        attrs["ceil_mode"] = 1
-    return attrs
+def _pool_pads(e: _Emitter, n: str, op: O.MaxPool2d | O.AvgPool2d) -> tuple[list[int], bool]:
+    """Pads that give PyTorch's output size without ``ceil_mode``; True if they grew.
+
+    ``ceil_mode`` is never emitted: onnx's shape inference does not drop a last window
+    that would start in the end padding (PyTorch does), so the extra windows of ceil
+    mode become extra end padding, which pooling ignores (``-inf`` for max; not counted
+    by an average that excludes padding).
+    """
+    _, h, w = e.graph.shape(e.graph.inputs(n)[0])
+    _, oh, ow = e.graph.shape(n)
+    pads = list(op.padding)
+    grown = False
+    for axis, (size, out) in enumerate(((h, oh), (w, ow))):
+        k, s = op.kernel[axis], op.stride[axis]
+        end = (out - 1) * s + k - size - pads[axis]  # end padding the last window needs
+        if end > pads[axis + 2]:
+            pads[axis + 2] = end
+            grown = True
+    return pads, grown
 
 
 def _maxpool(e: _Emitter, n: str, op: O.MaxPool2d, ins: list[str], doc: str) -> str:
-    return e.emit("MaxPool", [ins[0]], n, n, doc, **_pool_attrs(op))
+    pads, _ = _pool_pads(e, n, op)
+    return e.emit("MaxPool", [ins[0]], n, n, doc, kernel_shape=list(op.kernel),
+                  strides=list(op.stride), pads=pads)
 
 
 def _avgpool(e: _Emitter, n: str, op: O.AvgPool2d, ins: list[str], doc: str) -> str:
-    return e.emit("AveragePool", [ins[0]], n, n, doc, **_pool_attrs(op),
-                  count_include_pad=int(op.count_include_pad))
+    pads, grown = _pool_pads(e, n, op)
+    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride))
+    if not op.count_include_pad or not grown:
+        return e.emit("AveragePool", [ins[0]], n, n, doc, pads=pads,
+                      count_include_pad=int(op.count_include_pad), **attrs)
+    # PyTorch divides a ceil-mode window by its cells inside the *padded* input: pad
+    # the input with zeros explicitly, then average over what is not the extra padding
+    x = ins[0]
+    if any(op.padding):
+        t, left, b, r = op.padding
+        pad = e.add_init(f"{n}:pads", [0, 0, t, left, 0, 0, b, r], np.int64)
+        x = e.emit("Pad", [x, pad], f"{n}:padded", f"{n}:pad", doc)
+    extra = [0, 0, pads[2] - op.padding[2], pads[3] - op.padding[3]]
+    return e.emit("AveragePool", [x], n, n, doc, pads=extra, count_include_pad=0, **attrs)
 
 
 def bin_matrix(size: int, out: int) -> np.ndarray:
