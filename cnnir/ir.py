@@ -286,6 +286,12 @@ class Graph:
     def __repr__(self) -> str:
         return f"<cnnir.Graph {self.name!r}: {len(self)} nodes>"
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a graph as its diagram; None (plain repr) without Graphviz."""
+        from .backends.dot import notebook_svg  # lazy: runs Graphviz only when shown
+
+        return notebook_svg(self)
+
     def line_for(self, name: str) -> str:
         """The printer line of one node (used in error messages)."""
         for line in self.format().splitlines():

@@ -1,0 +1,583 @@
+"""Graphviz backend: architecture diagrams for papers (``cnnir draw``).
+
+::
+
+    from cnnir import load
+    from cnnir.backends.dot import to_dot, render
+
+    g = load("resnet152")
+    text = to_dot(g, level="block", detail="standard", theme="paper", rankdir="TB")
+    render(g, "resnet152.pdf", level="block", width="3.3in")
+
+What is drawn (levels, folding of repeated blocks, fused Conv-BN-ReLU boxes, hidden
+dropout/flatten, skip edges) is decided by :mod:`cnnir.backends.dot_view`; colours and
+fonts come from :mod:`cnnir.backends.dot_theme`.  This module writes the DOT text and
+runs Graphviz.
+
+* **Detail**: ``compact`` shows the layer type; ``standard`` adds kernel/stride and
+  the output shape C x H x W; ``full`` adds parameters and MACs (per copy for a
+  folded block, whose badge says how many copies there are).
+* **Determinism**: the DOT text depends only on the graph and the options (order
+  from the graph's topological order, no memory addresses, no dates), so the same
+  input gives byte-identical DOT, SVG and PNG; the one date Graphviz's PDF writer
+  (cairo) stamps is set to 1970-01-01 so PDFs are byte-identical too.
+* **Editability**: SVG elements carry ids and classes named after the IR:
+  ``node-<ir.node.name>``, ``block-<scope.path>``, ``cluster-<scope.path>``,
+  ``edge-<src>--<dst>`` (``/`` becomes ``.``), classes ``layer``/``merge``/``block``,
+  ``family-conv``, ``op-conv2d``, ``kind-bottleneck``, ``skip``, ``folded``, ``legend``.
+* **Graphviz**: the ``dot`` program is run with :mod:`subprocess` directly rather
+  than through the ``graphviz`` Python package: the DOT text is already built here
+  (the package would only wrap the same subprocess call), calling ``dot`` directly
+  keeps control of stdin/stdout bytes and of the error message when ``dot`` is
+  missing, and keeps this module free of a third-party import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import ops as O
+from ..errors import BackendError, UsageError
+from ..ir import Graph
+from ..util import write_atomic
+from .dot_theme import FAMILY_NAMES, Theme, get_theme
+from .dot_view import Box, Cluster, View, build_view
+
+DETAILS = ("compact", "standard", "full")
+RANKDIRS = ("TB", "LR")
+FORMATS = ("svg", "pdf", "png", "dot")
+#: PNG resolution: crisp on paper and on high-density screens
+PNG_DPI = 192
+INSTALL_HINT = "install Graphviz (apt-get install graphviz, or brew install graphviz)"
+
+_UNITS = {"in": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4, "pt": 1 / 72, "px": 1 / 96}
+
+
+def parse_width(width: str | float | None) -> float | None:
+    """``"3.3in"``, ``"84mm"``, ``"8.4cm"``, ``"240pt"`` or a number of inches -> inches."""
+    if width is None:
+        return None
+    if isinstance(width, (int, float)) and not isinstance(width, bool):
+        value = float(width)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(in|cm|mm|pt|px)?\s*", str(width))
+        if not m:
+            raise UsageError(f"--width must look like 3.3in, 84mm, 8.4cm or 240pt, got {width!r}")
+        value = float(m.group(1)) * _UNITS[m.group(2) or "in"]
+    if not 0.5 <= value <= 100:
+        raise UsageError(f"--width must be between 0.5in and 100in, got {width!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _q(s: str) -> str:
+    """A DOT double-quoted string."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _h(s: str) -> str:
+    """Text inside an HTML-like label."""
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _svg_id(prefix: str, name: str) -> str:
+    return prefix + "-" + re.sub(r"[^A-Za-z0-9_.\-]", "_", name.strip("/").replace("/", "."))
+
+
+def _k(p: Sequence[int]) -> str:
+    return f"{p[0]}×{p[1]}"
+
+
+def _s(stride: Sequence[int]) -> str:
+    if tuple(stride) == (1, 1):
+        return ""
+    return f"/{stride[0]}" if stride[0] == stride[1] else f"/{stride[0]}×{stride[1]}"
+
+
+_ACT_NAMES = {
+    "relu": "ReLU", "leaky_relu": "LeakyReLU", "relu6": "ReLU6", "sigmoid": "sigmoid",
+    "hardsigmoid": "hard sigmoid", "tanh": "tanh", "hardswish": "hard swish", "silu": "SiLU",
+}
+
+
+def op_title(op: O.Op, detail: str) -> str:
+    """The words a box shows for one op: its type, plus kernel/stride unless compact."""
+    std = detail != "compact"
+    if isinstance(op, O.FusedConv2d):
+        parts = [op_title(op.conv, detail)]
+        if op.bn is not None:
+            parts.append("BN")
+        if op.act is not None:
+            parts.append(op_title(op.act, detail))
+        return " + ".join(parts)
+    if isinstance(op, O.Conv2d):
+        name = "conv"
+        if op.groups > 1:
+            name = f"conv g{op.groups}"
+        if not std:
+            return name
+        dil = f" d{op.dilation[0]}" if op.dilation != (1, 1) else ""
+        return f"{name} {_k(op.kernel)}{_s(op.stride)}{dil}"
+    if isinstance(op, O.ConvTranspose2d):
+        return f"up-conv {_k(op.kernel)}{_s(op.stride)}" if std else "up-conv"
+    if isinstance(op, O.BatchNorm2d):
+        return "BN"
+    if isinstance(op, O.LocalResponseNorm):
+        return "LRN"
+    if isinstance(op, O.Activation):
+        return _ACT_NAMES.get(op.kind, op.kind)
+    if isinstance(op, O.Softmax):
+        return "softmax"
+    if isinstance(op, (O.MaxPool2d, O.AvgPool2d)):
+        name = "max pool" if isinstance(op, O.MaxPool2d) else "avg pool"
+        return f"{name} {_k(op.kernel)}{_s(op.stride)}" if std else name
+    if isinstance(op, O.AdaptiveAvgPool2d):
+        return "adaptive avg pool"
+    if isinstance(op, O.GlobalAvgPool):
+        return "global avg pool"
+    if isinstance(op, O.Upsample):
+        return f"upsample ×{op.scale[0]} {op.mode}" if std else "upsample"
+    if isinstance(op, O.Linear):
+        return "FC"
+    if isinstance(op, O.Input):
+        return "input"
+    if isinstance(op, O.Concat):
+        return "concat"
+    if isinstance(op, O.Add):
+        return "+"
+    if isinstance(op, O.Mul):
+        return "×"
+    attrs = op.attrs()
+    return f"{op.kind} [{attrs}]" if std and attrs else op.kind
+
+
+def _shape(shape: Any) -> str:
+    return "×".join(str(d) for d in shape) if shape is not None else "?"
+
+
+def number(n: int) -> str:
+    """Three significant digits: ``156``, ``2.42K``, ``118K``, ``25.6M``, ``4.09G``."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            v = n / div
+            digits = 2 if v < 10 else 1 if v < 100 else 0
+            text = f"{v:.{digits}f}"
+            if float(text) >= 1000:  # 999.6K rounds to 1000K: say 1.00M
+                return number(int(round(float(text))) * int(div))
+            return text + suffix
+    return str(n)
+
+
+def _figures(graph: Graph, nodes: Sequence[str]) -> str:
+    params = sum(graph.meta(n)["params"]["params"] for n in nodes)
+    macs = sum(graph.meta(n)["cost"]["macs"] for n in nodes)
+    parts = []
+    if params:
+        parts.append(f"{number(params)} params")
+    if macs:
+        parts.append(f"{number(macs)} MACs")
+    return " · ".join(parts)
+
+
+def _range_title(first: str, last: str) -> str:
+    """``bottleneck2`` .. ``bottleneck36`` -> ``bottleneck2–36``."""
+    i = 0
+    while i < min(len(first), len(last)) and first[i] == last[i]:
+        i += 1
+    while i and first[i - 1].isdigit():
+        i -= 1
+    if i and first[i:].isdigit() and last[i:].isdigit():
+        return f"{first}–{last[i:]}"
+    return f"{first} … {last}"
+
+
+class _Writer:
+    def __init__(self, view: View, detail: str, theme: Theme, rankdir: str,
+                 width: float | None, legend: bool) -> None:
+        self.v = view
+        self.g = view.graph
+        self.detail = detail
+        self.t = theme
+        self.rankdir = rankdir
+        self.width = width
+        self.legend = legend
+        self.lines: list[str] = []
+        self.ids: set[str] = set()
+
+    def uid(self, prefix: str, name: str) -> str:
+        base = _svg_id(prefix, name)
+        out, i = base, 2
+        while out in self.ids:
+            out, i = f"{base}-{i}", i + 1
+        self.ids.add(out)
+        return out
+
+    # ------------------------------------------------------------------ labels
+
+    def _small(self, text: str) -> str:
+        return f'<font point-size="{self.t.small:g}">{_h(text)}</font>'
+
+    def _badge(self, n: int) -> str:
+        return (f'<td bgcolor="{self.t.badge_fill}" cellpadding="2"><font '
+                f'color="{self.t.badge_text}" point-size="{self.t.small:g}"><b>×{n}</b></font></td>')
+
+    def _label(self, title: str, sub: list[str], fold: int = 1, bold: bool = True,
+               badge_below: bool = False) -> str:
+        """Title, an optional "x N" badge (beside it, or below it for cluster labels,
+        which must stay narrow so that edges entering a TB cluster miss them), and
+        smaller lines under it."""
+        head = f"<b>{_h(title)}</b>" if bold else _h(title)
+        if fold <= 1 and not sub:
+            return f"<{head}>"
+        if fold > 1 and badge_below:
+            rows = [f'<tr><td colspan="2" align="left">{head}</td></tr>',
+                    f'<tr>{self._badge(fold)}<td width="60"></td></tr>']
+            span = ' colspan="2"'
+        else:
+            rows = [f"<tr><td>{head}</td>{self._badge(fold) if fold > 1 else ''}</tr>"]
+            span = ' colspan="2"' if fold > 1 else ""
+        rows += [f"<tr><td{span}>{self._small(s)}</td></tr>" for s in sub]
+        return ('<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
+                + "".join(rows) + "</table>>")
+
+    def _sub(self, nodes: list[str], shapes: list[Any]) -> list[str]:
+        if self.detail == "compact":
+            return []
+        sub = [", ".join(dict.fromkeys(_shape(s) for s in shapes))]
+        if self.detail == "full":
+            fig = _figures(self.g, nodes)
+            if fig:
+                sub.append(fig)
+        return sub
+
+    def block_title(self, path: tuple[str, ...], fold: int, last: tuple[str, ...] | None) -> str:
+        local = path[-1]
+        if fold > 1 and last is not None:
+            return _range_title(local, last[-1])
+        kind = self.g.blocks[path].kind if path in self.g.blocks else "scope"
+        if kind != "scope" and kind not in local:
+            return f"{local} ({kind})"
+        return local
+
+    def box_attrs(self, box: Box) -> dict[str, str]:
+        t = self.t
+        g = self.g
+        ops = [g.op(n) for n in box.nodes]
+        classes = [box.kind, f"family-{box.family}"]
+        if box.kind == "block":
+            path = box.scope
+            assert path is not None
+            kind = g.blocks[path].kind if path in g.blocks else "scope"
+            classes.append(f"kind-{kind}")
+            if box.fold > 1:
+                classes.append("folded")
+            title = self.block_title(path, box.fold, box.last)
+            shapes = [g.meta(n).get("shape") for n in self.v.outputs_of(box)]
+            members = [n for n in self.g.nodes() if self.g.scope(n)[:len(path)] == path]
+            label = self._label(title, self._sub(members, shapes), box.fold)
+            attrs = {"id": self.uid("block", box.id), "shape": "box",
+                     "style": "rounded,filled", "penwidth": f"{t.penwidth * 1.6:g}"}
+        else:
+            classes += [f"op-{k}" for k in dict.fromkeys(op.kind for op in ops)]
+            title = " + ".join(op_title(op, self.detail) for op in ops)
+            shape = g.meta(box.nodes[-1]).get("shape")
+            attrs = {"id": self.uid("node", box.id)}
+            if box.kind == "merge" and isinstance(ops[0], (O.Add, O.Mul)):
+                attrs.update(shape="circle", style="filled", width="0.26", fixedsize="true",
+                             fontsize=f"{t.fontsize * 1.3:g}")
+                label = f"<{_h(title)}>"
+            else:
+                sub = self._sub(box.nodes, [shape])
+                label = self._label(title, sub, bold=box.kind != "merge")
+                attrs.update(shape="box", style="rounded,filled" if box.kind != "layer"
+                             else "filled")
+                if box.kind == "input":
+                    attrs["penwidth"] = f"{t.penwidth * 1.6:g}"
+        attrs["fillcolor"] = t.fill_of(box.family, box.nodes[0])
+        attrs["class"] = " ".join(classes)
+        attrs["label"] = label
+        return attrs
+
+    # ------------------------------------------------------------------ emit
+
+    def _attrs(self, attrs: dict[str, str]) -> str:
+        out = []
+        for k, v in attrs.items():
+            out.append(f"{k}={v}" if v.startswith("<") and k == "label" else f"{k}={_q(v)}")
+        return "[" + ", ".join(out) + "]"
+
+    def emit(self) -> str:
+        t = self.t
+        v = self.v
+        L = self.lines
+        L.append(f"digraph {_q(self.g.name)} {{")
+        gattrs = {
+            "rankdir": self.rankdir, "newrank": "true", "ordering": "out",
+            "nodesep": f"{t.nodesep:g}", "ranksep": f"{t.ranksep:g}", "pad": "0.05",
+            "fontname": t.font, "fontsize": f"{t.small:g}", "bgcolor": "white",
+            "outputorder": "edgesfirst", "id": _svg_id("graph", self.g.name),
+            "class": f"cnnir theme-{t.name}",
+        }
+        if self.width is not None:
+            gattrs["size"] = f"{self.width:.4g},1000!"
+        L.append(f"  graph {self._attrs(gattrs)};")
+        L.append("  node " + self._attrs({
+            "fontname": t.font, "fontsize": f"{t.fontsize:g}", "fontcolor": t.text,
+            "color": t.line, "penwidth": f"{t.penwidth:g}", "height": "0.3", "width": "0.4",
+            "margin": "0.08,0.03"}) + ";")
+        L.append("  edge " + self._attrs({
+            "color": t.edge, "penwidth": f"{t.edge_width:g}",
+            "arrowsize": f"{t.arrowsize:g}"}) + ";")
+        # cluster tree, children in order of first appearance
+        order = {b: i for i, b in enumerate(v.boxes)}
+        first: dict[tuple[str, ...], int] = {}
+        for box in v.boxes.values():
+            for k in range(len(box.cluster) + 1):
+                first.setdefault(box.cluster[:k], order[box.id])
+        kids: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for path in sorted(v.clusters, key=lambda p: (first[p], len(p))):
+            kids.setdefault(path[:-1], []).append(path)
+        direct: dict[tuple[str, ...], list[Box]] = {}
+        for box in v.boxes.values():
+            direct.setdefault(box.cluster, []).append(box)
+        self._emit_scope((), kids, direct, 1)
+        for e in v.edges:
+            attrs = {"id": self.uid("edge", f"{e.src}--{e.dst}")}
+            if e.skip:
+                attrs.update({"class": "skip", "color": t.skip, "style": t.skip_style,
+                              "weight": "0"})
+            L.append(f"  {_q(e.src)} -> {_q(e.dst)} {self._attrs(attrs)};")
+        if self.legend:
+            self._emit_legend()
+        L.append("}")
+        return "\n".join(L) + "\n"
+
+    def _emit_scope(self, path: tuple[str, ...], kids: dict, direct: dict, depth: int) -> None:
+        pad = "  " * depth
+        items: list[tuple[int, Any]] = []
+        order = {b: i for i, b in enumerate(self.v.boxes)}
+        for box in direct.get(path, []):
+            items.append((order[box.id], box))
+        for child in kids.get(path, []):
+            first = min(order[b.id] for b in self.v.boxes.values()
+                        if b.cluster[:len(child)] == child)
+            items.append((first, child))
+        items.sort(key=lambda it: (it[0], isinstance(it[1], Box)))
+        for _, item in items:
+            if isinstance(item, Box):
+                self.lines.append(f"{pad}{_q(item.id)} {self._attrs(self.box_attrs(item))};")
+            else:
+                self._emit_cluster(item, kids, direct, depth)
+
+    def _emit_cluster(self, path: tuple[str, ...], kids: dict, direct: dict, depth: int) -> None:
+        t = self.t
+        c: Cluster = self.v.clusters[path]
+        pad = "  " * depth
+        name = "/".join(path)
+        title = self.block_title(path, c.fold, c.last)
+        classes = ["scope" if c.info.kind == "scope" else "block", f"kind-{c.info.kind}"]
+        if c.fold > 1:
+            classes.append("folded")
+        attrs = {
+            "id": self.uid("cluster", name), "class": " ".join(classes),
+            "label": self._label(title, [], c.fold, bold=False, badge_below=True),
+            "labeljust": "l",
+            "fontsize": f"{t.small:g}", "fontname": t.font, "color": t.cluster_line,
+            "penwidth": f"{t.penwidth:g}", "margin": "6",
+        }
+        if c.info.kind == "scope":
+            attrs["style"] = "dashed,rounded"
+        else:
+            attrs.update(style="rounded,filled", fillcolor=t.block_cluster_fill)
+        self.lines.append(f"{pad}subgraph {_q('cluster_' + name)} {{")
+        for k, val in attrs.items():
+            val_s = val if (k == "label" and val.startswith("<")) else _q(val)
+            self.lines.append(f"{pad}  {k}={val_s};")
+        self._emit_scope(path, kids, direct, depth + 1)
+        self.lines.append(f"{pad}}}")
+
+    def _emit_legend(self) -> None:
+        t = self.t
+        drawn = {b.family for b in self.v.boxes.values()}
+        resizes = any(isinstance(self.g.op(n), O.Upsample) for b in self.v.boxes.values()
+                      if b.kind != "block" for n in b.nodes)
+        rows = []
+        for fam, words in FAMILY_NAMES.items():
+            if fam not in drawn:
+                continue
+            if fam == "pool" and resizes:
+                words = "pooling / upsampling"
+            sym = "+" if fam == "merge" else " "
+            rows.append(
+                f'<tr><td width="16" height="10" border="1" bgcolor="{t.fill_of(fam)}">'
+                f'<font point-size="{t.small:g}">{sym}</font></td>'
+                f'<td align="left"><font point-size="{t.small:g}">{_h(words)}</font></td></tr>')
+        if self.rankdir == "LR":  # a wide figure: the legend is one row
+            rows = ["<tr>" + "".join(r[4:-5] for r in rows) + "</tr>"]
+        label = ('<<table border="0" cellborder="0" cellspacing="2" cellpadding="1" '
+                 f'color="{t.line}">' + "".join(rows) + "</table>>")
+        self.lines.append(f'  "legend" [id="legend", class="legend", shape="plain", '
+                          f'label={label}];')
+
+
+def _prepare(graph: Graph, detail: str) -> None:
+    """Run the analyses a detail level needs, where their results are missing."""
+    nodes = graph.nodes()
+    if any(graph.meta(n).get("shape") is None for n in nodes):
+        from ..passes.infer_shapes import InferShapes
+
+        InferShapes().run(graph)
+    if detail == "full":
+        if any("params" not in graph.meta(n) for n in nodes):
+            from ..passes.count_params import CountParams
+
+            CountParams().run(graph)
+        if any("cost" not in graph.meta(n) for n in nodes):
+            from ..passes.count_macs import CountMacs
+
+            CountMacs().run(graph)
+
+
+def to_dot(graph: Graph, level: str = "layer", detail: str = "standard",
+           theme: str | Theme = "paper", rankdir: str = "TB", width: str | float | None = None,
+           collapse: Sequence[str] | str = (), expand: Sequence[str] | str = (),
+           fuse: bool = True, fold: bool = True, legend: bool = True) -> str:
+    """The DOT text of ``graph``'s diagram (see the module docstring for the options)."""
+    if detail not in DETAILS:
+        raise UsageError(f"unknown detail {detail!r}; details: {', '.join(DETAILS)}")
+    if rankdir not in RANKDIRS:
+        raise UsageError(f"unknown rankdir {rankdir!r}; use TB or LR")
+    th = get_theme(theme)
+    inches = parse_width(width)
+    _prepare(graph, detail)
+    view = build_view(graph, level, collapse, expand, fuse=fuse, fold=fold)
+    return _Writer(view, detail, th, rankdir, inches, legend).emit()
+
+
+# --------------------------------------------------------------------------- running dot
+
+
+def find_dot() -> str | None:
+    """The path of Graphviz's ``dot`` program, or None."""
+    return shutil.which("dot")
+
+
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}")
+
+
+def run_dot(text: str, fmt: str, dpi: int = PNG_DPI) -> bytes:
+    """Lay out ``text`` with ``dot`` and return the ``fmt`` (svg, pdf, png) bytes."""
+    if fmt not in ("svg", "pdf", "png"):
+        raise UsageError(f"unknown image format {fmt!r}; formats: svg, pdf, png")
+    exe = find_dot()
+    if exe is None:
+        raise BackendError(f"Graphviz's 'dot' program was not found; {INSTALL_HINT}")
+    cmd = [exe, f"-T{fmt}"]
+    if fmt == "png":
+        cmd.append(f"-Gdpi={dpi}")
+    try:
+        proc = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=600,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackendError(f"running Graphviz failed: {exc}") from None
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise BackendError(f"Graphviz 'dot -T{fmt}' failed: {err[-1] if err else 'no output'}")
+    data = proc.stdout
+    if fmt == "pdf":  # cairo stamps the time; same-length digits keep the xref table valid
+        data = _PDF_DATE.sub(lambda m: b"/" + m.group(1) + b" (D:19700101000000", data)
+    return data
+
+
+def _format_of(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    fmt = "dot" if ext == "gv" else ext
+    if fmt not in FORMATS:
+        raise UsageError(f"cannot tell the image format of {path!r}: use a .svg, .pdf, .png "
+                         f"or .dot file name")
+    return fmt
+
+
+def render(graph: Graph, path: str, dpi: int = PNG_DPI, **options: Any) -> str:
+    """Draw ``graph`` into ``path`` (.svg, .pdf, .png or .dot), atomically; returns ``path``.
+
+    ``options`` are those of :func:`to_dot`.  Raises :class:`BackendError` when an
+    image is asked for and Graphviz is not installed.
+    """
+    fmt = _format_of(path)
+    text = to_dot(graph, **options)
+    write_atomic(path, text if fmt == "dot" else run_dot(text, fmt, dpi))
+    return path
+
+
+def to_svg(graph: Graph, **options: Any) -> str:
+    """The SVG text of ``graph``'s diagram (options of :func:`to_dot`)."""
+    return run_dot(to_dot(graph, **options), "svg").decode()
+
+
+def notebook_svg(graph: Graph, max_boxes: int = 80) -> str | None:
+    """The SVG a notebook shows for ``graph``: layers, or blocks when there are more
+    than ``max_boxes`` layer boxes; None when Graphviz is missing or the graph
+    cannot be drawn (the notebook then shows the plain repr)."""
+    from ..errors import CnnirError
+
+    try:
+        _prepare(graph, "standard")
+        level = "layer" if len(build_view(graph, "layer").boxes) <= max_boxes else "block"
+        return to_svg(graph, level=level)
+    except CnnirError:
+        return None
+
+
+def svg_size_and_scale(svg: str) -> tuple[float, float, float]:
+    """Width and height (inches) of a Graphviz SVG and the scale it was drawn at."""
+    m = re.search(r'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"', svg)
+    s = re.search(r'transform="scale\(([0-9.]+)', svg)
+    if not m:
+        raise BackendError("cannot read the size of Graphviz's SVG output")
+    return float(m.group(1)) / 72, float(m.group(2)) / 72, float(s.group(1)) if s else 1.0
+
+
+def cli_draw(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Graph]) -> int:
+    """``cnnir draw``: load, run passes, draw, write atomically; exit 2 without ``dot``."""
+    out = args.output
+    fmt = _format_of(out) if out else "svg"
+    parse_width(args.width)  # a bad --width fails before any work
+    graph = load_graph(args)
+    out = out or f"{graph.name}.svg"
+    text = to_dot(graph, level=args.level, detail=args.detail, theme=args.theme,
+                  rankdir=args.rankdir, width=args.width, collapse=args.collapse or (),
+                  expand=args.expand or ())
+    if fmt == "dot":
+        write_atomic(out, text)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    if find_dot() is None:
+        dot_path = os.path.splitext(out)[0] + ".dot"
+        write_atomic(dot_path, text)
+        raise BackendError(
+            f"Graphviz's 'dot' program was not found, so {out} was not drawn; wrote "
+            f"{dot_path}; {INSTALL_HINT} and run: dot -T{fmt} {dot_path} -o {out}")
+    data = run_dot(text, fmt)
+    write_atomic(out, data)
+    note = ""
+    if args.width:
+        svg = data.decode() if fmt == "svg" else run_dot(text, "svg").decode()
+        w, h, scale = svg_size_and_scale(svg)
+        note = (f" ({w:.2f} x {h:.2f} in, text at {get_theme(args.theme).small * scale:.1f}"
+                f" to {get_theme(args.theme).fontsize * scale:.1f} pt)")
+    print(f"wrote {out}{note}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["to_dot", "to_svg", "render", "run_dot", "find_dot", "cli_draw", "parse_width",
+           "op_title", "number", "notebook_svg", "DETAILS", "FORMATS", "svg_size_and_scale"]

@@ -1,0 +1,398 @@
+"""What a diagram shows: the boxes, clusters and edges drawn for a graph.
+
+Pure Python over networkx; :mod:`cnnir.backends.dot` turns a :class:`View` into DOT.
+The steps, in order:
+
+1. **Hide** dropout, flatten and identity nodes: they change nothing a reader of an
+   architecture figure needs; their edges pass through them.
+2. **Fold** repeated blocks: sibling scopes that follow each other as a pure chain
+   (the only inputs of the second come from the first, and the first feeds nothing
+   else) and are identical (same ops, same wiring, same input and output shapes of
+   every node) are drawn once, with an "x N" badge.  Blocks made with ``repeat``
+   are such chains; so are hand-written loops of one block.  Because shapes are
+   part of the check, every copy has the same parameters and MACs, and the figures
+   a folded item shows are exact per copy.
+3. **Collapse** scopes into one box.  ``level="layer"`` collapses nothing;
+   ``"block"`` collapses every ``@block`` scope with no ``@block`` inside
+   (plain ``scope()`` groups such as a stem stay clusters of layers); ``"stage"``
+   collapses every top-level scope, and block rules apply inside a stage the user
+   expands.  ``collapse`` / ``expand`` name block kinds (``bottleneck``), scope
+   paths (``layer3``, ``layer3/bottleneck1``) or local names, and win over the level.
+4. **Fuse** conv -> BatchNorm -> activation (and linear -> activation) into one box
+   when each feeds only the next; a ``FusedConv2d`` node is one box already.
+5. **Skips**: an edge is a skip when another, longer path joins the same two boxes
+   (identity shortcuts, U-Net and DenseNet concatenations), and at an add or
+   multiply the strictly shortest branch is the shortcut (a 1x1 projection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .. import ops as O
+from ..errors import UsageError
+from ..ir import BlockInfo, Graph
+
+LEVELS = ("layer", "block", "stage")
+HIDDEN_OPS = (O.Dropout, O.Flatten, O.Identity)
+MERGE_OPS = (O.Add, O.Mul, O.Concat)
+
+Scope = tuple[str, ...]
+
+
+@dataclass
+class Box:
+    """One drawn box: a layer (possibly fused), a merge node or a collapsed block."""
+
+    id: str                     #: DOT node name: the IR node, or the scope path + "/"
+    kind: str                   #: "input", "layer", "merge" or "block"
+    family: str                 #: op family, or "block"
+    nodes: list[str]            #: the IR nodes it stands for (first copy of a fold)
+    cluster: Scope              #: the scope of the cluster it sits in (() = none)
+    scope: Scope | None = None  #: a block's scope
+    fold: int = 1               #: a folded block: how many copies it stands for
+    last: Scope | None = None   #: a folded block: the scope of its last copy
+
+
+@dataclass
+class Cluster:
+    path: Scope
+    info: BlockInfo
+    fold: int = 1
+    last: Scope | None = None   #: the last copy of a fold
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    skip: bool = False
+
+
+@dataclass
+class View:
+    graph: Graph
+    boxes: dict[str, Box]
+    clusters: dict[Scope, Cluster]
+    edges: list[Edge]
+    #: canonical node -> its copies across a fold (itself first)
+    copies: dict[str, list[str]] = field(default_factory=dict)
+    box_of: dict[str, str] = field(default_factory=dict)
+    succ: dict[str, list[str]] = field(default_factory=dict)
+
+    def outputs_of(self, box: Box) -> list[str]:
+        """The box's nodes whose value leaves it (or is a graph output)."""
+        members = set(box.nodes)
+        outs = [n for n in box.nodes
+                if n in self.graph.outputs or any(s not in members for s in self.succ.get(n, ()))]
+        return outs or box.nodes[-1:]
+
+
+def _split(names: Iterable[str] | str | None) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, str):
+        names = names.split(",")
+    return [n.strip() for n in names if n and n.strip()]
+
+
+def _in_scope(scope: Scope, path: Scope) -> bool:
+    return scope[:len(path)] == path
+
+
+class _Builder:
+    def __init__(self, graph: Graph, level: str, collapse: Sequence[str],
+                 expand: Sequence[str], fuse: bool, fold: bool) -> None:
+        if level not in LEVELS:
+            raise UsageError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
+        self.g = graph
+        self.level = level
+        self.fuse = fuse
+        self.order = graph.nodes()
+        self.pos = {n: i for i, n in enumerate(self.order)}
+        self.blocks = dict(graph.blocks)
+        for n in self.order:  # scopes without a BlockInfo (imported graphs): plain scopes
+            s = graph.scope(n)
+            for k in range(1, len(s) + 1):
+                self.blocks.setdefault(s[:k], BlockInfo("scope"))
+        self.collapse = set(_split(collapse))
+        self.expand = set(_split(expand))
+        self._check_names()
+        self.hidden = {n for n in self.order if isinstance(graph.op(n), HIDDEN_OPS)}
+        self.runs = self._find_runs() if fold else []
+
+    # ------------------------------------------------------------------ names
+
+    def _check_names(self) -> None:
+        kinds = sorted({b.kind for b in self.blocks.values()})
+        known = set(kinds) | {"/".join(p) for p in self.blocks} | {p[-1] for p in self.blocks}
+        for flag, names in (("--collapse", self.collapse), ("--expand", self.expand)):
+            bad = sorted(names - known)
+            if bad:
+                raise UsageError(
+                    f"{flag}: no block kind or scope named {', '.join(map(repr, bad))} in "
+                    f"'{self.g.name}'; block kinds: {', '.join(kinds) or '(none)'}")
+        both = sorted(self.collapse & self.expand)
+        if both:
+            raise UsageError(f"{', '.join(both)} given to both --collapse and --expand")
+
+    def _named(self, path: Scope, names: set[str]) -> bool:
+        return bool(names) and (self.blocks[path].kind in names or "/".join(path) in names
+                                or path[-1] in names)
+
+    # ------------------------------------------------------------------ folding
+
+    def _members(self, path: Scope) -> list[str]:
+        return [n for n in self.order if _in_scope(self.g.scope(n), path)]
+
+    def _signature(self, path: Scope, members: list[str]) -> tuple[Any, ...] | None:
+        prefix = "/".join(path) + "/"
+        inside = set(members)
+        sig: list[Any] = []
+        for n in members:
+            if not n.startswith(prefix):
+                return None
+            ins = []
+            for u in self.g.inputs(n):
+                if u in inside:
+                    ins.append(u[len(prefix):])
+                else:
+                    ins.append(("ext", self.g.meta(u).get("shape")))
+            sub = self.g.scope(n)[len(path):]
+            kinds = tuple(self.blocks[path + sub[:k]].kind for k in range(1, len(sub) + 1))
+            sig.append((n[len(prefix):], sub, kinds, self.g.op(n), tuple(ins),
+                        self.g.meta(n).get("shape")))
+        return tuple(sig)
+
+    def _chained(self, a: list[str], b: list[str]) -> bool:
+        sa, sb = set(a), set(b)
+        if any(n in self.g.outputs for n in a):
+            return False
+        ext_in = {u for n in b for u in self.g.inputs(n) if u not in sb}
+        ext_out = {v for n in a for v in self.g.users(n) if v not in sa}
+        return bool(ext_in) and ext_in <= sa and ext_out <= sb
+
+    def _find_runs(self) -> list[list[Scope]]:
+        """Maximal chains of identical sibling scopes, shallowest first."""
+        children: dict[Scope, list[Scope]] = {}
+        for path in self.blocks:
+            children.setdefault(path[:-1], []).append(path)
+        runs: list[list[Scope]] = []
+        for parent in sorted(children, key=lambda p: (len(p), p)):
+            sibs = children[parent]
+            members = {p: self._members(p) for p in sibs}
+            sigs = {p: self._signature(p, members[p]) for p in sibs}
+            run = [sibs[0]]
+            for prev, cur in zip(sibs, sibs[1:]):
+                same = (sigs[cur] is not None and sigs[cur] == sigs[prev]
+                        and self.blocks[cur].kind == self.blocks[prev].kind
+                        and self._chained(members[prev], members[cur]))
+                if same:
+                    run.append(cur)
+                    continue
+                if len(run) > 1:
+                    runs.append(run)
+                run = [cur]
+            if len(run) > 1:
+                runs.append(run)
+        return sorted(runs, key=lambda r: (len(r[0]), self.pos.get(self._members(r[0])[0], 0)))
+
+    # ------------------------------------------------------------------ build
+
+    def build(self) -> View:
+        g = self.g
+        # canonical names: nodes of copy i >= 1 of a run map onto copy 0 (then onto
+        # copy 0 of a run nested in it: ``step`` applied until nothing changes)
+        step: dict[str, str] = {n: n for n in self.order}
+        copy_of: dict[str, list[tuple[int, int]]] = {n: [] for n in self.order}
+        folds: dict[Scope, tuple[int, Scope]] = {}
+        dropped: set[Scope] = set()
+        for r, run in enumerate(self.runs):
+            if any(_in_scope(run[0], d) for d in dropped):
+                continue
+            folds[run[0]] = (len(run), run[-1])
+            head = "/".join(run[0]) + "/"
+            for i, path in enumerate(run):
+                prefix = "/".join(path) + "/"
+                for n in self._members(path):
+                    copy_of[n].append((r, i))
+                    if i:
+                        step[n] = head + n[len(prefix):]
+                if i:
+                    dropped.add(path)
+
+        def canonical(n: str) -> str:
+            while step[n] != n:
+                n = step[n]
+            return n
+
+        canon = {n: canonical(n) for n in self.order}
+
+        def resolve(n: str) -> str:
+            while n in self.hidden and g.inputs(n):
+                n = g.inputs(n)[0]
+            return n
+
+        def crosses(u: str, v: str) -> bool:
+            """u and v lie in different copies of one fold (at any nesting)."""
+            while True:
+                cu = dict(copy_of[u])
+                if any(r in cu and cu[r] != i for r, i in copy_of[v]):
+                    return True
+                if step[u] == u and step[v] == v:
+                    return False
+                u, v = step[u], step[v]
+
+        shown = [n for n in self.order if canon[n] == n and n not in self.hidden]
+        copies: dict[str, list[str]] = {n: [] for n in shown}
+        for n in self.order:
+            if canon[n] in copies and n not in self.hidden:
+                copies[canon[n]].append(n)
+        cg = nx.DiGraph()
+        cg.add_nodes_from(shown)
+        for v in self.order:
+            if v in self.hidden:
+                continue
+            for u in g.inputs(v):
+                u = resolve(u)
+                if crosses(u, v) or canon[u] == canon[v]:
+                    continue
+                cg.add_edge(canon[u], canon[v])
+        outputs = {canon[resolve(o)] for o in g.outputs}
+
+        # collapse
+        collapsed: dict[Scope, bool] = {}
+
+        def is_collapsed(path: Scope) -> bool:
+            if path not in collapsed:
+                collapsed[path] = self._collapsed(path)
+            return collapsed[path]
+
+        def rep_scope(n: str) -> Scope | None:
+            s = g.scope(n)
+            for k in range(1, len(s) + 1):
+                if is_collapsed(s[:k]):
+                    return s[:k]
+            return None
+
+        # fusion
+        fused_into: dict[str, str] = {}
+        if self.fuse:
+            for n in shown:
+                op = g.op(n)
+                if n in fused_into or rep_scope(n) is not None:
+                    continue
+                if isinstance(op, (O.Conv2d, O.ConvTranspose2d)):
+                    chain = (O.BatchNorm2d, O.Activation)
+                elif isinstance(op, O.Linear):
+                    chain = (O.Activation,)
+                else:
+                    continue
+                cur = n
+                for want in chain:
+                    nxt = list(cg.successors(cur))
+                    if (cur in outputs or len(nxt) != 1 or not isinstance(g.op(nxt[0]), want)
+                            or cg.in_degree(nxt[0]) != 1 or g.scope(nxt[0]) != g.scope(n)):
+                        if want is O.BatchNorm2d:
+                            continue  # conv -> activation without a BatchNorm
+                        break
+                    fused_into[nxt[0]] = n
+                    cur = nxt[0]
+
+        boxes: dict[str, Box] = {}
+        box_of: dict[str, str] = {}
+        for n in shown:
+            path = rep_scope(n)
+            if path is not None:
+                bid = "/".join(path) + "/"
+                if bid not in boxes:
+                    fold_n, last = folds.get(path, (1, None))
+                    boxes[bid] = Box(bid, "block", "block", [], path[:-1], path, fold_n, last)
+            elif n in fused_into:
+                bid = fused_into[n]
+            else:
+                bid = n
+                op = g.op(n)
+                kind = ("input" if isinstance(op, O.Input)
+                        else "merge" if isinstance(op, MERGE_OPS) else "layer")
+                boxes[bid] = Box(bid, kind, op.family, [], g.scope(n))
+            boxes[bid].nodes.append(n)
+            box_of[n] = bid
+
+        dg = nx.DiGraph()
+        dg.add_nodes_from(boxes)
+        edges: list[Edge] = []
+        for v in shown:
+            preds = sorted(cg.predecessors(v), key=self.pos.__getitem__)
+            for u in preds:
+                a, b = box_of[u], box_of[v]
+                if a != b and not dg.has_edge(a, b):
+                    dg.add_edge(a, b)
+                    edges.append(Edge(a, b))
+        skips = _skip_edges(dg, boxes, g)
+        for e in edges:
+            e.skip = (e.src, e.dst) in skips
+
+        clusters: dict[Scope, Cluster] = {}
+        for box in boxes.values():
+            for k in range(1, len(box.cluster) + 1):
+                path = box.cluster[:k]
+                if path not in clusters:
+                    fold, last = folds.get(path, (1, None))
+                    clusters[path] = Cluster(path, self.blocks[path], fold, last)
+        clusters = dict(sorted(clusters.items(), key=lambda kv: (len(kv[0]),)))
+        succ = {n: list(cg.successors(n)) for n in shown}
+        return View(g, boxes, clusters, edges, copies, box_of, succ)
+
+    def _collapsed(self, path: Scope) -> bool:
+        if self._named(path, self.collapse):
+            return True
+        if self._named(path, self.expand):
+            return False
+        if self.level == "stage" and len(path) == 1:
+            return True
+        if self.level in ("block", "stage") and self.blocks[path].kind != "scope":
+            return not any(len(p) > len(path) and _in_scope(p, path) and b.kind != "scope"
+                           for p, b in self.blocks.items())
+        return False
+
+
+def _skip_edges(dg: nx.DiGraph, boxes: dict[str, Box], g: Graph) -> set[tuple[str, str]]:
+    """Transitive edges, plus the shortest branch into an add or a multiply."""
+    reduced = nx.transitive_reduction(dg)
+    skips = {e for e in dg.edges if not reduced.has_edge(*e)}
+    for bid, box in boxes.items():
+        if box.kind != "merge" or not isinstance(g.op(box.nodes[0]), (O.Add, O.Mul)):
+            continue
+        branches = []
+        for src in dg.predecessors(bid):
+            path = [(src, bid)]
+            cur = src
+            while dg.in_degree(cur) == 1 and dg.out_degree(cur) == 1:
+                prev = next(iter(dg.predecessors(cur)))
+                path.append((prev, cur))
+                cur = prev
+            branches.append((len(path), cur, path))
+        if len(branches) < 2:
+            continue
+        branches.sort(key=lambda b: b[0])
+        length, fork, path = branches[0]
+        if length == branches[1][0]:
+            continue
+        others = [b[2][0][0] for b in branches[1:]]
+        if all(o == fork or nx.has_path(dg, fork, o) for o in others):
+            skips.update(path)
+    return skips
+
+
+def build_view(graph: Graph, level: str = "layer", collapse: Sequence[str] | str = (),
+               expand: Sequence[str] | str = (), fuse: bool = True, fold: bool = True) -> View:
+    """The boxes, clusters and edges of ``graph``'s diagram; see the module docstring."""
+    return _Builder(graph, level, _split(collapse), _split(expand), fuse, fold).build()
+
+
+__all__ = ["View", "Box", "Cluster", "Edge", "build_view", "LEVELS", "HIDDEN_OPS"]
