@@ -178,7 +178,7 @@ class InsertBottleneck(Pass):
             taken.add(name)
             return name
 
-        reduce_op = Conv2d(width, 1, bias=op.bias)
+        reduce_op = Conv2d(width, (1, 1), bias=op.bias)
         nodes = [NewNode(fresh(f"{n}_reduce"), reduce_op, (src,), loc, scope)]
         for follower in _successor_pattern(graph, n):
             suffix = "bn" if isinstance(follower, BatchNorm2d) else follower.kind
@@ -189,8 +189,8 @@ class InsertBottleneck(Pass):
         p_before, m_before, _ = _cost(op, [in_shape])
         p_red, m_red, red_shape = _cost(reduce_op, [in_shape])
         p_after, m_after = p_red, m_red
-        for follower in nodes[1:]:
-            p, m, _ = _cost(follower.op, [red_shape])
+        for new in nodes[1:]:
+            p, m, _ = _cost(new.op, [red_shape])
             p_after += p
             m_after += m
         p_conv, m_conv, _ = _cost(op, [red_shape])

@@ -146,7 +146,7 @@ class FixResidual(Pass):
         scope, loc = g.scope(n), g.loc(n)
         prefix = "/".join(scope) + "/" if scope else ""
         conv_name = g.unique_name(f"{prefix}downsample_conv")
-        conv = Conv2d(dst[0], 1, stride=(stride[0], stride[1]), bias=bn is None)
+        conv = Conv2d(dst[0], (1, 1), stride=(stride[0], stride[1]), bias=bn is None)
         new = [NewNode(conv_name, conv, (shortcut,), loc, scope)]
         bn_name = None
         if bn is not None:
