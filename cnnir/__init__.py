@@ -29,5 +29,14 @@ __all__ = [
     "__version__", "load", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
     "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
     "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",
-    "UsageError",
+    "UsageError", "from_torch",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``cnnir.from_torch`` without importing torch until it is used."""
+    if name == "from_torch":
+        from .frontends.torch_import import from_torch
+
+        return from_torch
+    raise AttributeError(f"module 'cnnir' has no attribute {name!r}")

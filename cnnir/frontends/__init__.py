@@ -4,6 +4,8 @@
 
 * a zoo name (``resnet50``; ``cnnir zoo`` lists them),
 * a DSL file ``net.py`` or ``net.py:name`` when the file defines several models,
+  or a file defining a PyTorch ``nn.Module`` (``net.py:ClassName``, a class that
+  builds without arguments, or an instance), imported with ``torch.fx``,
 * a ``.onnx`` file or a ``.json`` IR file (when those frontends are present).
 
 The returned graph has its shapes inferred.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..errors import FrontendError, UsageError
+from ..errors import DslError, FrontendError, UsageError
 from ..ir import Graph
 from ..passes.infer_shapes import infer_shapes
 
@@ -72,9 +74,25 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
             raise FrontendError(f"cannot read {ext} files: {exc}") from None
         graph = getattr(mod, func)(path, input=shape)
     elif ext == ".py":
-        m = dsl.load_file(path, name)
-        with dsl.user_code(path):
-            graph = m.build(shape)
+        namespace: dict = {}
+        try:
+            m = dsl.load_file(path, name, namespace)
+        except DslError as exc:
+            # not a DSL model: an nn.Module class or instance goes through torch.fx
+            from .torch_import import torch_object
+
+            obj = torch_object(namespace, name, path) if namespace else None
+            if obj is None:
+                raise
+            not_dsl: DslError | None = exc
+        else:
+            not_dsl = None
+            with dsl.user_code(path):
+                graph = m.build(shape)
+        if not_dsl is not None:
+            from .torch_import import from_torch
+
+            graph = from_torch(obj, input=shape, infer=False)
     elif os.path.splitext(spec)[1] or os.sep in spec:
         if not os.path.exists(path):
             raise UsageError(f"no such file: {path}")

@@ -484,11 +484,14 @@ def model(fn: Callable[..., Any] | None = None, *, input: Sequence[int] = (3, 22
 # --------------------------------------------------------------------------- files
 
 
-def load_file(path: str, name: str | None = None) -> Model:
+def load_file(path: str, name: str | None = None,
+              namespace: dict[str, Any] | None = None) -> Model:
     """Execute a DSL file and return its model (``name`` picks one of several).
 
     Errors in the user's file -- a syntax error, an exception raised at import --
-    become a :class:`DslError` located at the user's own line.
+    become a :class:`DslError` located at the user's own line.  ``namespace``, when
+    given, receives the file's globals once it has run (the PyTorch frontend looks
+    there for an ``nn.Module`` when the file has no such @model).
     """
     import importlib.util
 
@@ -505,6 +508,8 @@ def load_file(path: str, name: str | None = None) -> Model:
             spec.loader.exec_module(module)
     finally:
         sys.modules.pop(mod_name, None)
+    if namespace is not None:
+        namespace.update(vars(module))
     found = [m for m in vars(module).values() if isinstance(m, Model)]
     # models imported from elsewhere (``from cnnir.zoo.resnet import resnet50``) count
     # only when the file defines none of its own
