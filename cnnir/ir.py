@@ -154,6 +154,8 @@ class Graph:
         if name in self.outputs:
             raise CnnirError(f"cannot remove {name!r}: it is a graph output", node=name)
         self._g.remove_node(name)
+        if self.weights is not None:
+            self.weights.pop(name, None)
         self._order = None
 
     # ------------------------------------------------------------------ access

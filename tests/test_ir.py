@@ -113,7 +113,9 @@ def test_remove_refuses_nodes_in_use():
     with pytest.raises(CnnirError, match="cannot remove 'add': it is a graph output"):
         g.remove("add")
     g.replace_uses("relu", "conv")
+    g.weights = {"conv": {"weight": 1}, "relu": {}}
     g.remove("relu")
+    assert g.weights == {"conv": {"weight": 1}}  # no stale weights for a removed node
     assert g.nodes() == ["input", "conv", "add"] and g.inputs("add") == ("conv", "input")
 
 
