@@ -140,19 +140,20 @@ class FuseConvBnRelu(Pass):
         assert act is None or isinstance(act, Activation)
         last = m.act or m.bn
         assert last is not None
+        if g.weights is not None and bn is not None and m.conv in g.weights:
+            cw = g.weights[m.conv]
+            bw = g.weights[m.bn]  # type: ignore[index]
+            weight, bias = fold_batchnorm(cw["weight"], cw.get("bias"), bw["weight"],
+                                          bw["bias"], bw["running_mean"], bw["running_var"],
+                                          bn.eps)
+            g.weights[m.conv] = {"weight": weight, "bias": bias}
         g.set_op(m.conv, FusedConv2d(conv, bn, act))
         g.replace_uses(last, m.conv)
         for gone in (m.act, m.bn):
             if gone is not None:
                 g.remove(gone)
-        if g.weights is not None and m.bn is not None and m.conv in g.weights:
-            cw = g.weights[m.conv]
-            bw = g.weights.pop(m.bn)
-            assert isinstance(bn, BatchNorm2d)
-            weight, bias = fold_batchnorm(cw["weight"], cw.get("bias"), bw["weight"],
-                                          bw["bias"], bw["running_mean"], bw["running_var"],
-                                          bn.eps)
-            g.weights[m.conv] = {"weight": weight, "bias": bias}
+                if g.weights is not None:  # Graph.remove drops them too; say it here
+                    g.weights.pop(gone, None)
         parts = [p for p in (m.bn, m.act) if p is not None]
         self.note(f"'{m.conv}' <- {' + '.join(repr(p) for p in parts)}")
 
