@@ -228,7 +228,8 @@ class _Writer:
 
     def _badge(self, n: int) -> str:
         return (f'<td bgcolor="{self.t.badge_fill}" cellpadding="2"><font '
-                f'color="{self.t.badge_text}" point-size="{self.t.small:g}"><b>×{n}</b></font></td>')
+                f'color="{self.t.badge_text}" point-size="{self.t.small:g}">'
+                f'<b>×{n}</b></font></td>')
 
     def _label(self, title: str, sub: list[str], fold: int = 1, bold: bool = True,
                badge_below: bool = False) -> str:
@@ -297,7 +298,9 @@ class _Writer:
                 label = f"<{_h(title)}>"
             else:
                 sub = self._sub(box.nodes, [shape])
-                label = self._label(title, sub, bold=box.kind != "merge")
+                label = self._label(title, sub, box.fold, bold=box.kind != "merge")
+                if box.fold > 1:
+                    classes.append("folded")
                 attrs.update(shape="box", style="rounded,filled" if box.kind != "layer"
                              else "filled")
                 if box.kind == "input":
@@ -323,6 +326,7 @@ class _Writer:
         gattrs = {
             "rankdir": self.rankdir, "newrank": "true", "ordering": "out",
             "nodesep": f"{t.nodesep:g}", "ranksep": f"{t.ranksep:g}", "pad": "0.05",
+            "margin": "0",  # PDF otherwise gets Graphviz's 0.5in page margin
             "fontname": t.font, "fontsize": f"{t.small:g}", "bgcolor": "white",
             "outputorder": "edgesfirst", "id": _svg_id("graph", self.g.name),
             "class": f"cnnir theme-{t.name}",
@@ -355,7 +359,16 @@ class _Writer:
             if e.skip:
                 attrs.update({"class": "skip", "color": t.skip, "style": t.skip_style,
                               "weight": "0"})
-            L.append(f"  {_q(e.src)} -> {_q(e.dst)} {self._attrs(attrs)};")
+            if e.rising:  # laid out upwards: reversed for ranking, arrow kept
+                attrs["dir"] = "back"
+                L.append(f"  {_q(e.dst)} -> {_q(e.src)} {self._attrs(attrs)};")
+            else:
+                L.append(f"  {_q(e.src)} -> {_q(e.dst)} {self._attrs(attrs)};")
+        # U-Net: skip ends face each other; in TB the decoder's top row runs to the
+        # output as in the paper's figure (in LR such a row would be a column
+        # crossing the encoder, so the tail keeps its rank there)
+        for row in v.ranks + (v.rows if self.rankdir == "TB" else []):
+            L.append("  {rank=same; " + "; ".join(_q(b) for b in row) + ";}")
         if self.legend:
             self._emit_legend()
         L.append("}")

@@ -18,11 +18,18 @@ The steps, in order:
    collapses every top-level scope, and block rules apply inside a stage the user
    expands.  ``collapse`` / ``expand`` name block kinds (``bottleneck``), scope
    paths (``layer3``, ``layer3/bottleneck1``) or local names, and win over the level.
-4. **Fuse** conv -> BatchNorm -> activation (and linear -> activation) into one box
-   when each feeds only the next; a ``FusedConv2d`` node is one box already.
+4. **Fuse** conv -> BatchNorm -> activation (and linear -> activation, and a
+   BatchNorm -> activation left over, as in pre-activation blocks) into one box when
+   each feeds only the next; a ``FusedConv2d`` node is one box already.
 5. **Skips**: an edge is a skip when another, longer path joins the same two boxes
    (identity shortcuts, U-Net and DenseNet concatenations), and at an add or
-   multiply the strictly shortest branch is the shortcut (a 1x1 projection).
+   multiply the strictly shortest branch is the shortcut (a 1x1 projection).  A
+   skip across a path that goes to a coarser resolution and back (an encoder-
+   decoder's long skips) is marked ``level``: the diagram puts both its ends on one
+   rank, and the edges climbing back from the coarsest resolution are marked
+   ``rising`` and laid out upwards, so a U-Net is drawn as a U, the decoder rising
+   beside the encoder (and a short tail after the top of the decoder, up to the
+   output, stays on the top row, as in the U-Net paper's figure).
 """
 
 from __future__ import annotations
@@ -71,6 +78,10 @@ class Edge:
     src: str
     dst: str
     skip: bool = False
+    #: a long skip across a down- and up-sampling path (U-Net): both ends on one rank
+    level: bool = False
+    #: on the way back up from the coarsest resolution under a ``level`` skip
+    rising: bool = False
 
 
 @dataclass
@@ -83,6 +94,10 @@ class View:
     copies: dict[str, list[str]] = field(default_factory=dict)
     box_of: dict[str, str] = field(default_factory=dict)
     succ: dict[str, list[str]] = field(default_factory=dict)
+    #: boxes to draw on one rank: the ends of ``level`` skips
+    ranks: list[tuple[str, ...]] = field(default_factory=list)
+    #: the top of a decoder and its short tail to the output, drawn as a row in TB
+    rows: list[tuple[str, ...]] = field(default_factory=list)
 
     def outputs_of(self, box: Box) -> list[str]:
         """The box's nodes whose value leaves it (or is a graph output)."""
@@ -123,6 +138,7 @@ class _Builder:
         self.expand = set(_split(expand))
         self._check_names()
         self.hidden = {n for n in self.order if isinstance(graph.op(n), HIDDEN_OPS)}
+        self.trivial: set[Scope] = set()
         self.runs = self._find_runs() if fold else []
 
     # ------------------------------------------------------------------ names
@@ -156,7 +172,7 @@ class _Builder:
         for n in members:
             if not n.startswith(prefix):
                 return None
-            ins = []
+            ins: list[Any] = []
             for u in self.g.inputs(n):
                 if u in inside:
                     ins.append(u[len(prefix):])
@@ -264,54 +280,45 @@ class _Builder:
                 cg.add_edge(canon[u], canon[v])
         outputs = {canon[resolve(o)] for o in g.outputs}
 
-        # collapse
-        collapsed: dict[Scope, bool] = {}
+        # fusion stays within one scope, so it does not depend on what is collapsed
+        fused_into = self._fusion(shown, cg, outputs) if self.fuse else {}
+        # a scope that draws as one box (a conv-BN-ReLU wrapper block) is not framed
+        # as a cluster and does not count as a block inside its parent
+        heads: dict[Scope, set[str]] = {}
+        for n in shown:
+            s = g.scope(n)
+            for k in range(1, len(s) + 1):
+                heads.setdefault(s[:k], set()).add(fused_into.get(n, n))
+        self.trivial = {p for p, h in heads.items() if len(h) <= 1}
 
-        def is_collapsed(path: Scope) -> bool:
-            if path not in collapsed:
-                collapsed[path] = self._collapsed(path)
-            return collapsed[path]
+        def frame(s: Scope) -> Scope:
+            """The cluster a box of scope ``s`` sits in: trivial scopes stripped."""
+            k = len(s)
+            while k and s[:k] in self.trivial:
+                k -= 1
+            return s[:k]
+
+        collapsed: dict[Scope, bool] = {}
 
         def rep_scope(n: str) -> Scope | None:
             s = g.scope(n)
             for k in range(1, len(s) + 1):
-                if is_collapsed(s[:k]):
+                if s[:k] not in collapsed:
+                    collapsed[s[:k]] = self._collapsed(s[:k])
+                if collapsed[s[:k]]:
                     return s[:k]
             return None
-
-        # fusion
-        fused_into: dict[str, str] = {}
-        if self.fuse:
-            for n in shown:
-                op = g.op(n)
-                if n in fused_into or rep_scope(n) is not None:
-                    continue
-                if isinstance(op, (O.Conv2d, O.ConvTranspose2d)):
-                    chain = (O.BatchNorm2d, O.Activation)
-                elif isinstance(op, O.Linear):
-                    chain = (O.Activation,)
-                else:
-                    continue
-                cur = n
-                for want in chain:
-                    nxt = list(cg.successors(cur))
-                    if (cur in outputs or len(nxt) != 1 or not isinstance(g.op(nxt[0]), want)
-                            or cg.in_degree(nxt[0]) != 1 or g.scope(nxt[0]) != g.scope(n)):
-                        if want is O.BatchNorm2d:
-                            continue  # conv -> activation without a BatchNorm
-                        break
-                    fused_into[nxt[0]] = n
-                    cur = nxt[0]
 
         boxes: dict[str, Box] = {}
         box_of: dict[str, str] = {}
         for n in shown:
-            path = rep_scope(n)
-            if path is not None:
-                bid = "/".join(path) + "/"
+            rscope = rep_scope(n)
+            if rscope is not None:
+                bid = "/".join(rscope) + "/"
                 if bid not in boxes:
-                    fold_n, last = folds.get(path, (1, None))
-                    boxes[bid] = Box(bid, "block", "block", [], path[:-1], path, fold_n, last)
+                    fold_n, last = folds.get(rscope, (1, None))
+                    boxes[bid] = Box(bid, "block", "block", [], frame(rscope[:-1]), rscope,
+                                     fold_n, last)
             elif n in fused_into:
                 bid = fused_into[n]
             else:
@@ -319,7 +326,12 @@ class _Builder:
                 op = g.op(n)
                 kind = ("input" if isinstance(op, O.Input)
                         else "merge" if isinstance(op, MERGE_OPS) else "layer")
-                boxes[bid] = Box(bid, kind, op.family, [], g.scope(n))
+                s = g.scope(n)
+                box = boxes[bid] = Box(bid, kind, op.family, [], frame(s))
+                for k in range(len(box.cluster) + 1, len(s) + 1):
+                    if s[:k] in folds:  # a repeated one-box block: the box gets the badge
+                        box.fold, box.last = folds[s[:k]]
+                        break
             boxes[bid].nodes.append(n)
             box_of[n] = bid
 
@@ -346,18 +358,47 @@ class _Builder:
                     clusters[path] = Cluster(path, self.blocks[path], fold, last)
         clusters = dict(sorted(clusters.items(), key=lambda kv: (len(kv[0]),)))
         succ = {n: list(cg.successors(n)) for n in shown}
-        return View(g, boxes, clusters, edges, copies, box_of, succ)
+        view = View(g, boxes, clusters, edges, copies, box_of, succ)
+        _level_skips(view, dg)
+        return view
+
+    def _fusion(self, shown: list[str], cg: nx.DiGraph, outputs: set[str]) -> dict[str, str]:
+        """Node -> the head of the box it is drawn in (conv -> BN -> act and the like)."""
+        g = self.g
+        fused_into: dict[str, str] = {}
+        for n in shown:
+            op = g.op(n)
+            if n in fused_into:
+                continue
+            chain: tuple[type[O.Op], ...]
+            if isinstance(op, (O.Conv2d, O.ConvTranspose2d)):
+                chain = (O.BatchNorm2d, O.Activation)
+            elif isinstance(op, (O.Linear, O.BatchNorm2d)):
+                chain = (O.Activation,)
+            else:
+                continue
+            cur = n
+            for want in chain:
+                nxt = list(cg.successors(cur))
+                if (cur in outputs or len(nxt) != 1 or not isinstance(g.op(nxt[0]), want)
+                        or cg.in_degree(nxt[0]) != 1 or g.scope(nxt[0]) != g.scope(n)):
+                    if want is O.BatchNorm2d:
+                        continue  # conv -> activation without a BatchNorm
+                    break
+                fused_into[nxt[0]] = n
+                cur = nxt[0]
+        return fused_into
 
     def _collapsed(self, path: Scope) -> bool:
         if self._named(path, self.collapse):
             return True
-        if self._named(path, self.expand):
+        if self._named(path, self.expand) or path in self.trivial:
             return False
         if self.level == "stage" and len(path) == 1:
             return True
         if self.level in ("block", "stage") and self.blocks[path].kind != "scope":
             return not any(len(p) > len(path) and _in_scope(p, path) and b.kind != "scope"
-                           for p, b in self.blocks.items())
+                           and p not in self.trivial for p, b in self.blocks.items())
         return False
 
 
@@ -387,6 +428,43 @@ def _skip_edges(dg: nx.DiGraph, boxes: dict[str, Box], g: Graph) -> set[tuple[st
         if all(o == fork or nx.has_path(dg, fork, o) for o in others):
             skips.update(path)
     return skips
+
+
+def _level_skips(view: View, dg: nx.DiGraph) -> None:
+    """Mark skips whose path in between goes to a coarser resolution and back (U-Net):
+    drawn with both ends on one rank, the encoder and decoder face each other."""
+    area: dict[str, int | None] = {}
+    for bid, box in view.boxes.items():
+        shape = view.graph.meta(view.outputs_of(box)[-1]).get("shape")
+        area[bid] = shape[1] * shape[2] if shape is not None and len(shape) == 3 else None
+    rising: set[str] = set()
+    for e in view.edges:
+        a = area[e.src]
+        if not e.skip or a is None or area[e.dst] is None:
+            continue
+        between = nx.descendants(dg, e.src) & nx.ancestors(dg, e.dst)
+        areas = [area[x] for x in between if area[x] is not None]
+        low = min(areas, default=a)
+        e.level = low < a
+        if e.level:
+            bottom = {x for x in between if area[x] == low}
+            after = set().union(*(nx.descendants(dg, x) for x in bottom))
+            rising |= {x for x in (between | {e.dst}) & after if area[x] != low}
+    for e in view.edges:
+        e.rising = not e.level and e.dst in rising
+    for e in view.edges:
+        if not e.level:
+            continue
+        view.ranks.append((e.src, e.dst))
+        climbs_on = any(f.rising and f.src == e.dst for f in view.edges)
+        if not climbs_on:  # the top of the decoder: a short tail stays on its row
+            tail, cur = [e.dst], e.dst
+            while (len(tail) < 5 and dg.out_degree(cur) == 1
+                   and dg.in_degree(nxt := next(iter(dg.successors(cur)))) == 1):
+                tail.append(nxt)
+                cur = nxt
+            if len(tail) > 1 and dg.out_degree(cur) == 0:
+                view.rows.append(tuple(tail))
 
 
 def build_view(graph: Graph, level: str = "layer", collapse: Sequence[str] | str = (),
