@@ -109,11 +109,14 @@ _ACT_NAMES = {
 }
 
 
-def op_title(op: O.Op, detail: str) -> str:
-    """The words a box shows for one op: its type, plus kernel/stride unless compact."""
+def op_title(op: O.Op, detail: str, in_channels: int | None = None) -> str:
+    """The words a box shows for one op: its type, plus kernel/stride unless compact.
+
+    ``in_channels`` tells a depthwise conv (``groups == in_channels``) from a grouped one.
+    """
     std = detail != "compact"
     if isinstance(op, O.FusedConv2d):
-        parts = [op_title(op.conv, detail)]
+        parts = [op_title(op.conv, detail, in_channels)]
         if op.bn is not None:
             parts.append("BN")
         if op.act is not None:
@@ -122,7 +125,7 @@ def op_title(op: O.Op, detail: str) -> str:
     if isinstance(op, O.Conv2d):
         name = "conv"
         if op.groups > 1:
-            name = f"conv g{op.groups}"
+            name = "dw conv" if op.groups == in_channels else f"conv g{op.groups}"
         if not std:
             return name
         dil = f" d{op.dilation[0]}" if op.dilation != (1, 1) else ""
@@ -177,15 +180,13 @@ def number(n: int) -> str:
     return str(n)
 
 
-def _figures(graph: Graph, nodes: Sequence[str]) -> str:
-    params = sum(graph.meta(n)["params"]["params"] for n in nodes)
-    macs = sum(graph.meta(n)["cost"]["macs"] for n in nodes)
+def _figures(params: int, macs: int, prefix: str = "") -> str:
     parts = []
     if params:
         parts.append(f"{number(params)} params")
     if macs:
         parts.append(f"{number(macs)} MACs")
-    return " · ".join(parts)
+    return prefix + " · ".join(parts) if parts else ""
 
 
 def _range_title(first: str, last: str) -> str:
@@ -250,20 +251,47 @@ class _Writer:
         return ('<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
                 + "".join(rows) + "</table>>")
 
-    def _sub(self, nodes: list[str], shapes: list[Any]) -> list[str]:
+    def _in_channels(self, node: str) -> int | None:
+        ins = self.g.inputs(node)
+        shape = self.g.meta(ins[0]).get("shape") if ins else None
+        return shape[0] if shape else None
+
+    def _copy_groups(self, box: Box) -> list[list[str]]:
+        """The IR nodes of each copy a box stands for (one group when not folded)."""
+        g = self.g
+        if box.kind == "block":
+            assert box.scope is not None
+            return [[n for n in g.nodes() if g.scope(n)[:len(p)] == p]
+                    for p in (box.copy_paths or [box.scope])]
+        k = min(len(self.v.copies[n]) for n in box.nodes)
+        return [[self.v.copies[n][i] for n in box.nodes] for i in range(k)]
+
+    def _sub(self, box: Box) -> list[str]:
+        """Output shape (first ... last copy where they differ); params and MACs, per
+        copy when every copy has the same, else the total of all copies."""
         if self.detail == "compact":
             return []
-        sub = [", ".join(dict.fromkeys(_shape(s) for s in shapes))]
+        g = self.g
+        outs = self.v.outputs_of(box)
+        first = ", ".join(dict.fromkeys(_shape(g.meta(n).get("shape")) for n in outs))
+        last = ", ".join(dict.fromkeys(_shape(g.meta(self.v.copies[n][-1]).get("shape"))
+                                       for n in outs))
+        sub = [first if first == last else f"{first} … {last}"]
         if self.detail == "full":
-            fig = _figures(self.g, nodes)
+            figs = [(sum(g.meta(n)["params"]["params"] for n in grp),
+                     sum(g.meta(n)["cost"]["macs"] for n in grp)) for grp in self._copy_groups(box)]
+            if len(set(figs)) == 1:
+                fig = _figures(*figs[0])
+            else:
+                fig = _figures(sum(f[0] for f in figs), sum(f[1] for f in figs), "total ")
             if fig:
                 sub.append(fig)
         return sub
 
-    def block_title(self, path: tuple[str, ...], fold: int, last: tuple[str, ...] | None) -> str:
+    def block_title(self, path: tuple[str, ...], copy_paths: list[tuple[str, ...]]) -> str:
         local = path[-1]
-        if fold > 1 and last is not None:
-            return _range_title(local, last[-1])
+        if len(copy_paths) > 1:
+            return _range_title(local, copy_paths[-1][-1])
         kind = self.g.blocks[path].kind if path in self.g.blocks else "scope"
         if kind != "scope" and kind not in local:
             return f"{local} ({kind})"
@@ -281,23 +309,21 @@ class _Writer:
             classes.append(f"kind-{kind}")
             if box.fold > 1:
                 classes.append("folded")
-            title = self.block_title(path, box.fold, box.last)
-            shapes = [g.meta(n).get("shape") for n in self.v.outputs_of(box)]
-            members = [n for n in self.g.nodes() if self.g.scope(n)[:len(path)] == path]
-            label = self._label(title, self._sub(members, shapes), box.fold)
+            title = self.block_title(path, box.copy_paths)
+            label = self._label(title, self._sub(box), box.fold)
             attrs = {"id": self.uid("block", box.id), "shape": "box",
                      "style": "rounded,filled", "penwidth": f"{t.penwidth * 1.6:g}"}
         else:
             classes += [f"op-{k}" for k in dict.fromkeys(op.kind for op in ops)]
-            title = " + ".join(op_title(op, self.detail) for op in ops)
-            shape = g.meta(box.nodes[-1]).get("shape")
+            title = " + ".join(op_title(g.op(n), self.detail, self._in_channels(n))
+                               for n in box.nodes)
             attrs = {"id": self.uid("node", box.id)}
             if box.kind == "merge" and isinstance(ops[0], (O.Add, O.Mul)):
                 attrs.update(shape="circle", style="filled", width="0.26", fixedsize="true",
                              fontsize=f"{t.fontsize * 1.3:g}")
                 label = f"<{_h(title)}>"
             else:
-                sub = self._sub(box.nodes, [shape])
+                sub = self._sub(box)
                 label = self._label(title, sub, box.fold, bold=box.kind != "merge")
                 if box.fold > 1:
                     classes.append("folded")
@@ -396,7 +422,7 @@ class _Writer:
         c: Cluster = self.v.clusters[path]
         pad = "  " * depth
         name = "/".join(path)
-        title = self.block_title(path, c.fold, c.last)
+        title = self.block_title(path, c.copy_paths)
         classes = ["scope" if c.info.kind == "scope" else "block", f"kind-{c.info.kind}"]
         if c.fold > 1:
             classes.append("folded")

@@ -8,10 +8,10 @@ The steps, in order:
 2. **Fold** repeated blocks: sibling scopes that follow each other as a pure chain
    (the only inputs of the second come from the first, and the first feeds nothing
    else) and are identical (same ops, same wiring, same input and output shapes of
-   every node) are drawn once, with an "x N" badge.  Blocks made with ``repeat``
-   are such chains; so are hand-written loops of one block.  Because shapes are
-   part of the check, every copy has the same parameters and MACs, and the figures
-   a folded item shows are exact per copy.
+   every node) are drawn once, with an "x N" badge; so are hand-written loops of
+   one block.  Blocks of one ``repeat`` group fold when their ops and wiring agree
+   even if shapes differ (DenseNet layers widen): the diagram then shows the first
+   and last shapes and the figures of all copies together.
 3. **Collapse** scopes into one box.  ``level="layer"`` collapses nothing;
    ``"block"`` collapses every ``@block`` scope with no ``@block`` inside
    (plain ``scope()`` groups such as a stem stay clusters of layers); ``"stage"``
@@ -62,7 +62,7 @@ class Box:
     cluster: Scope              #: the scope of the cluster it sits in (() = none)
     scope: Scope | None = None  #: a block's scope
     fold: int = 1               #: a folded block: how many copies it stands for
-    last: Scope | None = None   #: a folded block: the scope of its last copy
+    copy_paths: list[Scope] = field(default_factory=list)  #: a fold's copies, in order
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Cluster:
     path: Scope
     info: BlockInfo
     fold: int = 1
-    last: Scope | None = None   #: the last copy of a fold
+    copy_paths: list[Scope] = field(default_factory=list)  #: a fold's copies, in order
 
 
 @dataclass
@@ -165,24 +165,25 @@ class _Builder:
     def _members(self, path: Scope) -> list[str]:
         return [n for n in self.order if _in_scope(self.g.scope(n), path)]
 
-    def _signature(self, path: Scope, members: list[str]) -> tuple[Any, ...] | None:
+    def _signature(self, path: Scope, members: list[str]) -> tuple[Any, Any] | None:
+        """(structure, shapes) of a scope: names relative to it, ops, internal wiring;
+        the input and output shapes of every node apart.  None if names do not nest."""
         prefix = "/".join(path) + "/"
         inside = set(members)
         sig: list[Any] = []
+        shapes: list[Any] = []
         for n in members:
             if not n.startswith(prefix):
                 return None
             ins: list[Any] = []
             for u in self.g.inputs(n):
-                if u in inside:
-                    ins.append(u[len(prefix):])
-                else:
-                    ins.append(("ext", self.g.meta(u).get("shape")))
+                ins.append(u[len(prefix):] if u in inside else None)
+                shapes.append(self.g.meta(u).get("shape"))
             sub = self.g.scope(n)[len(path):]
             kinds = tuple(self.blocks[path + sub[:k]].kind for k in range(1, len(sub) + 1))
-            sig.append((n[len(prefix):], sub, kinds, self.g.op(n), tuple(ins),
-                        self.g.meta(n).get("shape")))
-        return tuple(sig)
+            sig.append((n[len(prefix):], sub, kinds, self.g.op(n), tuple(ins)))
+            shapes.append(self.g.meta(n).get("shape"))
+        return tuple(sig), tuple(shapes)
 
     def _chained(self, a: list[str], b: list[str]) -> bool:
         sa, sb = set(a), set(b)
@@ -204,7 +205,12 @@ class _Builder:
             sigs = {p: self._signature(p, members[p]) for p in sibs}
             run = [sibs[0]]
             for prev, cur in zip(sibs, sibs[1:]):
-                same = (sigs[cur] is not None and sigs[cur] == sigs[prev]
+                a, b = sigs[prev], sigs[cur]
+                rep_a, rep_b = self.blocks[prev].repeat, self.blocks[cur].repeat
+                # identical shapes, or one repeat() group (DenseNet layers widen)
+                same = (a is not None and b is not None and a[0] == b[0]
+                        and (a[1] == b[1] or (rep_a is not None and rep_b is not None
+                                              and rep_a[0] == rep_b[0]))
                         and self.blocks[cur].kind == self.blocks[prev].kind
                         and self._chained(members[prev], members[cur]))
                 if same:
@@ -215,7 +221,8 @@ class _Builder:
                 run = [cur]
             if len(run) > 1:
                 runs.append(run)
-        return sorted(runs, key=lambda r: (len(r[0]), self.pos.get(self._members(r[0])[0], 0)))
+        return sorted(runs, key=lambda r: (len(r[0]), min(
+            (self.pos[n] for n in self._members(r[0])), default=0)))
 
     # ------------------------------------------------------------------ build
 
@@ -225,12 +232,12 @@ class _Builder:
         # copy 0 of a run nested in it: ``step`` applied until nothing changes)
         step: dict[str, str] = {n: n for n in self.order}
         copy_of: dict[str, list[tuple[int, int]]] = {n: [] for n in self.order}
-        folds: dict[Scope, tuple[int, Scope]] = {}
+        folds: dict[Scope, list[Scope]] = {}
         dropped: set[Scope] = set()
         for r, run in enumerate(self.runs):
             if any(_in_scope(run[0], d) for d in dropped):
                 continue
-            folds[run[0]] = (len(run), run[-1])
+            folds[run[0]] = run
             head = "/".join(run[0]) + "/"
             for i, path in enumerate(run):
                 prefix = "/".join(path) + "/"
@@ -316,9 +323,9 @@ class _Builder:
             if rscope is not None:
                 bid = "/".join(rscope) + "/"
                 if bid not in boxes:
-                    fold_n, last = folds.get(rscope, (1, None))
+                    run = folds.get(rscope, [])
                     boxes[bid] = Box(bid, "block", "block", [], frame(rscope[:-1]), rscope,
-                                     fold_n, last)
+                                     max(len(run), 1), run)
             elif n in fused_into:
                 bid = fused_into[n]
             else:
@@ -330,7 +337,7 @@ class _Builder:
                 box = boxes[bid] = Box(bid, kind, op.family, [], frame(s))
                 for k in range(len(box.cluster) + 1, len(s) + 1):
                     if s[:k] in folds:  # a repeated one-box block: the box gets the badge
-                        box.fold, box.last = folds[s[:k]]
+                        box.fold, box.copy_paths = len(folds[s[:k]]), folds[s[:k]]
                         break
             boxes[bid].nodes.append(n)
             box_of[n] = bid
@@ -354,8 +361,8 @@ class _Builder:
             for k in range(1, len(box.cluster) + 1):
                 path = box.cluster[:k]
                 if path not in clusters:
-                    fold, last = folds.get(path, (1, None))
-                    clusters[path] = Cluster(path, self.blocks[path], fold, last)
+                    run = folds.get(path, [])
+                    clusters[path] = Cluster(path, self.blocks[path], max(len(run), 1), run)
         clusters = dict(sorted(clusters.items(), key=lambda kv: (len(kv[0]),)))
         succ = {n: list(cg.successors(n)) for n in shown}
         view = View(g, boxes, clusters, edges, copies, box_of, succ)

@@ -185,6 +185,17 @@ def test_resnet152_folds_to_the_paper_multiplicities(zoo_graphs):
                              "bottleneck2–36×351024×14×14", "bottleneck2–3×22048×7×7"])
 
 
+def test_densenet_dense_blocks_fold_with_their_growth():
+    """DenseNet-121: 6, 12, 24, 16 dense layers (paper Table 1) made with repeat(); each
+    adds k = 32 channels to the concatenation: 64 + 32 = 96 ... 64 + 6 * 32 = 256 in
+    block 1, and after each transition halves the channels, 128 + 12 * 32 = 512,
+    256 + 24 * 32 = 1024, 512 + 16 * 32 = 1024."""
+    root = parse(to_svg(load("densenet121"), level="block"))
+    assert sorted("".join(texts(g)) for g in groups(root, "folded")) == sorted([
+        "dense_layer1–6×696×56×56 … 256×56×56", "dense_layer1–12×12160×28×28 … 512×28×28",
+        "dense_layer1–24×24288×14×14 … 1024×14×14", "dense_layer1–16×16544×7×7 … 1024×7×7"])
+
+
 def test_googlenet_has_no_skips_and_hides_dropout_and_flatten(zoo_graphs):
     root = parse(to_svg(zoo_graphs["googlenet"], level="layer"))
     assert groups(root, "skip") == []
@@ -270,9 +281,10 @@ def test_chains_of_identical_blocks_fold_and_different_ones_do_not():
     assert [p[-1] for p in g.blocks] == [f"unit{i}" for i in range(1, 7)]
     root = parse(to_svg(g, level="block"))
     labels = ["".join(texts(b)) for b in boxes(root)]
+    # unit5-6 come from one repeat(): folded although unit5 widens 8 -> 16 channels
     assert labels == ["input3×16×16", "unit18×16×16", "unit2–4×38×16×16",
-                      "unit516×16×16", "unit616×16×16"]
-    assert len(groups(root, "folded")) == 1
+                      "unit5–6×216×16×16"]
+    assert len(groups(root, "folded")) == 2
     no_fold = parse(to_svg(g, level="block", fold=False))
     assert len(boxes(no_fold)) == 7
 
@@ -298,10 +310,13 @@ def test_one_box_blocks_are_not_clusters_and_carry_their_badge():
 def test_folded_figures_are_per_copy():
     g = build(loop_net)
     root = parse(to_svg(g, level="block", detail="full"))
-    (folded,) = groups(root, "folded")
+    same, widening = groups(root, "folded")
     # two convs 3x3, 8 -> 8 channels on 16x16: 2 * (8*8*9 + 8) = 1168 params,
-    # 2 * 16*16*8*8*9 = 294912 MACs
-    assert "".join(texts(folded)) == "unit2–4×38×16×161.17K params · 295K MACs"
+    # 2 * 16*16*8*8*9 = 294912 MACs, the same in every copy
+    assert "".join(texts(same)) == "unit2–4×38×16×161.17K params · 295K MACs"
+    # unit5: 16*8*9+16 + 16*16*9+16 = 3488, unit6: 2 * 2320 = 4640 -> 8128 in all;
+    # MACs 16*16*16*(8+16)*9 = 884736 and 2 * 589824 -> 2064384: differ, so totals
+    assert "".join(texts(widening)) == "unit5–6×216×16×16total 8.13K params · 2.06M MACs"
 
 
 # --------------------------------------------------------------------------- fusion, detail
@@ -339,6 +354,7 @@ def test_fused_conv_node_and_conv_with_two_users():
 
 def test_op_titles_from_first_principles():
     assert op_title(O.Conv2d(8, (1, 7), stride=(1, 2), groups=2), "standard") == "conv g2 1×7/1×2"
+    assert op_title(O.Conv2d(32, 3, groups=32), "standard", in_channels=32) == "dw conv 3×3"
     assert op_title(O.ConvTranspose2d(8, 2, stride=2), "standard") == "up-conv 2×2/2"
     assert op_title(O.MaxPool2d(3, 2), "compact") == "max pool"
     assert op_title(O.Upsample(2, "bilinear"), "standard") == "upsample ×2 bilinear"
