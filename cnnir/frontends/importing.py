@@ -63,19 +63,26 @@ def qualified_path(name: str) -> tuple[str, ...]:
 def scoped_path(components: Sequence[str]) -> tuple[str, ...]:
     """Exporter scope components (``["layer1", "layer1.0", "conv1"]``) -> a module path.
 
-    A component that starts with its parent's dotted qualified name keeps only the
-    rest; what remains is split on dots.
+    A component that starts with its parent's dotted qualified name (``layer1.0``
+    under ``layer1``) or with the parent component as written (``downsample.0``
+    under ``layer2/layer2.0/downsample``) keeps only the rest; what remains is
+    split on dots.
     """
     out: list[str] = []
     raw: list[str] = []  # the qualified names as written, to match prefixes
+    prev = ""
     for comp in components:
         if not comp:
             continue
-        prefix = ".".join(raw)
-        rest = comp[len(prefix) + 1:] if prefix and comp.startswith(prefix + ".") else comp
+        rest = comp
+        for prefix in (".".join(raw), prev):
+            if prefix and comp.startswith(prefix + "."):
+                rest = comp[len(prefix) + 1:]
+                break
         parts = [p for p in rest.split(".") if p]
         raw.extend(parts)
         out.extend(sanitize(p) for p in parts)
+        prev = comp
     return tuple(out)
 
 

@@ -60,6 +60,17 @@ def load_onnx(path: str, input: tuple[int, ...] | None = None) -> Graph:
     return _Converter(model, path, input).run()
 
 
+def from_onnx_model(model: Any, name: str = "model", input: tuple[int, ...] | None = None
+                    ) -> Graph:
+    """An in-memory ``onnx.ModelProto`` as an IR graph with shapes inferred.
+
+    ``name`` stands for the file in messages and names the graph.
+    """
+    from ..passes.infer_shapes import infer_shapes
+
+    return infer_shapes(_Converter(model, name, input).run())
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -104,6 +115,19 @@ class _Padded:
     node: str
 
 
+@dataclass
+class _RowPooled:
+    """``MatMul(x, A_w^T)`` with PyTorch's adaptive-pool bin matrix: half an adaptive pool.
+
+    cnnir's ONNX backend writes an adaptive average pool whose input size is not a
+    multiple of the output size as ``A_h @ x @ A_w^T``; the second MatMul completes it.
+    """
+
+    src: int
+    out_w: int
+    node: str
+
+
 Value = Any  # int (an IR layer id) | np.ndarray (a constant) | _Padded
 
 #: ops evaluated with numpy when all their inputs are constants
@@ -126,7 +150,7 @@ def _attrs(node: Any) -> dict[str, Any]:
 
 def _f32(x: float) -> float:
     """A float attribute as written (float32 0.01 reads back as 0.01, not 0.009999...)."""
-    return float(repr(np.float32(x)))
+    return float(str(np.float32(x)))
 
 
 class _Converter:
@@ -308,6 +332,8 @@ class _Converter:
             if exc.msg.startswith(f"{node.op_type} node "):
                 raise
             raise self.err(node, exc.msg) from None
+        except (ValueError, TypeError, IndexError, KeyError) as exc:  # a malformed node
+            raise self.err(node, f"malformed node ({type(exc).__name__}: {exc})") from None
         self.values[node.output[0]] = result
         for extra in node.output[1:]:
             if extra and (self.consumers.get(extra) or extra in self.graph_outputs):
@@ -355,6 +381,10 @@ class _Converter:
 
     def ir(self, node: Any, ins: list[Value], i: int = 0, allow_pad: bool = False) -> Any:
         v = ins[i] if i < len(ins) else None
+        if isinstance(v, _RowPooled):
+            raise self.err(node, f"reads the output of MatMul '{v.node}', which multiplies a "
+                           f"feature map by a pooling matrix; cnnir maps that only when a "
+                           f"second MatMul completes an adaptive average pool")
         if isinstance(v, _Padded):
             if allow_pad:
                 return v
@@ -600,8 +630,11 @@ def _clip(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     else:
         lo_a = cv.const(node, ins, 1, "min", optional=True)
         hi_a = cv.const(node, ins, 2, "max", optional=True)
-        lo = -np.inf if lo_a is None else float(lo_a)
-        hi = np.inf if hi_a is None else float(hi_a)
+        for v, what in ((lo_a, "min"), (hi_a, "max")):
+            if v is not None and v.size != 1:
+                raise cv.err(node, f"{what} must be a single value, got shape {list(v.shape)}")
+        lo = -np.inf if lo_a is None else float(lo_a.reshape(-1)[0])
+        hi = np.inf if hi_a is None else float(hi_a.reshape(-1)[0])
     if lo == 0 and hi == 6:
         return cv.add(node, O.ReLU6(), [x], "relu6")
     if lo == 0 and hi == np.inf:
@@ -714,10 +747,31 @@ def _pool_common(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any],
     return xv, kernel, stride, pads, bool(a.get("ceil_mode", 0))
 
 
+def _as_ceil(shape: TensorShape, k: tuple, s: tuple, p: tuple, ceil: bool) -> tuple[tuple, bool]:
+    """Extra end padding (how ``ceil_mode`` is often exported) back as ``ceil_mode``.
+
+    Padding ``(t, l, b, r)`` with ``b > t`` or ``r > l`` gives the same windows as
+    padding ``(t, l, t, l)`` with ``ceil_mode`` when both give the same output size:
+    the extra windows only reach into padding, which a max pool (and an average
+    that excludes padding) ignores.  Keeps pool padding within half the kernel.
+    """
+    if ceil or (p[2] <= p[0] and p[3] <= p[1]):
+        return p, ceil
+    sym = (p[0], p[1], p[0], p[1])
+    try:
+        same = (O.MaxPool2d(k, s, sym, True).infer([shape])
+                == O.MaxPool2d(k, s, (0, 0, 0, 0), False).infer(
+                    [TensorShape((shape[0], shape[1] + p[0] + p[2], shape[2] + p[1] + p[3]))]))
+    except CnnirError:
+        return p, ceil
+    return (sym, True) if same else (p, ceil)
+
+
 def _maxpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=False)
     if a.get("storage_order", 0):
         raise cv.err(node, "storage_order=1 is not supported")
+    p, ceil = _as_ceil(cv.shape(x), k, s, p, ceil)
     return cv.add(node, O.MaxPool2d(k, s, p, ceil), [x], "maxpool")
 
 
@@ -727,6 +781,9 @@ def _avgpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
         raise cv.err(node, "a zero Pad folds into an AveragePool only with count_include_pad=1")
     x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=True)
     include = bool(a.get("count_include_pad", 0)) or not any(p)
+    if not include:
+        p, ceil = _as_ceil(cv.shape(x), k, s, p, ceil)
+        include = not any(p)
     return cv.add(node, O.AvgPool2d(k, s, p, ceil, include), [x], "avgpool")
 
 
@@ -813,7 +870,42 @@ def _gemm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     return cv.add(node, O.Linear(int(w.shape[0]), c is not None), [x], "fc", weights, name)
 
 
-def _matmul(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+def bin_matrix(size: int, out: int) -> np.ndarray:
+    """``(out, size)``: row i averages PyTorch's adaptive-pool bin i of an axis of ``size``."""
+    m = np.zeros((out, size), np.float64)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def _is_bins(m: Any, size: int) -> int | None:
+    """The output size if ``m`` (``out x size``) is the bin matrix of ``size``, else None."""
+    if not isinstance(m, np.ndarray) or m.ndim != 2 or m.shape[1] != size:
+        return None
+    out = m.shape[0]
+    return out if np.allclose(m, bin_matrix(size, out), atol=1e-6) else None
+
+
+def _matmul(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if isinstance(ins[1], _RowPooled):  # A_h @ (x @ A_w^T): an adaptive average pool
+        half = ins[1]
+        s = cv.shape(half.src)
+        oh = _is_bins(ins[0], s[1])
+        if oh is None:
+            raise cv.err(node, "multiplies a feature map by a matrix that is no adaptive-pool "
+                         "bin matrix; cnnir has no op for it")
+        return cv.add(node, O.AdaptiveAvgPool2d((oh, half.out_w)), [half.src], "adaptpool")
+    if isinstance(ins[0], (int, np.integer)) and len(cv.shape(int(ins[0]))) == 3:
+        s = cv.shape(int(ins[0]))
+        w = ins[1]
+        ow = _is_bins(w.T, s[2]) if isinstance(w, np.ndarray) and w.ndim == 2 else None
+        if ow is None:
+            raise cv.err(node, "multiplies a feature map by a matrix; cnnir maps MatMul as a "
+                         "Linear layer on a flat input (or an adaptive pool)")
+        if not cv.only_user(node):
+            raise cv.err(node, "half an adaptive pool whose result is used elsewhere")
+        return _RowPooled(int(ins[0]), ow, node.name or node.output[0])
     x = cv.ir(node, ins)
     s = _map_input(cv, node, x, rank=1)
     w = cv.const(node, ins, 1, "the weight")
@@ -936,4 +1028,4 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 """ONNX operator -> handler building the IR layer(s) (see the module docstring)."""
 
 
-__all__ = ["load_onnx"]
+__all__ = ["load_onnx", "from_onnx_model"]
