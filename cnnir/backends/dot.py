@@ -15,8 +15,8 @@ fonts come from :mod:`cnnir.backends.dot_theme`.  This module writes the DOT tex
 runs Graphviz.
 
 * **Detail**: ``compact`` shows the layer type; ``standard`` adds kernel/stride and
-  the output shape C x H x W; ``full`` adds parameters and MACs (per copy for a
-  folded block, whose badge says how many copies there are).
+  the output shape C x H x W; ``full`` adds the layer's name, parameters and MACs
+  (per copy for a folded block, whose badge says how many copies there are).
 * **Determinism**: the DOT text depends only on the graph and the options (order
   from the graph's topological order, no memory addresses, no dates), so the same
   input gives byte-identical DOT, SVG and PNG; the one date Graphviz's PDF writer
@@ -233,11 +233,13 @@ class _Writer:
                 f'<b>×{n}</b></font></td>')
 
     def _label(self, title: str, sub: list[str], fold: int = 1, bold: bool = True,
-               badge_below: bool = False) -> str:
-        """Title, an optional "x N" badge (beside it, or below it for cluster labels,
-        which must stay narrow so that edges entering a TB cluster miss them), and
-        smaller lines under it."""
+               badge_below: bool = False, name: str = "") -> str:
+        """Title (after the layer's ``name:`` where given), an optional "x N" badge
+        (beside it, or below it for cluster labels, which must stay narrow so that
+        edges entering a TB cluster miss them), and smaller lines under it."""
         head = f"<b>{_h(title)}</b>" if bold else _h(title)
+        if name:
+            head = f"{_h(name)}: {head}"
         if fold <= 1 and not sub:
             return f"<{head}>"
         if fold > 1 and badge_below:
@@ -310,7 +312,11 @@ class _Writer:
             if box.fold > 1:
                 classes.append("folded")
             title = self.block_title(path, box.copy_paths)
-            label = self._label(title, self._sub(box), box.fold)
+            sub = self._sub(box)
+            kinds = [b.kind for p, b in g.blocks.items() if p[:-1] == path]
+            if sub and kinds and len(set(kinds)) == 1 and kinds[0] != "scope":
+                sub.insert(0, f"{len(kinds)} × {kinds[0]}")  # what a stage is made of
+            label = self._label(title, sub, box.fold)
             attrs = {"id": self.uid("block", box.id), "shape": "box",
                      "style": "rounded,filled", "penwidth": f"{t.penwidth * 1.6:g}"}
         else:
@@ -324,13 +330,18 @@ class _Writer:
                 label = f"<{_h(title)}>"
             else:
                 sub = self._sub(box)
-                label = self._label(title, sub, box.fold, bold=box.kind != "merge")
+                # full detail names the layer, to match it with reports and the text
+                name = g.local_name(box.id) if self.detail == "full" and box.kind == "layer" \
+                    else ""
+                label = self._label(title, sub, box.fold, bold=box.kind != "merge", name=name)
                 if box.fold > 1:
                     classes.append("folded")
                 attrs.update(shape="box", style="rounded,filled" if box.kind != "layer"
                              else "filled")
                 if box.kind == "input":
                     attrs["penwidth"] = f"{t.penwidth * 1.6:g}"
+                if box.kind == "merge":  # concat: as small as its label
+                    attrs["width"] = "0.4"
         attrs["fillcolor"] = t.fill_of(box.family, box.nodes[0])
         attrs["class"] = " ".join(classes)
         attrs["label"] = label
@@ -362,7 +373,9 @@ class _Writer:
         L.append(f"  graph {self._attrs(gattrs)};")
         L.append("  node " + self._attrs({
             "fontname": t.font, "fontsize": f"{t.fontsize:g}", "fontcolor": t.text,
-            "color": t.line, "penwidth": f"{t.penwidth:g}", "height": "0.3", "width": "0.4",
+            "color": t.line, "penwidth": f"{t.penwidth:g}", "height": "0.3",
+            # TB: one minimum width, so a column of boxes lines up (most labels fit it)
+            "width": f"{t.box_width:g}" if self.rankdir == "TB" else "0.4",
             "margin": "0.08,0.03"}) + ";")
         L.append("  edge " + self._attrs({
             "color": t.edge, "penwidth": f"{t.edge_width:g}",
@@ -449,13 +462,19 @@ class _Writer:
         drawn = {b.family for b in self.v.boxes.values()}
         resizes = any(isinstance(self.g.op(n), O.Upsample) for b in self.v.boxes.values()
                       if b.kind != "block" for n in b.nodes)
+        words_of = {"add": "addition", "mul": "multiplication", "concat": "concatenation"}
+        merges = {self.g.op(b.nodes[0]).kind: words_of.get(self.g.op(b.nodes[0]).kind, "merge")
+                  for b in self.v.boxes.values() if b.kind == "merge"}
         rows = []
         for fam, words in FAMILY_NAMES.items():
             if fam not in drawn:
                 continue
             if fam == "pool" and resizes:
                 words = "pooling / upsampling"
-            sym = "+" if fam == "merge" else " "
+            if fam == "merge":
+                words = " / ".join(merges[k] for k in ("add", "mul", "concat") if k in merges)
+            sym = ("+" if "add" in merges else "×" if "mul" in merges else "C") \
+                if fam == "merge" else " "
             rows.append(
                 f'<tr><td width="16" height="10" border="1" bgcolor="{t.fill_of(fam)}">'
                 f'<font point-size="{t.small:g}">{sym}</font></td>'

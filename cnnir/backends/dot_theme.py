@@ -32,7 +32,7 @@ FAMILY_NAMES: dict[str, str] = {
     "act": "activation",
     "pool": "pooling",
     "linear": "fully connected",
-    "merge": "add / concat",
+    "merge": "merge",  # the diagram names the merges it drew: addition, concatenation
     "block": "block",
     "reg": "regularisation",
     "other": "other",
@@ -78,6 +78,7 @@ class Theme:
     block_cluster_fill: str = "#F4F8FB"
     badge_fill: str = "#333333"   #: the "x N" badge of folded blocks
     badge_text: str = "#FFFFFF"
+    box_width: float = 1.3         #: minimum box width in TB drawings (inches)
     nodesep: float = 0.18
     ranksep: float = 0.22
     extra: dict[str, str] = field(default_factory=dict)
@@ -98,7 +99,7 @@ THEMES: dict[str, Theme] = {
                   cluster_line="#000000", block_cluster_fill="#FFFFFF", badge_fill="#000000"),
     "slides": Theme("slides", _SLIDES, fontsize=16.0, small=12.0, penwidth=1.5, edge="#222222",
                     edge_width=1.6, skip="#D55E00", skip_style="solid", arrowsize=0.8,
-                    line="#222222", nodesep=0.3, ranksep=0.35),
+                    line="#222222", nodesep=0.3, ranksep=0.35, box_width=2.0),
 }
 
 

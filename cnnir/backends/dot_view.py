@@ -462,8 +462,13 @@ def _level_skips(view: View, dg: nx.DiGraph) -> None:
     for e in view.edges:
         if not e.level:
             continue
-        view.ranks.append((e.src, e.dst))
         climbs_on = any(f.rising and f.src == e.dst for f in view.edges)
+        ups = [f.src for f in view.edges if f.rising and f.dst == e.dst]
+        if climbs_on and len(ups) == 1 and dg.out_degree(ups[0]) == 1:
+            # the up-sampling step arrives beside its skip, as in the U-Net figure
+            view.ranks.append((e.src, e.dst, ups[0]))
+        else:
+            view.ranks.append((e.src, e.dst))
         if not climbs_on:  # the top of the decoder: a short tail stays on its row
             tail, cur = [e.dst], e.dst
             while (len(tail) < 5 and dg.out_degree(cur) == 1

@@ -18,7 +18,7 @@ import pytest
 from cnnir import infer_shapes, load
 from cnnir import ops as O
 from cnnir.backends.dot import number, op_title, parse_width, render, to_dot, to_svg
-from cnnir.backends.dot_theme import FAMILY_NAMES, THEMES
+from cnnir.backends.dot_theme import FAMILY_NAMES, THEMES  # noqa: F401
 from cnnir.cli import main
 from cnnir.dsl import block, concat, model, repeat
 from cnnir.errors import BackendError, UsageError
@@ -50,8 +50,9 @@ def texts(el: ET.Element) -> list[str]:
 
 
 def legend_words(root: ET.Element) -> set[str]:
+    """The legend's entries (the swatches hold at most a one-letter symbol)."""
     (leg,) = groups(root, "legend")
-    return {t.strip() for t in texts(leg) if t.strip() and t.strip() != "+"}
+    return {t.strip() for t in texts(leg) if len(t.strip()) > 1}
 
 
 def drawn_families(root: ET.Element) -> set[str]:
@@ -117,17 +118,17 @@ COUNTS = {
     ("resnet152", "stage"): (8, 0),
 }
 
-IN, CONV, NORM, ACT, POOL, FC, MERGE, BLOCK = (
-    "input", "convolution", "normalisation", "activation", "pooling", "fully connected",
-    "add / concat", "block")
-# legend entries from the same hand count: which families those boxes belong to
+WORDS = {"io": "input", "conv": "convolution", "norm": "normalisation", "act": "activation",
+         "pool": "pooling", "linear": "fully connected", "block": "block"}
+# legend entries from the same hand count: which families those boxes belong to; merge
+# nodes are named after what was drawn (GoogLeNet concatenates, ResNet adds)
 LEGENDS = {
-    ("googlenet", "layer"): {IN, CONV, NORM, ACT, POOL, FC, MERGE},  # LRN; softmax
-    ("googlenet", "block"): {IN, CONV, NORM, ACT, POOL, FC, BLOCK},
-    ("googlenet", "stage"): {IN, ACT, POOL, FC, BLOCK},
-    ("resnet50", "layer"): {IN, CONV, ACT, POOL, FC, MERGE},  # BN fused; ReLU after add
-    ("resnet50", "block"): {IN, CONV, POOL, FC, BLOCK},
-    ("resnet50", "stage"): {IN, POOL, FC, BLOCK},
+    ("googlenet", "layer"): ("io conv norm act pool linear merge", "concatenation"),  # LRN
+    ("googlenet", "block"): ("io conv norm act pool linear block", None),  # softmax: act
+    ("googlenet", "stage"): ("io act pool linear block", None),
+    ("resnet50", "layer"): ("io conv act pool linear merge", "addition"),  # BN fused
+    ("resnet50", "block"): ("io conv pool linear block", None),
+    ("resnet50", "stage"): ("io pool linear block", None),
 }
 
 
@@ -149,14 +150,15 @@ def test_box_and_cluster_counts_per_level(zoo_graphs, name, level):
 @pytest.mark.parametrize("name,level", sorted(LEGENDS))
 def test_legend_lists_exactly_the_families_drawn(zoo_graphs, name, level):
     root = parse(to_svg(zoo_graphs[name], level=level))
-    assert legend_words(root) == LEGENDS[name, level]
-    # and the same, read from the boxes' classes
-    assert {FAMILY_NAMES[f] for f in drawn_families(root)} == LEGENDS[name, level]
+    families, merge = LEGENDS[name, level]
+    assert drawn_families(root) == set(families.split())   # read from the boxes' classes
+    words = {WORDS.get(f, merge) for f in families.split()}
+    assert legend_words(root) == words
 
 
 def test_legend_shows_batchnorm_when_not_fused(zoo_graphs):
     root = parse(to_svg(zoo_graphs["resnet50"], level="layer", fuse=False))
-    assert NORM in legend_words(root)
+    assert "normalisation" in legend_words(root)
     assert len(groups(root, "op-batchnorm2d")) == 1 + 4 * (4 + 3)  # stem + 7 BN per stage
 
 
@@ -175,6 +177,16 @@ def test_resnet_layer_level_structure(zoo_graphs):
     folded = [g for g in groups(root, "cluster") if "folded" in g.get("class", "").split()]
     assert sorted("".join(texts(g)) for g in folded) == sorted(
         ["bottleneck2–3×2", "bottleneck2–4×3", "bottleneck2–6×5", "bottleneck2–3×2"])
+
+
+def test_stage_boxes_say_what_they_are_made_of(zoo_graphs):
+    """ResNet-50 and -152 stages: 3-4-6-3 and 3-8-36-3 bottlenecks (paper Table 1)."""
+    for name, counts in (("resnet50", (3, 4, 6, 3)), ("resnet152", (3, 8, 36, 3))):
+        root = parse(to_svg(zoo_graphs[name], level="stage"))
+        for i, (n, shape) in enumerate(zip(counts, ("256×56×56", "512×28×28",
+                                                    "1024×14×14", "2048×7×7")), start=1):
+            assert texts(by_id(root, f"block-layer{i}")) == [
+                f"layer{i}", f"{n} × bottleneck", shape]
 
 
 def test_resnet152_folds_to_the_paper_multiplicities(zoo_graphs):
@@ -328,7 +340,8 @@ def test_detail_levels_label_the_stem_conv(zoo_graphs):
         "compact": ["conv + BN + ReLU"],
         "standard": ["conv 7×7/2 + BN + ReLU", "64×112×112"],
         # 64*3*7*7 weights (no bias) + 2*64 BN = 9536; 112*112*64*3*49 = 118,013,952 MACs
-        "full": ["conv 7×7/2 + BN + ReLU", "64×112×112", "9.54K params · 118M MACs"],
+        "full": ["conv1: ", "conv 7×7/2 + BN + ReLU", "64×112×112",
+                 "9.54K params · 118M MACs"],
     }
     for detail, lines in want.items():
         root = parse(to_svg(g, level="layer", detail=detail))
@@ -389,10 +402,18 @@ def test_unet_is_drawn_as_a_u():
     for k in (1, 2, 3, 4):
         enc, dec = f"node-contract_{k}.conv2", f"node-expand_{k}.concat"
         assert abs(y[enc] - y[dec]) < 1 and x[dec] > x[enc]
-        # the decoder rises: its up-conv lies below its concat (SVG y grows downwards)
-        assert y[f"node-expand_{k}.upconv"] > y[dec]
+        if k > 1:
+            # the decoder rises: its convs lie above its concat (SVG y grows downwards),
+            # and the up-conv arrives beside the concat
+            assert y[f"node-expand_{k}.conv2"] < y[f"node-expand_{k}.conv1"] < y[dec]
+            assert abs(y[f"node-expand_{k}.upconv"] - y[dec]) < 1
     assert max(y.values()) == y["node-contract_5.conv2"]       # the bottom of the U
-    assert abs(y["node-classifier"] - y["node-expand_1.concat"]) < 1  # top row to output
+    # the top row runs from the last concat to the output, the up-conv below it
+    top = ["node-expand_1.concat", "node-expand_1.conv1", "node-expand_1.conv2",
+           "node-classifier"]
+    assert all(abs(y[t] - y[top[0]]) < 1 for t in top)
+    assert [x[t] for t in top] == sorted(x[t] for t in top)
+    assert y["node-expand_1.upconv"] > y[top[0]]
 
 
 # --------------------------------------------------------------------------- determinism
