@@ -216,9 +216,11 @@ def test_zoo_through_onnx_keeps_params_macs_shapes_rf(name):
         assert h.scope(n) == g.scope(n), n
 
 
-OUTPUT_MODELS = ["lenet5", "cifar_small", "alexnet", "googlenet", "resnet18",
-                 "resnext50_32x4d", "mobilenet_v2", "densenet121", "squeezenet1_0",
-                 "inception_v3", "unet", "nin_cifar10", "preact_resnet18"]
+#: one model per family of op kinds (LRN, ceil-mode pools, softmax; residual BN; relu6 and
+#: depthwise convs; dense concats; fire modules; transposed convs and upsampling; NiN);
+#: every op rule is also checked against onnxruntime on small graphs below
+OUTPUT_MODELS = ["lenet5", "cifar_small", "googlenet", "resnet18", "mobilenet_v2",
+                 "densenet121", "squeezenet1_0", "unet", "nin_cifar10"]
 
 
 @pytest.mark.parametrize("name", OUTPUT_MODELS)
