@@ -193,7 +193,9 @@ class _Reader:
 
     # -- ops
 
-    def op(self, kind: Any, attrs: Any, where: str) -> O.Op:
+    def op(self, kind: Any, attrs: Any, where: str, attrs_at: str | None = None) -> O.Op:
+        """The op ``kind`` from ``attrs``; ``attrs_at`` is the attributes' JSON path."""
+        at = f"{where}.attrs" if attrs_at is None else attrs_at
         if not isinstance(kind, str):
             raise self.fail(f"{where}.op", f"expected an op kind string, got {_show(kind)}")
         cls = O.OP_TYPES.get(kind)
@@ -203,17 +205,17 @@ class _Reader:
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, dict):
-            raise self.fail(f"{where}.attrs", f"expected an object, got {_jtype(attrs)}")
+            raise self.fail(at, f"expected an object, got {_jtype(attrs)}")
         known = {f.name: f for f in fields(cls)}
         for key in attrs:
             if key not in known:
-                raise self.fail(f"{where}.attrs.{key}",
+                raise self.fail(f"{at}.{key}",
                                 f"{kind} has no attribute {key!r}"
                                 + (f"; it has {', '.join(known)}" if known else
                                    "; it takes none"))
         args: dict[str, Any] = {}
         for name, f in known.items():
-            fw = f"{where}.attrs.{name}"
+            fw = f"{at}.{name}"
             if name not in attrs:
                 if f.default is MISSING and f.default_factory is MISSING:  # type: ignore[misc]
                     raise self.fail(fw, "missing")
@@ -223,10 +225,10 @@ class _Reader:
             return cls(**args)
         except CnnirError as exc:
             field = next((n for n in known if re.search(rf"\b{n}\b", exc.msg)), None)
-            raise self.fail(f"{where}.attrs.{field}" if field else f"{where}.attrs",
+            raise self.fail(f"{at}.{field}" if field else at,
                             exc.msg) from None
         except TypeError as exc:  # pragma: no cover - fields are checked above
-            raise self.fail(f"{where}.attrs", str(exc)) from None
+            raise self.fail(at, str(exc)) from None
 
     def attr(self, value: Any, typ: str, where: str) -> Any:
         optional = typ.endswith(" | None")
@@ -266,7 +268,7 @@ class _Reader:
                 raise self.fail(where, f"expected a nested op object {{\"op\": ..., ...}}, "
                                 f"got {_show(value)}")
             inner = dict(value)
-            op = self.op(inner.pop("op"), inner, where)
+            op = self.op(inner.pop("op"), inner, where, attrs_at=where)
             if not isinstance(op, sub):
                 raise self.fail(f"{where}.op", f"expected a {base} op, got {op.kind!r}")
             return op
