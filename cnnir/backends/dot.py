@@ -342,6 +342,10 @@ class _Writer:
                     attrs["penwidth"] = f"{t.penwidth * 1.6:g}"
                 if box.kind == "merge":  # concat: as small as its label
                     attrs["width"] = "0.4"
+        if box.kind == "merge":
+            # inputs left to right in port order: a concat's branches in channel order
+            # (a graph-wide ordering=out is ignored inside clusters by Graphviz 2.4x)
+            attrs["ordering"] = "in"
         attrs["fillcolor"] = t.fill_of(box.family, box.nodes[0])
         attrs["class"] = " ".join(classes)
         attrs["label"] = label
@@ -361,7 +365,7 @@ class _Writer:
         L = self.lines
         L.append(f"digraph {_q(self.g.name)} {{")
         gattrs = {
-            "rankdir": self.rankdir, "newrank": "true", "ordering": "out",
+            "rankdir": self.rankdir, "newrank": "true",
             "nodesep": f"{t.nodesep:g}", "ranksep": f"{t.ranksep:g}", "pad": "0.05",
             "margin": "0",  # PDF otherwise gets Graphviz's 0.5in page margin
             "fontname": t.font, "fontsize": f"{t.small:g}", "bgcolor": "white",

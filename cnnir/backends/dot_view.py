@@ -450,7 +450,7 @@ def _level_skips(view: View, dg: nx.DiGraph) -> None:
         if not e.skip or a is None or area[e.dst] is None:
             continue
         between = nx.descendants(dg, e.src) & nx.ancestors(dg, e.dst)
-        areas = [area[x] for x in between if area[x] is not None]
+        areas = [v for x in between if (v := area[x]) is not None]
         low = min(areas, default=a)
         e.level = low < a
         if e.level:

@@ -365,6 +365,18 @@ def test_fused_conv_node_and_conv_with_two_users():
     assert {g.get("id") for g in groups(root, "skip")} == {"edge-conv2--sum"}
 
 
+def test_fused_graph_draws_like_the_unfused_one(zoo_graphs):
+    """fuse-conv-bn-relu turns each conv(+BN)(+ReLU) into one FusedConv2d node; the
+    diagram already drew them as one box, so the boxes and their labels agree."""
+    from cnnir import run_pipeline
+
+    fused = run_pipeline(load("resnet50"), "fuse-conv-bn-relu")
+    a = parse(to_svg(zoo_graphs["resnet50"], level="layer"))
+    b = parse(to_svg(fused, level="layer"))
+    assert [texts(g) for g in boxes(a)] == [texts(g) for g in boxes(b)]
+    assert len(groups(b, "op-fused_conv2d")) == 1 + 4 * (4 + 3)
+
+
 def test_op_titles_from_first_principles():
     assert op_title(O.Conv2d(8, (1, 7), stride=(1, 2), groups=2), "standard") == "conv g2 1×7/1×2"
     assert op_title(O.Conv2d(32, 3, groups=32), "standard", in_channels=32) == "dw conv 3×3"
