@@ -232,7 +232,7 @@ class _Mapper:
                                         f"second); cnnir imports one-input models", loc=loc)
                 seen_input = True
                 self.values[node] = _Layer(self.imp.add(
-                    O.Input(self.shape), [], (sanitize(node.name),), "input",
+                    O.Input(self.shape), [], (sanitize(str(node.target)),), "input",
                     f"input '{node.name}'", loc or _class_loc(type(self.root))))
             elif node.op == "get_attr":
                 self.values[node] = _Tensor(node.target)
