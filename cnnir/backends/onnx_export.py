@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .. import __version__
 from .. import ops as O
@@ -88,7 +88,8 @@ class _Emitter:
         self.graph = graph
         self.weights = weights
         self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
+        #: initializers go straight into the model's graph (no copies of the weights)
+        self.model = onnx.ModelProto()
         self.tensor: dict[str, str] = {}  # IR node -> ONNX tensor holding its output
         self.tensors: set[str] = set()  # tensor names in use
         self._node_names: set[str] = set()
@@ -105,7 +106,12 @@ class _Emitter:
 
     def add_init(self, name: str, array: Any, dtype: Any = np.float32) -> str:
         name = self._unique(self.tensors, name)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype), name))
+        arr = np.ascontiguousarray(array, np.dtype(dtype).newbyteorder("<"))
+        t = self.model.graph.initializer.add()
+        t.name = name
+        t.data_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        t.dims.extend(arr.shape)
+        t.raw_data = arr.tobytes()
         return name
 
     def const(self, value: float) -> str:
@@ -441,14 +447,20 @@ def to_onnx(graph: Graph, weights: Any = None, seed: int = 0, batch: int | str =
         done.add(t)
         outputs.append(helper.make_tensor_value_info(
             t, TensorProto.FLOAT, [bdim, *graph.shape(o)]))
-    g = helper.make_graph(e.nodes, graph.name, inputs, outputs, initializer=e.inits,
-                          doc_string=f"cnnir graph '{graph.name}'")
+    model = e.model
+    g = model.graph
+    g.name = graph.name
+    g.doc_string = f"cnnir graph '{graph.name}'"
+    g.node.extend(e.nodes)
+    g.input.extend(inputs)
+    g.output.extend(outputs)
     opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(
-        g, opset_imports=opsets, producer_name="cnnir", producer_version=__version__,
-        ir_version=helper.find_min_ir_version_for(opsets),
-        doc_string=f"{graph.name}, compiled by cnnir {__version__}"
-                   + (f" from {graph.source}" if graph.source else ""))
+    model.opset_import.extend(opsets)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    model.producer_name = "cnnir"
+    model.producer_version = __version__
+    model.doc_string = (f"{graph.name}, compiled by cnnir {__version__}"
+                        + (f" from {graph.source}" if graph.source else ""))
     helper.set_model_props(model, {
         "cnnir_version": __version__,
         "source": graph.source or "",
@@ -525,27 +537,11 @@ def parse_batch(text: Any) -> int | str:
 
 
 def weights_from_file(graph: Graph, path: str) -> Weights:
-    """``--weights FILE.pt``: a PyTorch state_dict loaded into the PyTorch backend's module."""
-    import torch
+    """``--weights FILE.pt``: a PyTorch ``state_dict`` of the PyTorch backend's module,
+    every key and shape checked (a mismatch is a user error, exit 2)."""
+    from .pytorch import load_state_dict_file, state_dict_to_weights
 
-    from .pytorch import to_module, weights_from_module
-
-    if not os.path.isfile(path):
-        raise UsageError(f"--weights: no such file: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's
-        raise UsageError(f"--weights: cannot read {path}: {exc}") from None
-    if hasattr(state, "state_dict"):
-        state = state.state_dict()
-    module = to_module(graph)
-    try:
-        module.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()
-        raise UsageError(f"--weights: {path} does not fit model '{graph.name}': "
-                         f"{' '.join(s.strip() for s in first[:3])}") from None
-    return weights_from_module(module)
+    return state_dict_to_weights(graph, load_state_dict_file(path), source=path)
 
 
 def emit_cli(graph: Graph, args: argparse.Namespace) -> tuple[bytes | None, str]:

@@ -18,6 +18,7 @@ from onnx import numpy_helper
 
 import cnnir
 from cnnir import ops as O
+from cnnir import zoo
 from cnnir.backends import onnx_export
 from cnnir.backends.onnx_export import bin_matrix, save, to_onnx
 from cnnir.errors import BackendError, UsageError
@@ -599,3 +600,133 @@ def test_compile_refuses_too_many_params(cli, tmp_path):
     assert r.stderr.strip() == ("error: model 'lenet5' has 61,706 weights, above --max-params "
                                 "1,000; refusing to allocate them (raise --max-params to force)")
     assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- the zoo
+
+#: square input sizes tried, smallest first, to keep the zoo test fast
+SMALL_SIZES = (32, 48, 64, 75, 96, 128)
+
+
+def reduced(name: str) -> Graph:
+    """The zoo model at the smallest input size from SMALL_SIZES it accepts (else its own)."""
+    from cnnir.errors import ShapeError
+
+    default = cnnir.load(name)
+    c, h = default.input_shape[0], default.input_shape[1]
+    for size in SMALL_SIZES:
+        if size >= h:
+            break
+        try:
+            return cnnir.load(name, input=(c, size, size))
+        except ShapeError:
+            continue
+    return default
+
+
+def random_weights(graph: Graph, seed: int) -> dict:
+    """Weights like ``init_weights(mode="random")`` (random biases and BatchNorm
+    statistics, fan-scaled convs and linears), drawn uniformly in float32: the zoo holds
+    over two billion weights and numpy's float64 normals would dominate the test's time."""
+    from cnnir.weights import param_shapes
+
+    rng = np.random.default_rng(seed)
+
+    def uniform(shape, low, high):
+        a = rng.random(shape, dtype=np.float32)
+        a *= high - low
+        a += low
+        return a
+
+    out = {}
+    for n in graph.nodes():
+        shapes = param_shapes(graph, n)
+        if not shapes:
+            continue
+        op = graph.op(n)
+        if isinstance(op, O.BatchNorm2d):
+            c = shapes["weight"]
+            out[n] = {"weight": uniform(c, 0.5, 1.5), "bias": uniform(c, -0.2, 0.2),
+                      "running_mean": uniform(c, -0.2, 0.2), "running_var": uniform(c, 0.5, 1.5)}
+            continue
+        w = shapes["weight"]
+        fan = w[1] if isinstance(op, O.Linear) else w[0] * w[2] * w[3]
+        if isinstance(op, O.Conv2d):
+            fan = w[1] * w[2] * w[3]  # fan-in keeps deep BN-free stacks in range
+        a = float(np.sqrt(3.0 * (1.0 if isinstance(op, O.Linear) else 2.0) / fan))
+        out[n] = {"weight": uniform(w, -a, a)}
+        if "bias" in shapes:
+            out[n]["bias"] = uniform(shapes["bias"], -0.1, 0.1)
+    return out
+
+
+def fast_run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """onnxruntime CPU without graph optimisation or weight prepacking (quick to load)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.add_session_config_entry("session.disable_prepacking", "1")
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def canonical(model: onnx.ModelProto) -> tuple:
+    """The computation of a model with tensor and node names abstracted away."""
+    ids: dict[str, int] = {}
+
+    def ref(name: str) -> int:
+        return ids.setdefault(name, len(ids))
+
+    for v in model.graph.input:
+        ref(v.name)
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes = []
+    for n in model.graph.node:
+        args = tuple((ref(i), inits[i].raw_data if i in inits else None) for i in n.input)
+        nodes.append((n.op_type, args, tuple(ref(o) for o in n.output),
+                      tuple(a.SerializeToString() for a in n.attribute)))
+    return tuple(nodes), tuple(ref(o.name) for o in model.graph.output)
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_zoo_onnxruntime_equals_pytorch_backend(name):
+    """onnxruntime == the PyTorch backend on the same weights, unfused and fused.
+
+    A fused model that folded no BatchNorm (conv + activation only) emits the very
+    same ONNX computation as the unfused one (checked op by op, weights byte for
+    byte), so it is compared structurally instead of being run a second time.
+    """
+    import torch
+
+    from cnnir.backends.pytorch import to_module
+    from cnnir.passes.manager import run_pipeline
+
+    graph = reduced(name)
+    weights = random_weights(graph, seed=len(name))
+    x = sample(graph, batch=2, seed=11, std=1.0)
+    module = to_module(graph, weights=weights).eval()
+    with torch.inference_mode():
+        ref = module(torch.from_numpy(x)).double().numpy()
+    del module
+
+    plain = to_onnx(graph, weights=weights)
+    assert_close(fast_run(plain, x), ref, f"{name} {graph.input_shape}")
+
+    carrying = graph.copy()
+    carrying.weights = weights
+    fused = run_pipeline(carrying, "fuse-conv-bn-relu")
+    def count(g, kind):
+        return sum(g.op(n).kind == kind for n in g.nodes())
+
+    # every BN either folded into a fused conv or still there (e.g. pre-activation nets)
+    left = count(fused, "batchnorm2d")
+    folded = sum(isinstance(fused.op(n), O.FusedConv2d) and fused.op(n).bn is not None
+                 for n in fused.nodes())
+    assert folded + left == count(graph, "batchnorm2d")
+    model = to_onnx(fused)
+    assert sum(n.op_type == "BatchNormalization" for n in model.graph.node) == left
+    assert sum(n.op_type == "Conv" for n in model.graph.node) >= count(graph, "conv2d")
+    if folded:
+        assert_close(fast_run(model, x), ref, f"{name} fused ({folded} BN folded)")
+    else:
+        assert canonical(model) == canonical(plain)
