@@ -121,7 +121,7 @@ def weights_npz(graph: Graph) -> bytes:
     arrays = {f"{n}/{k}": np.asarray(v) for n, d in (graph.weights or {}).items()
               for k, v in d.items()}
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 
@@ -334,12 +334,14 @@ class _Reader:
         if not inputs:
             raise self.fail("nodes", "no node has op 'input'")
         first = inputs[0]
+        first_op = entries[first][1]
+        assert isinstance(first_op, O.Input)
         declared = doc.get("input")
         if declared is not None:
             shape = tuple(self.ints(declared, "input"))
-            if shape != entries[first][1].shape:
+            if shape != first_op.shape:
                 raise self.fail("input", f"{list(shape)} disagrees with "
-                                f"nodes[{first}].attrs.shape {list(entries[first][1].shape)}")
+                                f"nodes[{first}].attrs.shape {list(first_op.shape)}")
         if input is not None:
             nm, _, ins, scope, loc = entries[first]
             try:

@@ -34,15 +34,15 @@ from node names and, for files written by the dynamo exporter, from its
 for the naming rules: ``/layer1/layer1.0/conv1/Conv`` -> ``layer1/0/conv1``).
 Every node's location is the file (``SourceLoc(path, 0)``); messages name the
 ONNX node.
+
+This module reads the file, orders and checks the graph, evaluates constants and
+drives the conversion; the per-operator rules are :mod:`cnnir.frontends.onnx_rules`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ from ..errors import CnnirError, FrontendError
 from ..ir import Graph, SourceLoc
 from ..ops import TensorShape
 from .importing import BATCH, Importer, qualified_path, sanitize, scoped_path
+from .onnx_rules import HANDLERS, Value, _attrs, _Padded, _RowPooled
 
 
 def load_onnx(path: str, input: tuple[int, ...] | None = None) -> Graph:
@@ -106,51 +107,10 @@ def _read(path: str) -> Any:
 # --------------------------------------------------------------------------- values
 
 
-@dataclass
-class _Padded:
-    """The output of a zero ``Pad``: waits to be folded into the next conv's padding."""
-
-    src: int
-    pads: tuple[int, int, int, int]
-    node: str
-
-
-@dataclass
-class _RowPooled:
-    """``MatMul(x, A_w^T)`` with PyTorch's adaptive-pool bin matrix: half an adaptive pool.
-
-    cnnir's ONNX backend writes an adaptive average pool whose input size is not a
-    multiple of the output size as ``A_h @ x @ A_w^T``; the second MatMul completes it.
-    """
-
-    src: int
-    out_w: int
-    node: str
-
-
-Value = Any  # int (an IR layer id) | np.ndarray (a constant) | _Padded
-
 #: ops evaluated with numpy when all their inputs are constants
 _CONST_OPS = {"Constant", "Identity", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat",
               "Slice", "Cast", "Mul", "Add", "Sub", "Div", "Reshape", "ConstantOfShape",
               "Flatten", "Range", "Size"}
-
-
-def _attrs(node: Any) -> dict[str, Any]:
-    from onnx import helper
-
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
-        out[a.name] = v
-    return out
-
-
-def _f32(x: float) -> float:
-    """A float attribute as written (float32 0.01 reads back as 0.01, not 0.009999...)."""
-    return float(str(np.float32(x)))
 
 
 class _Converter:
@@ -256,7 +216,7 @@ class _Converter:
             if not domain and is_const and n.op_type in _CONST_OPS:
                 known.update(o for o in n.output if o)
                 continue
-            if domain or n.op_type not in _HANDLERS:
+            if domain or n.op_type not in HANDLERS:
                 missing.setdefault(op, []).append(n.name or n.output[0])
         if missing:
             parts = []
@@ -266,7 +226,7 @@ class _Converter:
                 parts.append(f"{op} (node{'s' if len(names) > 1 else ''} {shown}{more})")
             raise FrontendError(
                 f"cannot import: unsupported ONNX operator{'s' if len(parts) > 1 else ''} "
-                f"{'; '.join(parts)}; cnnir maps {', '.join(sorted(_HANDLERS))}",
+                f"{'; '.join(parts)}; cnnir maps {', '.join(sorted(HANDLERS))}",
                 loc=self.loc)
 
     def _add_input(self, inp: Any) -> None:
@@ -323,7 +283,7 @@ class _Converter:
                 if name:
                     self.values[name] = np.asarray(v)
             return
-        handler = _HANDLERS.get(node.op_type)
+        handler = HANDLERS.get(node.op_type)
         if handler is None:  # pragma: no cover - _check_supported ran first
             raise self.err(node, "unsupported operator")
         try:
@@ -379,15 +339,18 @@ class _Converter:
             weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
         return self.imp.add(op, inputs, path, hint, what, self.loc, weights, leaf=leaf)
 
-    def ir(self, node: Any, ins: list[Value], i: int = 0, allow_pad: bool = False) -> Any:
+    def ir_or_pad(self, node: Any, ins: list[Value], i: int = 0) -> int | _Padded:
+        """Input ``i``: a layer, or a pending zero Pad to fold into this node."""
+        v = ins[i] if i < len(ins) else None
+        return v if isinstance(v, _Padded) else self.ir(node, ins, i)
+
+    def ir(self, node: Any, ins: list[Value], i: int = 0) -> int:
         v = ins[i] if i < len(ins) else None
         if isinstance(v, _RowPooled):
             raise self.err(node, f"reads the output of MatMul '{v.node}', which multiplies a "
                            f"feature map by a pooling matrix; cnnir maps that only when a "
                            f"second MatMul completes an adaptive average pool")
         if isinstance(v, _Padded):
-            if allow_pad:
-                return v
             raise self.err(node, f"reads the output of Pad '{v.node}'; cnnir folds a zero Pad "
                            f"only into a following Conv (or AveragePool counting the padding)")
         if isinstance(v, (int, np.integer)):
@@ -397,16 +360,21 @@ class _Converter:
                            f"map; cnnir has no op for it")
         raise self.err(node, f"input {i} is missing")
 
-    def const(self, node: Any, ins: list[Value], i: int, what: str,
-              optional: bool = False) -> np.ndarray | None:
+    def opt_const(self, node: Any, ins: list[Value], i: int, what: str) -> np.ndarray | None:
+        """Input ``i`` as a constant array, or None where the node leaves it out."""
         v = ins[i] if i < len(ins) and node.input[i] else None
         if v is None:
-            if optional:
-                return None
-            raise self.err(node, f"{what} (input {i}) is missing")
+            return None
         if not isinstance(v, np.ndarray):
             raise self.err(node, f"{what} ('{node.input[i]}') must be a constant (an "
                            f"initializer), but the graph computes it")
+        return v
+
+    def const(self, node: Any, ins: list[Value], i: int, what: str) -> np.ndarray:
+        """Input ``i`` as a constant array (an initializer or a folded constant)."""
+        v = self.opt_const(node, ins, i, what)
+        if v is None:
+            raise self.err(node, f"{what} (input {i}) is missing")
         return v
 
     def shape(self, i: int) -> TensorShape:
@@ -423,7 +391,7 @@ class _Converter:
 def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
     a = _attrs(node)
     op = node.op_type
-    x = ins[0] if ins else None
+    x: Any = ins[0] if ins else None
     if op == "Constant":
         from onnx import numpy_helper
 
@@ -448,6 +416,8 @@ def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
             axes = [int(v) for v in np.atleast_1d(ins[1])]
         if op == "Squeeze":
             return [np.squeeze(x) if axes is None else np.squeeze(x, axis=tuple(axes))]
+        if axes is None:
+            raise cv.err(node, "Unsqueeze without axes")
         rank = x.ndim + len(axes)
         out = x
         for ax in sorted(v % rank for v in axes):
@@ -495,537 +465,6 @@ def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
     if op == "Range":
         return [np.arange(x, ins[1], ins[2])]
     raise cv.err(node, "cannot evaluate on constants")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------- handlers
-
-
-def _spatial(cv: _Converter, node: Any, a: dict[str, Any], key: str, default: int) -> tuple:
-    v = a.get(key)
-    if v is None:
-        return (default, default)
-    if len(v) != 2:
-        raise cv.err(node, f"{key} {list(v)}: cnnir handles 2-D (NCHW) layers only")
-    return (int(v[0]), int(v[1]))
-
-
-def _pads(cv: _Converter, node: Any, a: dict[str, Any], in_shape: TensorShape,
-          kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
-          ) -> tuple[int, int, int, int]:
-    """ONNX ``pads`` ``[top, left, bottom, right]``, or the ``auto_pad`` rule."""
-    auto = a.get("auto_pad", "NOTSET")
-    if auto in ("NOTSET", ""):
-        p = a.get("pads", [0, 0, 0, 0])
-        if len(p) != 4:
-            raise cv.err(node, f"pads {list(p)}: cnnir handles 2-D layers only")
-        return (int(p[0]), int(p[1]), int(p[2]), int(p[3]))
-    if auto == "VALID":
-        return (0, 0, 0, 0)
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        begin, end = [], []
-        for ax in range(2):
-            size = in_shape[1 + ax]
-            out = -(-size // stride[ax])
-            total = max((out - 1) * stride[ax] + (kernel[ax] - 1) * dilation[ax] + 1 - size, 0)
-            small = total // 2
-            begin.append(small if auto == "SAME_UPPER" else total - small)
-            end.append(total - begin[-1])
-        return (begin[0], begin[1], end[0], end[1])
-    raise cv.err(node, f"unknown auto_pad {auto!r}")
-
-
-def _map_input(cv: _Converter, node: Any, x: int, rank: int = 3) -> TensorShape:
-    s = cv.shape(x)
-    if len(s) != rank:
-        raise cv.err(node, f"expects a {'CxHxW feature map' if rank == 3 else 'flat tensor'}, "
-                     f"got {s}")
-    return s
-
-
-def _conv(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    xv = cv.ir(node, ins, 0, allow_pad=True)
-    extra = (0, 0, 0, 0)
-    if isinstance(xv, _Padded):
-        xv, extra = xv.src, xv.pads
-    s = _map_input(cv, node, xv)
-    w = cv.const(node, ins, 1, "the weight")
-    b = cv.const(node, ins, 2, "the bias", optional=True)
-    if w.ndim != 4:
-        raise cv.err(node, f"weight of shape {list(w.shape)}: cnnir handles 2-D convolutions")
-    kernel = _spatial(cv, node, a, "kernel_shape", 0)
-    if "kernel_shape" in a and kernel != tuple(w.shape[2:]):
-        raise cv.err(node, f"kernel_shape {list(kernel)} disagrees with the weight "
-                     f"{list(w.shape)}")
-    kernel = (int(w.shape[2]), int(w.shape[3]))
-    stride = _spatial(cv, node, a, "strides", 1)
-    dil = _spatial(cv, node, a, "dilations", 1)
-    group = int(a.get("group", 1))
-    pads = _pads(cv, node, a, s, kernel, stride, dil)
-    pads = tuple(p + e for p, e in zip(pads, extra))
-    if w.shape[1] * group != s[0]:
-        raise cv.err(node, f"weight {list(w.shape)} with group={group} expects "
-                     f"{w.shape[1] * group} input channels, the input has {s[0]}")
-    op = O.Conv2d(int(w.shape[0]), kernel, stride, pads, dil, group, b is not None)
-    weights = {"weight": w}
-    if b is not None:
-        weights["bias"] = b.reshape(-1)
-    return cv.add(node, op, [xv], "conv", weights, node.input[1])
-
-
-def _conv_transpose(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = _map_input(cv, node, x)
-    w = cv.const(node, ins, 1, "the weight")
-    b = cv.const(node, ins, 2, "the bias", optional=True)
-    if w.ndim != 4:
-        raise cv.err(node, f"weight of shape {list(w.shape)}: cnnir handles 2-D convolutions")
-    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID") or "output_shape" in a:
-        raise cv.err(node, "auto_pad / output_shape are not supported; export explicit pads "
-                     "and output_padding")
-    group = int(a.get("group", 1))
-    if w.shape[0] != s[0]:
-        raise cv.err(node, f"weight {list(w.shape)} expects {w.shape[0]} input channels, "
-                     f"the input has {s[0]}")
-    p = [int(v) for v in a.get("pads", [0, 0, 0, 0])]
-    if len(p) != 4 or p[0] != p[2] or p[1] != p[3]:
-        raise cv.err(node, f"pads {p}: cnnir's transposed conv takes symmetric padding only")
-    op = O.ConvTranspose2d(int(w.shape[1]) * group, (int(w.shape[2]), int(w.shape[3])),
-                           _spatial(cv, node, a, "strides", 1), (p[0], p[1]),
-                           _spatial(cv, node, a, "output_padding", 0),
-                           _spatial(cv, node, a, "dilations", 1), group, b is not None)
-    weights = {"weight": w}
-    if b is not None:
-        weights["bias"] = b
-    return cv.add(node, op, [x], "upconv", weights, node.input[1])
-
-
-def _batchnorm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    c = _map_input(cv, node, x)[0]
-    arrays = {}
-    for i, key in enumerate(("weight", "bias", "running_mean", "running_var"), start=1):
-        v = cv.const(node, ins, i, key)
-        if v.size != c:
-            raise cv.err(node, f"{key} has {v.size} values for {c} channels")
-        arrays[key] = v.reshape(-1)
-    momentum = round(1.0 - float(a.get("momentum", 0.9)), 6)
-    op = O.BatchNorm2d(_f32(a.get("epsilon", 1e-5)), momentum)
-    return cv.add(node, op, [x], "bn", arrays, node.input[1])
-
-
-def _simple(op_cls: type[O.Op], hint: str) -> Callable[..., int]:
-    def handler(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-        return cv.add(node, op_cls(), [cv.ir(node, ins)], hint)
-    return handler
-
-
-def _leaky(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    return cv.add(node, O.LeakyReLU(_f32(a.get("alpha", 0.01))), [cv.ir(node, ins)], "lrelu")
-
-
-def _clip(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    if cv.opset < 11:
-        lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
-    else:
-        lo_a = cv.const(node, ins, 1, "min", optional=True)
-        hi_a = cv.const(node, ins, 2, "max", optional=True)
-        for v, what in ((lo_a, "min"), (hi_a, "max")):
-            if v is not None and v.size != 1:
-                raise cv.err(node, f"{what} must be a single value, got shape {list(v.shape)}")
-        lo = -np.inf if lo_a is None else float(lo_a.reshape(-1)[0])
-        hi = np.inf if hi_a is None else float(hi_a.reshape(-1)[0])
-    if lo == 0 and hi == 6:
-        return cv.add(node, O.ReLU6(), [x], "relu6")
-    if lo == 0 and hi == np.inf:
-        return cv.add(node, O.ReLU(), [x], "relu")
-    raise cv.err(node, f"Clip to [{lo:g}, {hi:g}] has no IR op (cnnir maps [0, 6] to relu6 "
-                 f"and [0, inf) to relu)")
-
-
-def _hardsigmoid(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
-    if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
-        raise cv.err(node, f"HardSigmoid(alpha={alpha:g}, beta={beta:g}) differs from "
-                     f"PyTorch's hardsigmoid (alpha=1/6, beta=0.5), the only one cnnir has")
-    return cv.add(node, O.HardSigmoid(), [cv.ir(node, ins)], "hsigmoid")
-
-
-def _softmax(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = cv.shape(x)
-    rank = len(s) + 1
-    axis = int(a.get("axis", -1 if cv.opset >= 13 else 1)) % rank
-    trailing_ones = all(d == 1 for d in s[1:])
-    if axis != 1 or (cv.opset < 13 and not trailing_ones):
-        raise cv.err(node, f"softmax over axis {a.get('axis')} of an N x {s} tensor; cnnir's "
-                     f"softmax runs over the channel / feature axis only")
-    return cv.add(node, O.Softmax(), [x], "softmax")
-
-
-def _elementwise(op_cls: type[O.Op], hint: str) -> Callable[..., int]:
-    def handler(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-        consts = [isinstance(v, np.ndarray) for v in ins[:2]]
-        if any(consts):
-            if op_cls is O.Add:
-                return _fold_bias(cv, node, ins)
-            raise cv.err(node, f"multiplies a feature map by a constant "
-                         f"('{node.input[consts.index(True)]}'); cnnir has no scaling op "
-                         f"(Mul maps only the product of two feature maps, as in "
-                         f"squeeze-excitation)")
-        a_, b_ = cv.ir(node, ins, 0), cv.ir(node, ins, 1)
-        return cv.add(node, op_cls(), [a_, b_], hint)
-    return handler
-
-
-def _fold_bias(cv: _Converter, node: Any, ins: list[Value]) -> int:
-    """``Add(layer, constant)``: the bias of the Conv / Linear (Gemm, MatMul) right before it."""
-    i = 0 if not isinstance(ins[0], np.ndarray) else 1
-    src = cv.ir(node, ins, i)
-    const = np.asarray(ins[1 - i])
-    p = cv.imp.nodes[src]
-    c = p.shape[0]
-    bias = _bias_vector(const, p.shape)
-    tensor = node.input[i]
-    users = cv.consumers.get(tensor, [])
-    sole = len(users) == 1 and users[0] is node and tensor not in cv.graph_outputs and not any(
-        src in q.inputs for q in cv.imp.nodes)
-    if not isinstance(p.op, (O.Linear, O.Conv2d)) or bias is None or not sole:
-        raise cv.err(node, f"adds a constant ('{node.input[1 - i]}', shape {list(const.shape)}) "
-                     f"to a feature map; cnnir folds a constant Add only as the per-channel "
-                     f"bias of the Conv / MatMul / Gemm right before it")
-    old = p.weights.get("bias") if p.weights else None
-    bias = np.broadcast_to(bias, (c,)).astype(np.float32)
-    p.weights = dict(p.weights or {})
-    p.weights["bias"] = bias if old is None else (old + bias).astype(np.float32)
-    if isinstance(p.op, O.Linear):
-        p.op = O.Linear(p.op.out_features, True)
-    else:
-        p.op = O.Conv2d(p.op.out_channels, p.op.kernel, p.op.stride, p.op.padding,
-                        p.op.dilation, p.op.groups, True)
-    return src
-
-
-def _bias_vector(const: np.ndarray, shape: TensorShape) -> np.ndarray | None:
-    """A constant that adds one value per channel / feature (``(C,)``, ``(1, C, 1, 1)``...)."""
-    c = shape[0]
-    if const.size == 1:
-        return const.reshape(1).astype(np.float32)
-    dims = list(const.shape)
-    while dims and dims[0] == 1 and len(dims) > len(shape):
-        dims.pop(0)
-    want = [c] if len(shape) == 1 else [c, 1, 1]
-    if dims == want or (len(shape) == 3 and dims == [c, 1]):
-        return const.reshape(c).astype(np.float32)
-    return None
-
-
-def _concat(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    xs = [cv.ir(node, ins, i) for i in range(len(ins))]
-    rank = len(cv.shape(xs[0])) + 1
-    if int(a.get("axis", 1)) % rank != 1:
-        raise cv.err(node, f"concatenates along axis {a.get('axis')}; cnnir concatenates "
-                     f"channels (axis 1) only")
-    if len(xs) == 1:
-        return cv.add(node, O.Identity(), xs, "identity")
-    return cv.add(node, O.Concat(), xs, "concat")
-
-
-def _pool_common(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any], allow_pad: bool
-                 ) -> tuple[int, tuple, tuple, tuple, bool]:
-    xv = cv.ir(node, ins, 0, allow_pad=allow_pad)
-    extra = (0, 0, 0, 0)
-    if isinstance(xv, _Padded):
-        xv, extra = xv.src, xv.pads
-    s = _map_input(cv, node, xv)
-    kernel = _spatial(cv, node, a, "kernel_shape", 1)
-    stride = _spatial(cv, node, a, "strides", 1)
-    if _spatial(cv, node, a, "dilations", 1) != (1, 1):
-        raise cv.err(node, "dilated pooling has no IR op")
-    pads = _pads(cv, node, a, s, kernel, stride, (1, 1))
-    pads = tuple(p + e for p, e in zip(pads, extra))
-    return xv, kernel, stride, pads, bool(a.get("ceil_mode", 0))
-
-
-def _as_ceil(shape: TensorShape, k: tuple, s: tuple, p: tuple, ceil: bool) -> tuple[tuple, bool]:
-    """Extra end padding (how ``ceil_mode`` is often exported) back as ``ceil_mode``.
-
-    Padding ``(t, l, b, r)`` with ``b > t`` or ``r > l`` gives the same windows as
-    padding ``(t, l, t, l)`` with ``ceil_mode`` when both give the same output size:
-    the extra windows only reach into padding, which a max pool (and an average
-    that excludes padding) ignores.  Keeps pool padding within half the kernel.
-    """
-    if ceil or (p[2] <= p[0] and p[3] <= p[1]):
-        return p, ceil
-    sym = (p[0], p[1], p[0], p[1])
-    try:
-        same = (O.MaxPool2d(k, s, sym, True).infer([shape])
-                == O.MaxPool2d(k, s, (0, 0, 0, 0), False).infer(
-                    [TensorShape((shape[0], shape[1] + p[0] + p[2], shape[2] + p[1] + p[3]))]))
-    except CnnirError:
-        return p, ceil
-    return (sym, True) if same else (p, ceil)
-
-
-def _maxpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=False)
-    if a.get("storage_order", 0):
-        raise cv.err(node, "storage_order=1 is not supported")
-    p, ceil = _as_ceil(cv.shape(x), k, s, p, ceil)
-    return cv.add(node, O.MaxPool2d(k, s, p, ceil), [x], "maxpool")
-
-
-def _avgpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    padded = isinstance(ins[0], _Padded)
-    if padded and not a.get("count_include_pad", 0):
-        raise cv.err(node, "a zero Pad folds into an AveragePool only with count_include_pad=1")
-    x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=True)
-    include = bool(a.get("count_include_pad", 0)) or not any(p)
-    if not include:
-        p, ceil = _as_ceil(cv.shape(x), k, s, p, ceil)
-        include = not any(p)
-    return cv.add(node, O.AvgPool2d(k, s, p, ceil, include), [x], "avgpool")
-
-
-def _gap(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    _map_input(cv, node, x)
-    return cv.add(node, O.GlobalAvgPool(), [x], "gap")
-
-
-def _reduce_mean(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    _map_input(cv, node, x)
-    axes = a.get("axes")
-    if axes is None and len(ins) > 1 and node.input[1]:
-        axes = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "axes"))]
-    if axes is None or sorted(int(v) % 4 for v in axes) != [2, 3]:
-        raise cv.err(node, f"averages over axes {axes}; cnnir maps a mean over H and W "
-                     f"(axes 2, 3) only, as a global average pool")
-    g = cv.add(node, O.GlobalAvgPool(), [x], "gap")
-    if a.get("keepdims", 1):
-        return g
-    return cv.add(node, O.Flatten(), [g], "flatten")
-
-
-def _flatten(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    if int(a.get("axis", 1)) % (len(cv.shape(x)) + 1) != 1:
-        raise cv.err(node, f"flattens from axis {a.get('axis')}; cnnir's flatten keeps the batch "
-                     f"axis (axis=1) only")
-    return cv.add(node, O.Flatten(), [x], "flatten")
-
-
-def _reshape(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = cv.shape(x)
-    target = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "the target shape"))]
-    batch_ok = {0, BATCH} | ({cv.file_batch} if cv.file_batch else set())
-    n = s.numel
-    readable = [("N" if v == BATCH else v) for v in target]
-    if len(target) == 2 and ((target[0] in batch_ok and target[1] in (-1, n))
-                             or (target[0] == -1 and target[1] == n)):
-        if len(s) == 1:
-            return cv.add(node, O.Identity(), [x], "identity")
-        return cv.add(node, O.Flatten(), [x], "flatten")
-    if len(target) == len(s) + 1 and target[0] in batch_ok | {-1} and \
-            [d if v == 0 else v for v, d in zip(target[1:], s)] == list(s):
-        return cv.add(node, O.Identity(), [x], "identity")
-    raise cv.err(node, f"reshapes N x {s} to {readable}; cnnir maps a Reshape only as a "
-                 f"flatten to [N, {n}]")
-
-
-def _squeeze(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = cv.shape(x)
-    axes = a.get("axes")
-    if axes is None and len(ins) > 1 and node.input[1]:
-        axes = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "axes"))]
-    if len(s) == 3 and s[1] == s[2] == 1 and (axes is None and s[0] != 1 or axes is not None
-                                               and sorted(v % 4 for v in axes) == [2, 3]):
-        return cv.add(node, O.Flatten(), [x], "flatten")
-    raise cv.err(node, f"squeezes axes {axes} of N x {s}; cnnir maps a Squeeze only as the "
-                 f"flatten of an N x C x 1 x 1 map")
-
-
-def _gemm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = _map_input(cv, node, x, rank=1)
-    if a.get("transA", 0):
-        raise cv.err(node, "transA=1 has no IR op")
-    w = cv.const(node, ins, 1, "the weight (B)")
-    if w.ndim != 2:
-        raise cv.err(node, f"weight of shape {list(w.shape)} is not a matrix")
-    w = w if a.get("transB", 0) else w.T
-    if w.shape[1] != s[0]:
-        raise cv.err(node, f"weight {list(w.shape)} (out, in) does not fit {s[0]} input features")
-    alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
-    weights = {"weight": w * alpha if alpha != 1.0 else w}
-    c = cv.const(node, ins, 2, "the bias (C)", optional=True)
-    if c is not None:
-        if c.size not in (1, w.shape[0]):
-            raise cv.err(node, f"bias of shape {list(c.shape)} does not fit {w.shape[0]} outputs")
-        weights["bias"] = np.broadcast_to(c.reshape(-1) * beta, (w.shape[0],)).copy()
-    name = node.input[1] if a.get("transB", 0) else None
-    return cv.add(node, O.Linear(int(w.shape[0]), c is not None), [x], "fc", weights, name)
-
-
-def bin_matrix(size: int, out: int) -> np.ndarray:
-    """``(out, size)``: row i averages PyTorch's adaptive-pool bin i of an axis of ``size``."""
-    m = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
-
-
-def _is_bins(m: Any, size: int) -> int | None:
-    """The output size if ``m`` (``out x size``) is the bin matrix of ``size``, else None."""
-    if not isinstance(m, np.ndarray) or m.ndim != 2 or m.shape[1] != size:
-        return None
-    out = m.shape[0]
-    return out if np.allclose(m, bin_matrix(size, out), atol=1e-6) else None
-
-
-def _matmul(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
-    if isinstance(ins[1], _RowPooled):  # A_h @ (x @ A_w^T): an adaptive average pool
-        half = ins[1]
-        s = cv.shape(half.src)
-        oh = _is_bins(ins[0], s[1])
-        if oh is None:
-            raise cv.err(node, "multiplies a feature map by a matrix that is no adaptive-pool "
-                         "bin matrix; cnnir has no op for it")
-        return cv.add(node, O.AdaptiveAvgPool2d((oh, half.out_w)), [half.src], "adaptpool")
-    if isinstance(ins[0], (int, np.integer)) and len(cv.shape(int(ins[0]))) == 3:
-        s = cv.shape(int(ins[0]))
-        w = ins[1]
-        ow = _is_bins(w.T, s[2]) if isinstance(w, np.ndarray) and w.ndim == 2 else None
-        if ow is None:
-            raise cv.err(node, "multiplies a feature map by a matrix; cnnir maps MatMul as a "
-                         "Linear layer on a flat input (or an adaptive pool)")
-        if not cv.only_user(node):
-            raise cv.err(node, "half an adaptive pool whose result is used elsewhere")
-        return _RowPooled(int(ins[0]), ow, node.name or node.output[0])
-    x = cv.ir(node, ins)
-    s = _map_input(cv, node, x, rank=1)
-    w = cv.const(node, ins, 1, "the weight")
-    if w.ndim != 2 or w.shape[0] != s[0]:
-        raise cv.err(node, f"weight of shape {list(w.shape)} does not fit {s[0]} input features")
-    return cv.add(node, O.Linear(int(w.shape[1]), False), [x], "fc", {"weight": w.T})
-
-
-def _identity(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    return cv.add(node, O.Identity(), [cv.ir(node, ins)], "identity")
-
-
-def _dropout(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    p = a.get("ratio", 0.5)
-    if cv.opset >= 12 and len(ins) > 1 and node.input[1]:
-        p = float(np.asarray(cv.const(node, ins, 1, "ratio")).reshape(-1)[0])
-    return cv.add(node, O.Dropout(_f32(p)), [x], "dropout")
-
-
-def _lrn(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    op = O.LocalResponseNorm(int(a["size"]), _f32(a.get("alpha", 1e-4)),
-                             _f32(a.get("beta", 0.75)), _f32(a.get("bias", 1.0)))
-    return cv.add(node, op, [x], "lrn")
-
-
-def _resize(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = _map_input(cv, node, x)
-    scales = sizes = None
-    if node.op_type == "Upsample" and "scales" in a:
-        scales = list(a["scales"])
-    elif node.op_type == "Upsample" or cv.opset < 11:
-        scales = list(cv.const(node, ins, 1, "scales"))
-    else:
-        sc = cv.const(node, ins, 2, "scales", optional=True)
-        if sc is not None and sc.size:
-            scales = list(sc)
-        else:
-            sizes = list(cv.const(node, ins, 3, "sizes"))
-    if sizes is not None:
-        if len(sizes) != 4:
-            raise cv.err(node, f"sizes {sizes}: cnnir resizes NCHW maps only")
-        scales = [1.0, 1.0, sizes[2] / s[1], sizes[3] / s[2]]
-    if len(scales) != 4 or scales[0] != 1 or scales[1] != 1 or any(
-            v < 1 or v != math.floor(v) for v in scales[2:]):
-        raise cv.err(node, f"scales {[float(v) for v in scales]}: cnnir upsamples H and W by "
-                     f"integer factors only")
-    scale = (int(scales[2]), int(scales[3]))
-    mode = a.get("mode", "nearest")
-    coord = a.get("coordinate_transformation_mode", "half_pixel" if cv.opset >= 11 else
-                  "asymmetric")
-    if node.op_type == "Upsample" or cv.opset < 11:
-        coord = "asymmetric"
-    if mode == "nearest":
-        near = a.get("nearest_mode", "round_prefer_floor")
-        # for integer scales these coordinate rules pick PyTorch's nearest source pixel
-        if (coord, near) == ("asymmetric", "floor") or node.op_type == "Upsample" or \
-                cv.opset < 11 or (coord in ("half_pixel", "pytorch_half_pixel") and
-                                  near in ("round_prefer_floor", "round_prefer_ceil")):
-            return cv.add(node, O.Upsample(scale, "nearest"), [x], "upsample")
-        raise cv.err(node, f"nearest resize with coordinate_transformation_mode={coord!r}, "
-                     f"nearest_mode={near!r} picks other pixels than PyTorch's nearest")
-    if mode in ("linear", "bilinear"):
-        if coord in ("half_pixel", "pytorch_half_pixel"):
-            return cv.add(node, O.Upsample(scale, "bilinear", False), [x], "upsample")
-        if coord == "align_corners":
-            return cv.add(node, O.Upsample(scale, "bilinear", True), [x], "upsample")
-        raise cv.err(node, f"linear resize with coordinate_transformation_mode={coord!r} has "
-                     f"no IR op")
-    raise cv.err(node, f"resize mode {mode!r} has no IR op (nearest or bilinear)")
-
-
-def _pad(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> _Padded:
-    x = cv.ir(node, ins)
-    _map_input(cv, node, x)
-    mode = a.get("mode", "constant")
-    if cv.opset < 11:
-        pads = [int(v) for v in a.get("pads", [])]
-        value = float(a.get("value", 0.0))
-    else:
-        pads = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "pads"))]
-        cval = cv.const(node, ins, 2, "constant_value", optional=True)
-        value = 0.0 if cval is None or cval.size == 0 else float(cval.reshape(-1)[0])
-        if len(ins) > 3 and node.input[3]:
-            axes = [int(v) % 4 for v in cv.const(node, ins, 3, "axes")]
-            full = [0] * 8
-            for k, ax in enumerate(axes):
-                full[ax], full[4 + ax] = pads[k], pads[len(axes) + k]
-            pads = full
-    if mode != "constant" or value != 0.0:
-        raise cv.err(node, f"{mode} padding with value {value:g} has no IR op; cnnir folds a "
-                     f"zero (constant) Pad into the following Conv only")
-    if len(pads) != 8 or pads[0] or pads[1] or pads[4] or pads[5] or min(pads) < 0:
-        raise cv.err(node, f"pads {pads}: cnnir folds non-negative padding of H and W only")
-    return _Padded(x, (pads[2], pads[3], pads[6], pads[7]), node.name or node.output[0])
-
-
-def _cast(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    from onnx import TensorProto
-
-    if a.get("to") not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE):
-        raise cv.err(node, "a Cast of a feature map to a non-float type has no IR op")
-    return cv.ir(node, ins)
-
-
-_HANDLERS: dict[str, Callable[..., Any]] = {
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batchnorm,
-    "Relu": _simple(O.ReLU, "relu"), "LeakyRelu": _leaky, "Clip": _clip,
-    "Sigmoid": _simple(O.Sigmoid, "sigmoid"), "HardSigmoid": _hardsigmoid,
-    "HardSwish": _simple(O.HardSwish, "hswish"), "Tanh": _simple(O.Tanh, "tanh"),
-    "Softmax": _softmax, "Add": _elementwise(O.Add, "add"), "Mul": _elementwise(O.Mul, "mul"),
-    "Concat": _concat, "MaxPool": _maxpool, "AveragePool": _avgpool,
-    "GlobalAveragePool": _gap, "ReduceMean": _reduce_mean, "Flatten": _flatten,
-    "Reshape": _reshape, "Squeeze": _squeeze, "Gemm": _gemm, "MatMul": _matmul,
-    "Identity": _identity, "Dropout": _dropout, "LRN": _lrn, "Resize": _resize,
-    "Upsample": _resize, "Pad": _pad, "Cast": _cast,
-}
-"""ONNX operator -> handler building the IR layer(s) (see the module docstring)."""
 
 
 __all__ = ["load_onnx", "from_onnx_model"]

@@ -437,6 +437,12 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+def _pads(v: Any) -> tuple[int, int, int, int]:
+    """PyTorch's symmetric ``padding`` as the IR's ``(top, left, bottom, right)``."""
+    h, w = _pair(v)
+    return (h, w, h, w)
+
+
 def _m_conv(mod: Any, shape: Any) -> tuple[O.Op, dict[str, Any], str]:
     if mod.padding_mode != "zeros":
         raise CnnirError(f"padding_mode={mod.padding_mode!r} has no IR op (zeros only)")
@@ -489,11 +495,11 @@ def _m_pool(mod: Any, shape: Any) -> tuple[O.Op, dict[str, Any] | None, str]:
     if isinstance(mod, torch.nn.MaxPool2d):
         if _pair(mod.dilation) != (1, 1) or mod.return_indices:
             raise CnnirError("dilation and return_indices have no IR op")
-        return O.MaxPool2d(_pair(mod.kernel_size), _pair(stride), _pair(mod.padding),
+        return O.MaxPool2d(_pair(mod.kernel_size), _pair(stride), _pads(mod.padding),
                            bool(mod.ceil_mode)), None, "maxpool"
     if mod.divisor_override is not None:
         raise CnnirError("divisor_override has no IR op")
-    return O.AvgPool2d(_pair(mod.kernel_size), _pair(stride), _pair(mod.padding),
+    return O.AvgPool2d(_pair(mod.kernel_size), _pair(stride), _pads(mod.padding),
                        bool(mod.ceil_mode), bool(mod.count_include_pad)), None, "avgpool"
 
 
@@ -637,10 +643,10 @@ def _binary(op_cls: type[O.Op], hint: str) -> Callable[..., _Layer]:
         a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
         if _opt(node, args, kwargs, 2, "alpha", 1) != 1:
             raise CnnirError("alpha != 1 has no IR op")
-        for v in (a, b):
-            if not isinstance(v, _Layer):
-                raise CnnirError(f"{hint} of a feature map and {_describe(v)} has no IR op "
-                                 f"(only of two feature maps)")
+        if not isinstance(a, _Layer) or not isinstance(b, _Layer):
+            other = b if isinstance(a, _Layer) else a
+            raise CnnirError(f"{hint} of a feature map and {_describe(other)} has no IR op "
+                             f"(only of two feature maps)")
         return m.add(node, op_cls(), [a.id, b.id], hint)
     return handler
 
@@ -711,12 +717,12 @@ def _pool_fn(kind: str) -> Callable[..., _Layer]:
                     _opt(node, args, kwargs, 6, "return_indices", False):
                 raise CnnirError("dilation and return_indices have no IR op")
             ceil = _opt(node, args, kwargs, 5, "ceil_mode", False)
-            return m.add(node, O.MaxPool2d(_pair(k), _pair(s), _pair(p), bool(ceil)), [x], kind)
+            return m.add(node, O.MaxPool2d(_pair(k), _pair(s), _pads(p), bool(ceil)), [x], kind)
         ceil = _opt(node, args, kwargs, 4, "ceil_mode", False)
         include = _opt(node, args, kwargs, 5, "count_include_pad", True)
         if _opt(node, args, kwargs, 6, "divisor_override") is not None:
             raise CnnirError("divisor_override has no IR op")
-        return m.add(node, O.AvgPool2d(_pair(k), _pair(s), _pair(p), bool(ceil), bool(include)),
+        return m.add(node, O.AvgPool2d(_pair(k), _pair(s), _pads(p), bool(ceil), bool(include)),
                      [x], kind)
     return handler
 

@@ -23,7 +23,8 @@ from cnnir.analysis import analyze
 from cnnir.backends.onnx_export import save, to_onnx
 from cnnir.backends.pytorch import to_module
 from cnnir.errors import FrontendError
-from cnnir.frontends.onnx_import import bin_matrix, from_onnx_model
+from cnnir.frontends.onnx_import import from_onnx_model
+from cnnir.frontends.onnx_rules import bin_matrix
 from cnnir.weights import param_shapes
 
 # --------------------------------------------------------------------------- helpers
