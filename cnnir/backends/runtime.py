@@ -151,12 +151,16 @@ def captured_output() -> Iterator[list[str]]:
     The list yielded receives the text when the block ends.
     """
     box: list[str] = []
+    buf = io.StringIO()
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(contextlib.redirect_stdout(buf))
+    quiet.enter_context(contextlib.redirect_stderr(buf))
     try:
         sys.stdout.flush()
         sys.stderr.flush()
         saved = (os.dup(1), os.dup(2))
-    except (OSError, ValueError):  # no real descriptors (embedded use): capture prints only
-        with contextlib.redirect_stdout(io.StringIO()) as buf:
+    except (OSError, ValueError):  # no real descriptors (embedded use): Python output only
+        with quiet:
             yield box
         box.append(buf.getvalue())
         return
@@ -164,12 +168,9 @@ def captured_output() -> Iterator[list[str]]:
     try:
         os.dup2(tmp.fileno(), 1)
         os.dup2(tmp.fileno(), 2)
-        with contextlib.redirect_stdout(io.StringIO()) as buf:
+        with quiet:
             yield box
     finally:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
-            sys.stderr.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         os.close(saved[0])
