@@ -22,6 +22,7 @@ import cnnir
 from cnnir import ops as O
 from cnnir.analysis import analyze
 from cnnir.backends.pytorch import to_module
+from cnnir.cli import main
 from cnnir.dsl import block, model, scope
 from cnnir.errors import FrontendError
 
@@ -94,7 +95,7 @@ def test_same_report_as_the_dsl_network():
     assert len(g) == len(d) == 23
 
 
-def test_same_report_on_the_command_line(cli, tmp_path):
+def test_same_report_on_the_command_line(tmp_path, capsys):
     dsl_file = tmp_path / "tiny_dsl.py"
     dsl_file.write_text(
         "from cnnir.dsl import model, scope\n"
@@ -107,13 +108,10 @@ def test_same_report_on_the_command_line(cli, tmp_path):
         "    with scope('layer2'):\n"
         "        x = basic(x, 32, 2, downsample=True)\n"
         "    return x.global_avgpool().flatten().linear(10)\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parents[1]), str(HERE)]))
 
     def report(spec: str) -> dict:
-        r = subprocess.run([sys.executable, "-m", "cnnir", "report", spec, "--format", "json"],
-                           capture_output=True, text=True, env=env, timeout=120)
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
+        assert main(["report", spec, "--format", "json"]) == 0
+        return json.loads(capsys.readouterr().out)
 
     a, b = report(f"{NETS}:TinyResNet"), report(str(dsl_file))
     assert a["totals"] == b["totals"]
@@ -280,13 +278,25 @@ class Minus(nn.Module):
      "error: cannot import Odd: unsupported layer types GroupNorm ('gn', 'gn2'); PReLU ('pr')"),
     ("Minus", "return y - 1", "error: operator.sub(): has no IR op"),
 ])
-def test_errors_name_the_users_line(cli, tmp_path, cls, line, message):
+def test_errors_name_the_users_line(tmp_path, monkeypatch, capsys, cls, line, message):
     path = tmp_path / "bad_net.py"
     path.write_text(BAD)
-    r = cli("report", f"{path.name}:{cls}", "--input", "3x8x8", cwd=tmp_path)
-    assert r.returncode == 2
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", f"{path.name}:{cls}", "--input", "3x8x8"]) == 2
     want = line_of(path, line) - (1 if cls == "Odd" else 0)
-    assert r.stderr.splitlines()[0].startswith(f"bad_net.py:{want}: {message}")
+    err = capsys.readouterr().err
+    assert err.startswith(f"bad_net.py:{want}: {message}")
+    assert len(err.strip().splitlines()) == (2 if cls == "Branchy" else 1)  # + the hint
+
+
+def test_untraceable_model_on_the_command_line(cli, tmp_path):
+    """A fresh process: exit code 2, the located message and its hint, no traceback."""
+    (tmp_path / "bad_net.py").write_text(BAD)
+    r = cli("report", "bad_net.py:Branchy", "--input", "3x8x8", cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    line = line_of(tmp_path / "bad_net.py", "if y.sum() > 0:")
+    assert r.stderr.startswith(f"bad_net.py:{line}: error: torch.fx cannot trace Branchy")
+    assert "hint: torch.fx traces without values" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -298,10 +308,10 @@ def test_unflatten_view_is_a_clear_error():
     assert "reshape of N x 8 to ['N', 8, 1, 1]" in e.msg
 
 
-def test_several_modules_in_a_file_need_a_name(cli):
-    r = cli("check", str(NETS))
-    assert r.returncode == 2
-    assert "defines several nn.Modules" in r.stderr and "pick one with" in r.stderr
+def test_several_modules_in_a_file_need_a_name(capsys):
+    assert main(["check", str(NETS)]) == 2
+    err = capsys.readouterr().err
+    assert "defines several nn.Modules" in err and "pick one with" in err
 
 
 def test_dsl_files_and_cnnir_stay_torch_free():
