@@ -113,6 +113,8 @@ class Importer:
         self.classes: dict[tuple[str, ...], str] = {}
         #: where a module's code lives, where the importer knows it (BlockInfo locs)
         self.class_locs: dict[tuple[str, ...], SourceLoc] = {}
+        #: ``(group, index, count)`` of blocks the importer knows are repeats of one another
+        self.repeats: dict[tuple[str, ...], tuple[int, int, int]] = {}
 
     def add(self, op: Op, inputs: Sequence[int], path: tuple[str, ...], hint: str, what: str,
             loc: SourceLoc | None = None, weights: dict[str, Any] | None = None,
@@ -183,7 +185,8 @@ class Importer:
             for k in range(1, len(scope) + 1):
                 sc = scope[:k]
                 if sc not in graph.blocks:
-                    graph.blocks[sc] = BlockInfo(self._kind(sc), self.class_locs.get(sc, p.loc))
+                    graph.blocks[sc] = BlockInfo(self._kind(sc), self.class_locs.get(sc, p.loc),
+                                                 self.repeats.get(sc))
         graph.outputs = list(dict.fromkeys(names[i][0] for i in outputs))
         graph.weights = weights or None
         graph.source = source

@@ -26,6 +26,8 @@ Names follow the module tree (:mod:`cnnir.frontends.importing`): the module
 ``layer1.0.conv1`` becomes the node ``layer1/0/conv1`` in scope
 ``("layer1", "0")`` whose :class:`~cnnir.ir.BlockInfo` kind is the module's
 class name (``BasicBlock``); a functional ``+`` inside it is ``layer1/0/add``.
+Identical consecutive blocks of a ``Sequential`` form a repeated group
+(``BlockInfo.repeat``), so reports and diagrams say "BasicBlock x 3".
 Each node's location is the line of ``forward`` that made it.
 
 ``torch`` is imported inside these functions only: importing this module is light.
@@ -250,6 +252,7 @@ class _Mapper:
         for n in self.imp.nodes:  # block kinds and locations from the module classes
             for k in range(1, len(n.path) + 1):
                 self._record_scope(n.path[:k])
+        self._record_repeats()
         root_loc = _class_loc(type(self.root))
         return self.imp.build(outputs, source=root_loc.file if root_loc else None)
 
@@ -267,6 +270,38 @@ class _Mapper:
         loc = self.class_locs[cls]
         if loc is not None:
             self.imp.class_locs[path] = loc
+
+    def _record_repeats(self) -> None:
+        """Runs of identical children of a Sequential / ModuleList are one repeated group.
+
+        Identical means the same module tree (``repr``: classes and every layer's
+        arguments), as in ResNet's ``layer1 = Sequential(BasicBlock(64), BasicBlock(64))``;
+        reports and diagrams then say "BasicBlock x 2".
+        """
+        import torch
+
+        group = 0
+        for name, mod in self.root.named_modules():
+            if not isinstance(mod, (torch.nn.Sequential, torch.nn.ModuleList)):
+                continue
+            runs: list[list[tuple[str, ...]]] = []
+            last = None
+            for child_name, child in mod.named_children():
+                path = (*qualified_path(name), *qualified_path(child_name))
+                if path not in self.imp.classes or not list(child.children()):
+                    last = None  # a plain layer, or a block nothing was imported from
+                    continue
+                text = repr(child)
+                if text == last:
+                    runs[-1].append(path)
+                else:
+                    runs.append([path])
+                last = text
+            for run in runs:
+                if len(run) > 1:
+                    for i, path in enumerate(run):
+                        self.imp.repeats[path] = (group, i, len(run))
+                    group += 1
 
     def _check_modules(self, fx_graph: Any) -> None:
         """One error listing every torch.nn layer type without a mapping."""

@@ -200,6 +200,24 @@ def test_names_scopes_blocks_and_lines():
     assert g.weights["layer1/0/bn1"]["running_var"].shape == (16,)
 
 
+def test_identical_blocks_of_a_sequential_are_one_repeated_group():
+    class Stage(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Sequential(T.BasicBlock(8, 16, 2), *[T.BasicBlock(16, 16)
+                                                                 for _ in range(3)])
+            self.other = nn.Sequential(T.BasicBlock(16, 16), T.BasicBlock(16, 32, 2))
+
+        def forward(self, x):
+            return self.other(self.layer(x))
+
+    g = cnnir.from_torch(Stage(), input=(8, 16, 16))
+    assert g.blocks[("layer", "0")].repeat is None  # it downsamples: not like the others
+    assert [g.blocks[("layer", str(i))].repeat for i in (1, 2, 3)] == [(0, 0, 3), (0, 1, 3),
+                                                                      (0, 2, 3)]
+    assert g.blocks[("other", "0")].repeat is None and g.blocks[("other", "1")].repeat is None
+
+
 def test_class_or_instance_and_the_input_size():
     g = cnnir.from_torch(T.SENet)  # a class builds without arguments; input_shape attribute
     assert g.input_shape == (3, 16, 16)
