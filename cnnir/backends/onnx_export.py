@@ -71,8 +71,8 @@ from ..weights import ensure_weights
 #: the opset emitted by default (HardSwish needs 14, Softmax on one axis 13)
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
-#: protobuf refuses to serialise a message of 2 GiB or more; keep a margin for the graph
-PROTO_LIMIT = 2**31 - 1
+#: weights from this many bytes go to external data: protobuf refuses to serialise a
+#: message of 2 GiB or more, and the graph itself needs a margin
 EXTERNAL_THRESHOLD = 1_900_000_000
 
 Weights = dict[str, dict[str, Any]]
@@ -479,16 +479,18 @@ def tensor_bytes(model: onnx.ModelProto) -> int:
     return total
 
 
-def needs_external(model: onnx.ModelProto, threshold: int = EXTERNAL_THRESHOLD) -> bool:
-    return tensor_bytes(model) >= threshold
+def needs_external(model: onnx.ModelProto, threshold: int | None = None) -> bool:
+    """True when the weights alone come near protobuf's 2 GB limit."""
+    return tensor_bytes(model) >= (EXTERNAL_THRESHOLD if threshold is None else threshold)
 
 
 def save(model: onnx.ModelProto, path: str, external_data: bool | None = None,
-         threshold: int = EXTERNAL_THRESHOLD) -> list[str]:
+         threshold: int | None = None) -> list[str]:
     """Write ``model`` to ``path`` atomically; returns the files written.
 
     ``external_data``: True puts the weights in ``path + ".data"``; None does so only
-    when the initializers reach ``threshold`` bytes (protobuf's 2 GB limit).  Both
+    when the initializers reach ``threshold`` bytes (default :data:`EXTERNAL_THRESHOLD`,
+    below protobuf's 2 GB limit).  Both
     files are written under temporary names beside ``path`` and renamed into place.
     """
     check_writable(path)

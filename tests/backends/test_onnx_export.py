@@ -585,6 +585,24 @@ def test_compile_options(cli, tmp_path):
     assert ort_run(str(out), np.ones((2, 3, 32, 32), np.float32))[0].shape == (2, 1000)
 
 
+def test_compile_goes_external_above_the_threshold(monkeypatch, tmp_path, capsys):
+    from cnnir.cli import main
+
+    # vgg19 (570 MB) is below protobuf's 2 GB; lower the bar to exercise the switch
+    monkeypatch.setattr(onnx_export, "EXTERNAL_THRESHOLD", 100_000)
+    out = str(tmp_path / "lenet.onnx")
+    assert main(["compile", "lenet5", "--to", "onnx", "-o", out]) == 0
+    assert capsys.readouterr().err == f"wrote {out}\n"
+    assert sorted(os.listdir(tmp_path)) == ["lenet.onnx", "lenet.onnx.data"]
+    assert os.path.getsize(out + ".data") >= 61_706 * 4
+    onnx.checker.check_model(out, full_check=True)
+    assert ort_run(out, np.ones((1, 1, 32, 32), np.float32))[0].shape == (1, 10)
+    monkeypatch.setattr(onnx_export, "EXTERNAL_THRESHOLD", 300_000)
+    out = str(tmp_path / "small.onnx")
+    assert main(["compile", "lenet5", "--to", "onnx", "-o", out]) == 0
+    assert not os.path.exists(out + ".data")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--batch", "zero"], "error: --batch must be 'dynamic' or a positive integer, got 'zero'"),
     (["--batch", "0"], "error: --batch must be 'dynamic' or a positive integer, got '0'"),

@@ -328,6 +328,30 @@ def test_run_fixed_batch_file_needs_that_batch(cli, tmp_path):
     assert parse(r.stdout)["model"] == "b4.onnx: input 4x1x32x32, output 4x10"
 
 
+def test_run_large_model_goes_through_external_data(monkeypatch, tmp_path, capsys):
+    import tempfile
+
+    from cnnir.backends import onnx_export
+    from cnnir.cli import main
+
+    saved = []
+    real_save = onnx_export.save
+
+    def spy(model, path, external_data=None, threshold=None):
+        files = real_save(model, path, external_data, threshold)
+        saved.append([os.path.getsize(f) for f in files])
+        return files
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_THRESHOLD", 100_000)
+    monkeypatch.setattr(onnx_export, "save", spy)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["run", "lenet5", "--provider", "cpu", "--repeat", "2", "--check"]) == 0
+    rows = parse(capsys.readouterr().out)
+    assert rows["check"].endswith(": ok")
+    assert len(saved) == 1 and len(saved[0]) == 2 and saved[0][1] >= 61_706 * 4
+    assert os.listdir(tmp_path) == []  # the temporary model is gone
+
+
 def test_run_missing_file(cli, tmp_path):
     r = cli("run", str(tmp_path / "nope.onnx"))
     assert r.returncode == 2

@@ -1,0 +1,153 @@
+"""cnnir's ONNX against torch.onnx.export, on onnxruntime CPU.  ``python benchmarks/bench_onnx.py``
+
+ResNet-50 (random weights and BatchNorm statistics, so BN is real work), one PyTorch
+module built by the PyTorch backend, exported twice:
+
+* ``cnnir``: :func:`cnnir.backends.onnx_export.to_onnx` from the IR, same weights;
+* ``torch``: ``torch.onnx.export`` of that module (the default exporter of the
+  installed torch), dynamic batch like cnnir's.
+
+Both run on onnxruntime's CPU provider under the same session options, timed
+interleaved (a, b, a, b, ...) after warm-up so that load from other processes hits
+both alike; medians are compared.  Two comparisons:
+
+1. full graph optimisation (``ORT_ENABLE_ALL``): cnnir / torch latency, target
+   at most 1.0x (cnnir's graph must not be slower than the exporter's);
+2. graph optimisation disabled (``ORT_DISABLE_ALL``, so onnxruntime fuses nothing
+   itself): cnnir's model after ``fuse-conv-bn-relu`` against the unfused one,
+   target: fused faster.
+
+Outputs are checked equal (max difference relative to the output's scale).
+Prints the figures and the machine; asserts nothing (timings are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+
+from cnnir import load  # noqa: E402
+from cnnir.backends.onnx_export import to_onnx  # noqa: E402
+from cnnir.backends.pytorch import to_module  # noqa: E402
+from cnnir.backends.runtime import session_options  # noqa: E402
+from cnnir.passes.manager import run_pipeline  # noqa: E402
+from cnnir.weights import init_weights  # noqa: E402
+
+
+def machine() -> str:
+    return (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, onnxruntime "
+            f"{ort.__version__}, torch {torch.__version__}")
+
+
+def torch_export(module: torch.nn.Module, x: torch.Tensor) -> bytes:
+    """``torch.onnx.export`` with a dynamic batch axis; the serialised model."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(module, (x,), dynamo=True, verbose=False,
+                                 dynamic_shapes={"x": {0: torch.export.Dim("N")}})
+    return prog.model_proto.SerializeToString()
+
+
+def session(model: bytes, optimization: str, threads: int | None) -> ort.InferenceSession:
+    return ort.InferenceSession(model, session_options(optimization, threads),
+                                providers=["CPUExecutionProvider"])
+
+
+def paired_ms(sessions: list[ort.InferenceSession], x: np.ndarray, runs: int
+              ) -> tuple[list[float], list[np.ndarray]]:
+    """Median ms per run of each session, runs interleaved; and each one's output."""
+    feeds = [{s.get_inputs()[0].name: x} for s in sessions]
+    outs = [s.run(None, f)[0] for s, f in zip(sessions, feeds)]
+    for _ in range(2):
+        for s, f in zip(sessions, feeds):
+            s.run(None, f)
+    times: list[list[float]] = [[] for _ in sessions]
+    for _ in range(runs):
+        for s, f, t in zip(sessions, feeds, times):
+            t0 = time.perf_counter()
+            s.run(None, f)
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) * 1e3 for t in times], outs
+
+
+def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--input", default=None, help="CxHxW (default: the model's, 3x224x224)")
+    ap.add_argument("--quick", action="store_true", help="3x112x112 input, 10 runs")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="onnxruntime intra-op threads (default: onnxruntime's choice)")
+    args = ap.parse_args()
+    shape = args.input or ("3x112x112" if args.quick else None)
+    runs = 10 if args.quick else args.runs
+
+    graph = load(args.model, input=shape)
+    weights = init_weights(graph, seed=0, mode="random")
+    module = to_module(graph, weights=weights).eval()
+    x = np.random.default_rng(1).standard_normal(
+        (args.batch, *graph.input_shape)).astype(np.float32)
+    with torch.inference_mode():
+        ref = module(torch.from_numpy(x)).numpy()
+
+    t0 = time.perf_counter()
+    ours = to_onnx(graph, weights=weights).SerializeToString()
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    theirs = torch_export(module, torch.from_numpy(x))
+    t_theirs = time.perf_counter() - t0
+    carrying = graph.copy()
+    carrying.weights = weights
+    fused_graph = run_pipeline(carrying, "fuse-conv-bn-relu")
+    fused = to_onnx(fused_graph).SerializeToString()
+
+    print(f"machine: {machine()}")
+    print(f"model: {graph.name}, input {args.batch}x{graph.input_shape}, {runs} interleaved "
+          f"runs each, medians; threads: {args.threads or 'onnxruntime default'}")
+    print(f"export time: cnnir {t_ours:.2f} s, torch.onnx.export {t_theirs:.2f} s; "
+          f"fused graph: {len(fused_graph)} layers instead of {len(graph)}")
+    print()
+
+    full = [session(m, "all", args.threads) for m in (ours, theirs)]
+    (ms_ours, ms_theirs), (y_ours, y_theirs) = paired_ms(full, x, runs)
+    ratio = ms_ours / ms_theirs
+    print("1. ORT_ENABLE_ALL            latency ms   vs torch export   max diff vs PyTorch")
+    print(f"   cnnir to_onnx            {ms_ours:10.2f}   {ratio:14.2f}x   "
+          f"{rel_diff(y_ours, ref):.1e} of scale")
+    print(f"   torch.onnx.export        {ms_theirs:10.2f}   {1.0:14.2f}x   "
+          f"{rel_diff(y_theirs, ref):.1e} of scale")
+    print(f"   target cnnir/torch <= 1.00x: {'met' if ratio <= 1.0 else 'MISSED'} "
+          f"({ratio:.2f}x)")
+    print()
+
+    bare = [session(m, "disable", args.threads) for m in (ours, fused)]
+    (ms_unfused, ms_fused), (y_unfused, y_fused) = paired_ms(bare, x, runs)
+    speedup = ms_unfused / ms_fused
+    print("2. ORT_DISABLE_ALL           latency ms   speed-up          max diff vs PyTorch")
+    print(f"   cnnir unfused            {ms_unfused:10.2f}   {1.0:14.2f}x   "
+          f"{rel_diff(y_unfused, ref):.1e} of scale")
+    print(f"   cnnir fuse-conv-bn-relu  {ms_fused:10.2f}   {speedup:14.2f}x   "
+          f"{rel_diff(y_fused, ref):.1e} of scale")
+    print(f"   target fused faster: {'met' if ms_fused < ms_unfused else 'MISSED'} "
+          f"({speedup:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
