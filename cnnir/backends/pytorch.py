@@ -324,6 +324,11 @@ def layer_outputs(module: fx.GraphModule, *inputs: torch.Tensor, clone: bool = T
 
 def emit_cli(graph: Graph, args: argparse.Namespace) -> tuple[str, str]:
     """``cnnir compile MODEL --to torch [-o model.py] [--seed N] [--weights FILE.pt]``."""
+    if getattr(args, "external_data", False):
+        raise UsageError("--external-data applies to --to onnx only")
+    if getattr(args, "batch", "dynamic") not in (None, "dynamic"):
+        raise UsageError("--batch applies to --to onnx only: the PyTorch module takes any "
+                         "batch size")
     max_params = getattr(args, "max_params", 2e9)
     if not (max_params > 0 and math.isfinite(max_params)):
         raise UsageError(f"--max-params must be a positive number, got {max_params:g}")

@@ -629,7 +629,8 @@ def _dsl_line(loc: Any) -> str | None:
 class _Vars:
     """Variable names for the forward pass: ``x`` where free, else reuse or hint."""
 
-    AVOID = frozenset({"self", "torch", "nn", "F", "input"})
+    #: names the generated code reads (a variable must not shadow them)
+    AVOID = frozenset({"self", "torch", "nn", "F", "input", "float", "int", "tuple", "super"})
 
     def __init__(self) -> None:
         self.live: dict[str, str] = {}  # value -> variable

@@ -395,7 +395,9 @@ def odd_names(x):
     x = x.conv(4, 1, name="stem")
     with scope("graph"):
         x = x.bn(name="code")
-    return x
+    # names that the generated forward must not shadow (F.pad(..., value=float("-inf")))
+    y = x.conv(4, 1, name="F").conv(4, 1, name="torch")
+    return y + x.maxpool(2, stride=1, padding=(0, 0, 1, 1), name="float")
 
 
 def test_names_are_sanitised_by_the_documented_rule():
@@ -403,13 +405,18 @@ def test_names_are_sanitised_by_the_documented_rule():
     keys = [k for k in to_module(g).state_dict() if k.endswith("weight")]
     assert keys == ["_3a.weight", "a_b.weight", "a_b_2.weight", "class_.weight",
                     "forward_.weight", "training_.weight", "stem.conv.weight", "stem_2.weight",
-                    "graph_.code_.weight"]
+                    "graph_.code_.weight", "F.weight", "torch.weight"]
     assert sanitize("inception_3a") == "inception_3a"
     assert sanitize("x y") == "x_y"
-    # the source uses the same names, and runs
-    ns = {}
-    exec(compile(to_source(g), "odd_names.py", "exec"), ns)
-    assert list(ns["OddNames"]().state_dict()) == list(to_module(g).state_dict())
+    # the source uses the same names, and computes the same
+    m = to_module(g, mode="random").eval()
+    src = to_source(g)
+    assert 'value=float("-inf")' in src and "F_ = self.F(" in src
+    cls = exec_source(src, "odd_names")
+    m2 = cls()
+    m2.load_state_dict(m.state_dict())
+    x = rand(2, 3, 8, 8)
+    assert torch.equal(m2.eval()(x), m(x))
 
 
 def test_module_paths_follow_scopes():
@@ -726,6 +733,11 @@ def test_cli_weights_file_is_checked(tmp_path, capsys):
     assert main(["compile", "lenet5", "--to", "torch", "-o", str(out2),
                  "--max-params", "1000"]) == 2
     assert "refusing" in capsys.readouterr().err
+    assert main(["compile", "lenet5", "--to", "torch", "-o", str(out2), "--batch", "4"]) == 2
+    assert "--batch applies to --to onnx only" in capsys.readouterr().err
+    assert main(["compile", "lenet5", "--to", "torch", "-o", str(out2),
+                 "--external-data"]) == 2
+    assert "--external-data applies to --to onnx only" in capsys.readouterr().err
     assert not out2.exists()
 
 
