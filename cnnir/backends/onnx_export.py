@@ -390,7 +390,7 @@ def resolve_weights(graph: Graph, weights: Any = None, seed: int = 0, mode: str 
     if weights is not None and hasattr(weights, "state_dict"):
         from .pytorch import weights_from_module
 
-        weights = weights_from_module(weights)
+        weights = weights_from_module(weights, graph)
     if weights is not None:
         g = graph.copy()
         g.weights = dict(weights)

@@ -492,6 +492,21 @@ def test_weights_dict_are_the_initializers(tiny):
     assert a == b and a["conv1.weight"] != c["conv1.weight"]
 
 
+def test_weights_from_a_pytorch_module(tiny):
+    import torch
+
+    from cnnir.backends.pytorch import to_module
+
+    graph, _ = tiny
+    module = to_module(graph, seed=2, mode="random").eval()
+    with torch.no_grad():  # weights of the module's own, unlike any seeded draw
+        module.get_submodule("conv1").weight.mul_(-3.0)
+    x = sample(graph)
+    with torch.inference_mode():
+        ref = module(torch.from_numpy(x)).double().numpy()
+    assert_close(ort_run(to_onnx(graph, weights=module), x)[0], ref, "module weights")
+
+
 def test_wrong_weight_shape_is_an_error(tiny):
     graph, _ = tiny
     weights = init_weights(graph)
@@ -610,6 +625,32 @@ def test_compile_goes_external_above_the_threshold(monkeypatch, tmp_path, capsys
 def test_compile_bad_batch(cli, tmp_path, argv, message):
     r = cli("compile", "lenet5", "--to", "onnx", *argv, cwd=tmp_path)
     assert (r.returncode, r.stderr.strip(), os.listdir(tmp_path)) == (2, message, [])
+
+
+def test_compile_with_a_state_dict(cli, tmp_path):
+    import torch
+
+    from cnnir.backends.pytorch import to_module
+
+    graph = cnnir.load("cifar_small")
+    module = to_module(graph, seed=5, mode="random").eval()
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    out = str(tmp_path / "c.onnx")
+    r = cli("compile", "cifar_small", "--to", "onnx", "--weights", str(tmp_path / "w.pt"),
+            "-o", out)
+    assert r.returncode == 0, r.stderr
+    x = sample(graph)
+    with torch.inference_mode():
+        ref = module(torch.from_numpy(x)).double().numpy()
+    assert_close(ort_run(out, x)[0], ref, "--weights")
+    # a state_dict of another model: one message, exit 2, nothing written
+    torch.save(to_module(cnnir.load("lenet5")).state_dict(), tmp_path / "other.pt")
+    r = cli("compile", "cifar_small", "--to", "onnx", "--weights", str(tmp_path / "other.pt"),
+            "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"error: {tmp_path / 'other.pt'} does not fit model 'cifar_small'")
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / "x.onnx")
 
 
 def test_compile_refuses_too_many_params(cli, tmp_path):
