@@ -140,7 +140,14 @@ def _doc(graph: Graph, n: str) -> str:
     loc = graph.loc(n)
     if loc is None:
         return ""
-    text = linecache.getline(loc.file, loc.line).strip() if loc.line else ""
+    text = ""
+    if loc.line:
+        # zoo locations read "cnnir/zoo/vgg.py", relative to the package's parent
+        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        for path in (loc.file, os.path.join(pkg_parent, loc.file)):
+            text = linecache.getline(path, loc.line).strip()
+            if text:
+                break
     return f"{loc}: {text}" if text else str(loc)
 
 

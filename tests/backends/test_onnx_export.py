@@ -451,6 +451,14 @@ def test_names_doc_strings_and_metadata(tiny):
                      "conv1.bias", "conv1.weight", "fc1.bias", "fc1.weight"]
 
 
+def test_zoo_doc_strings_quote_the_zoo_source_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = to_onnx(cnnir.load("alexnet", input=(3, 64, 64)))
+    assert model.graph.node[0].doc_string == (
+        "cnnir/zoo/alexnet.py:9: x = x.conv(64, 11, stride=4, padding=2).relu()"
+        ".maxpool(3, stride=2)")
+
+
 def test_dynamic_and_fixed_batch(tiny):
     graph, _ = tiny
     dyn = to_onnx(graph)
