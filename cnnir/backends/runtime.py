@@ -300,7 +300,9 @@ def input_tensor(shape: Sequence[int], batch: int, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((batch, *shape)).astype(np.float32)
 
 
-def _onnx_input_shape(sess: Any, batch: int, path: str) -> tuple[int, ...]:
+def _onnx_input_shape(sess: Any, batch: int, path: str,
+                      override: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The file's per-sample input shape; ``override`` (``--input``) fills symbolic sizes."""
     inp = sess.get_inputs()
     if len(inp) != 1:
         raise BackendError(f"{path}: cnnir run feeds models with one input; this one has "
@@ -314,9 +316,15 @@ def _onnx_input_shape(sess: Any, batch: int, path: str) -> tuple[int, ...]:
     if isinstance(dims[0], int) and dims[0] != batch:
         raise UsageError(f"{path} has a fixed batch of {dims[0]}; run it with --batch {dims[0]}")
     rest = dims[1:]
+    if override is not None:
+        if len(override) != len(rest) or any(
+                isinstance(d, int) and d > 0 and d != o for d, o in zip(rest, override)):
+            raise UsageError(f"--input {'x'.join(map(str, override))} does not fit the input "
+                             f"of {path}: {'x'.join(map(str, dims[1:]))}")
+        return tuple(override)
     if not all(isinstance(d, int) and d > 0 for d in rest):
         raise BackendError(f"{path}: input '{inp[0].name}' has symbolic sizes {dims}; "
-                           f"compile it with fixed CxHxW")
+                           f"give them with --input CxHxW")
     return tuple(rest)
 
 
@@ -396,7 +404,9 @@ def cli_run(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace],
     if graph is not None and not is_file:
         shape = tuple(graph.input_shape)
     else:
-        shape = _onnx_input_shape(sess, batch, args.model)
+        from ..frontends import parse_input
+
+        shape = _onnx_input_shape(sess, batch, args.model, parse_input(args.input))
     x = input_tensor(shape, batch, args.seed)
     run, outputs = make_runner(sess, x, ran)
     timing = time_runs(run, args.repeat, batch)

@@ -317,6 +317,27 @@ def test_run_foreign_onnx_file_without_macs(cli, tmp_path):
     assert r.stderr.startswith("error: --check: n/a (the ONNX frontend cannot read it: ")
 
 
+def test_run_file_with_symbolic_sizes_takes_input(cli, tmp_path):
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph([node], "relu", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["N", 3, "H", "W"])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, ["N", 3, "H", "W"])])
+    opsets = [helper.make_opsetid("", 17)]
+    path = str(tmp_path / "relu.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=opsets,
+                                ir_version=helper.find_min_ir_version_for(opsets)), path)
+    r = cli("run", path, "--provider", "cpu")
+    assert (r.returncode, r.stderr.strip()) == (
+        2, f"error: {path}: input 'x' has symbolic sizes ['N', 3, 'H', 'W']; give them "
+           f"with --input CxHxW")
+    r = cli("run", path, "--provider", "cpu", "--input", "3x5x7", "--repeat", "2")
+    assert r.returncode == 0, r.stderr
+    assert parse(r.stdout)["model"] == "relu.onnx: input 1x3x5x7, output 1x3x5x7"
+    r = cli("run", path, "--provider", "cpu", "--input", "4x5x7")
+    assert (r.returncode, r.stderr.strip()) == (
+        2, f"error: --input 4x5x7 does not fit the input of {path}: 3xHxW")
+
+
 def test_run_fixed_batch_file_needs_that_batch(cli, tmp_path):
     path = str(tmp_path / "b4.onnx")
     assert cli("compile", "lenet5", "--to", "onnx", "--batch", "4", "-o", path).returncode == 0
