@@ -89,7 +89,8 @@ def _fx_graph(plan: Plan) -> fx.Graph:
                 call.kind, "call_function")
             last = i == len(step.calls) - 1
             node = g.create_node(kind, target, args, kwargs,
-                                 name=base if last else f"{base}_{call.hint or i}")
+                                 name=base if last else
+                                 f"{base}_{call.hint or call.target.split('.')[-1]}")
             node.meta.update(cnnir_node=step.node, cnnir_out=last)
             values[step.value(i)] = node
     outs = [values[o] for o in plan.outputs]

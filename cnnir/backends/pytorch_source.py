@@ -270,11 +270,12 @@ class _Planner:
         return safe and self.g.users(producer) == [user] and producer not in self.outputs
 
     def step(self, n: str, calls: list[Call], ctor: Ctor | None = None) -> Step:
-        path = module_path(self.names, n) if ctor is not None else None
-        if ctor is not None:
-            # the module call is the one that names the path
-            calls = [Call(c.kind, path, c.args, c.kwargs, c.inplace, c.hint)
-                     if c.kind == "module" else c for c in calls]
+        if ctor is None:
+            return Step(n, calls)
+        path = module_path(self.names, n)
+        # the module call is the one that names the path
+        calls = [Call(c.kind, path, c.args, c.kwargs, c.inplace, c.hint)
+                 if c.kind == "module" else c for c in calls]
         return Step(n, calls, path, ctor)
 
     def module_step(self, n: str, ctor: Ctor, inplace: bool = False) -> Step:
@@ -311,7 +312,7 @@ class _Planner:
         calls = []
         x: Any = Ref(src)
         if not symmetric:
-            calls.append(Call("function", "F.pad", (x, (left, r, t, b)), hint="padded"))
+            calls.append(Call("function", "F.pad", (x, (left, r, t, b))))
             x = Ref(f"{n}#0")
         calls.append(Call("module", "", (x,)))
         return calls, ctor
@@ -431,7 +432,7 @@ def _rule_maxpool(p: _Planner, n: str, op: O.MaxPool2d) -> Step:
     (src,) = p.g.inputs(n)
     end_h, end_w = p.window_end_pads(n, op)
     pad = Call("function", "F.pad", (Ref(src), (left, end_w, t, end_h)),
-               _kw(value=-math.inf), hint="padded")
+               _kw(value=-math.inf))
     pool = Call("module", "", (Ref(f"{n}#0"),))
     return p.step(n, [pad, pool], Ctor("MaxPool2d", (_pair_arg(op.kernel),),
                                        tuple(kwargs.items())))
@@ -453,24 +454,32 @@ def _rule_avgpool(p: _Planner, n: str, op: O.AvgPool2d) -> Step:
     end_h, end_w = p.window_end_pads(n, op)
     over_h, over_w = end_h - b, end_w - r  # ceil-mode overhang past the padding
     if op.count_include_pad and not over_h and not over_w:
-        pad = Call("function", "F.pad", (Ref(src), (left, r, t, b)), hint="padded")
+        pad = Call("function", "F.pad", (Ref(src), (left, r, t, b)))
         pool = Call("module", "", (Ref(f"{n}#0"),))
         return p.step(n, [pad, pool], Ctor("AvgPool2d", (k,), tuple(kwargs.items())))
-    # window sum / window count, both over the explicitly padded extent
+    # window sum / window count, both over the explicitly padded extent: the count
+    # map pads a ones map with ones (padding counted) or zeros, then zeros past the
+    # padding for a ceil-mode overhang
     stride = _pair_arg(op.stride)
     pool_kw = _kw(divisor_override=1)
     fill = 1.0 if op.count_include_pad else 0.0
-    v = [f"{n}#{i}" for i in range(7)]
-    calls = [
-        Call("operator", "getitem", (Ref(src), (slice(None, 1), slice(None, 1))), hint="ones"),
-        Call("function", "torch.ones_like", (Ref(v[0]),), hint="ones"),
-        Call("function", "F.pad", (Ref(v[1]), (left, r, t, b)), _kw(value=fill), hint="ones"),
-        Call("function", "F.pad", (Ref(v[2]), (0, over_w, 0, over_h)), hint="ones"),
-        Call("function", "F.avg_pool2d", (Ref(v[3]), k, stride), pool_kw, hint="count"),
-        Call("function", "F.pad", (Ref(src), (left, end_w, t, end_h)), hint="total"),
-        Call("function", "F.avg_pool2d", (Ref(v[5]), k, stride), pool_kw, hint="total"),
-        Call("operator", "truediv", (Ref(v[6]), Ref(v[4]))),
-    ]
+    calls: list[Call] = []
+
+    def add(kind: str, target: str, args: tuple[Any, ...], kwargs: Any = (),
+            hint: str = "") -> Ref:
+        calls.append(Call(kind, target, args, kwargs, hint=hint))
+        return Ref(f"{n}#{len(calls) - 1}")
+
+    ones = add("operator", "getitem", (Ref(src), (slice(None, 1), slice(None, 1))),
+               hint="count")
+    ones = add("function", "torch.ones_like", (ones,), hint="count")
+    ones = add("function", "F.pad", (ones, (left, r, t, b)), _kw(value=fill), hint="count")
+    if over_h or over_w:
+        ones = add("function", "F.pad", (ones, (0, over_w, 0, over_h)), hint="count")
+    count = add("function", "F.avg_pool2d", (ones, k, stride), pool_kw, hint="count")
+    total = add("function", "F.pad", (Ref(src), (left, end_w, t, end_h)))
+    total = add("function", "F.avg_pool2d", (total, k, stride), pool_kw)
+    add("operator", "truediv", (total, count))
     return p.step(n, calls)
 
 
