@@ -128,7 +128,6 @@ class _Converter:
         self.consumers: dict[str, list[Any]] = {}
         self.graph_outputs = {o.name for o in self.g.output}
         self.file_batch: int | None = None
-        self.dynamo = False
 
     # ------------------------------------------------------------------ driver
 
@@ -152,8 +151,6 @@ class _Converter:
         for node in order:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
-        self.dynamo = any(p.key == "pkg.torch.onnx.name_scopes"
-                          for n in order for p in n.metadata_props)
         self._check_supported(order, set(inits))
         if len(real_inputs) != 1:
             names = ", ".join(f"'{i.name}'" for i in real_inputs) or "none"

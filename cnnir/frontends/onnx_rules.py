@@ -344,15 +344,48 @@ def _maxpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
 
 
 def _avgpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    padded = isinstance(ins[0], _Padded)
-    if padded and not a.get("count_include_pad", 0):
-        raise cv.err(node, "a zero Pad folds into an AveragePool only with count_include_pad=1")
+    padded = ins[0] if isinstance(ins[0], _Padded) else None
+    if padded is not None and not a.get("count_include_pad", 0):
+        return _padded_avgpool(cv, node, padded, a)
     x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=True)
     include = bool(a.get("count_include_pad", 0)) or not any(p)
     if not include:
         p, ceil = _as_ceil(cv.shape(x), k, s, p, ceil)
         include = not any(p)
     return cv.add(node, O.AvgPool2d(k, s, p, ceil, include), [x], "avgpool")
+
+
+def _padded_avgpool(cv: _Converter, node: Any, padded: _Padded, a: dict[str, Any]) -> int:
+    """Zero ``Pad`` p, then ``AveragePool(count_include_pad=0)`` with extra end pads only.
+
+    The padded zeros are data to the pool (counted) and the extra end pads are not:
+    PyTorch's ``avg_pool2d(padding=p, ceil_mode=True, count_include_pad=True)``, which
+    divides a window that overhangs the end by its cells inside the padded input
+    (how cnnir's ONNX backend writes it).  Without end pads it is the same pool
+    without ``ceil_mode``.  Taken when the output sizes agree; else an error.
+    """
+    x = padded.src
+    shape = _map_input(cv, node, x)
+    k = _spatial(cv, node, a, "kernel_shape", 1)
+    st = _spatial(cv, node, a, "strides", 1)
+    if _spatial(cv, node, a, "dilations", 1) != (1, 1):
+        raise cv.err(node, "dilated pooling has no IR op")
+    e = padded.pads
+    grown = TensorShape((shape[0], shape[1] + e[0] + e[2], shape[2] + e[1] + e[3]))
+    own = _pads(cv, node, a, grown, k, st, (1, 1))
+    target = O.AvgPool2d(k, st, 0, bool(a.get("ceil_mode", 0))).infer([TensorShape(
+        (grown[0], grown[1] + own[0] + own[2], grown[2] + own[1] + own[3]))])
+    for ceil in (False, True):
+        if own[0] or own[1] or (not ceil and (own[2] or own[3])):
+            continue
+        try:
+            op = O.AvgPool2d(k, st, e, ceil, True)
+            if op.infer([shape]) == target:
+                return cv.add(node, op, [x], "avgpool")
+        except CnnirError:
+            continue
+    raise cv.err(node, f"averages the output of Pad '{padded.node}' without counting its own "
+                 f"padding {list(own)}; no IR average pool computes that")
 
 
 def _gap(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:

@@ -335,6 +335,24 @@ def test_ceil_mode_end_padding_reads_back_as_ceil_mode():
     assert g.op("pool") == O.MaxPool2d(3, 2, 0, ceil_mode=True)
 
 
+@pytest.mark.parametrize("pool, size, out", [
+    (O.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=True), 6, 4),
+    (O.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False), 6, 4),
+    (O.AvgPool2d(3, 2, 1, ceil_mode=False, count_include_pad=True), 6, 3),
+    (O.AvgPool2d(2, 2, 0, ceil_mode=True), 5, 3),
+    (O.MaxPool2d(3, 2, 1, ceil_mode=True), 6, 4),
+])
+def test_backend_pool_encodings_read_back_as_the_same_pool(pool, size, out):
+    """cnnir's ONNX backend writes ceil mode as end padding, and a ceil-mode average that
+    counts padding as an explicit zero Pad; both read back as the original pool (on
+    inputs where ceil mode adds a window)."""
+    g = cnnir.Graph("p")
+    g.outputs = [g.add("pool", pool, [g.add("input", O.Input((2, size, size)))])]
+    model = to_onnx(cnnir.infer_shapes(g))
+    h = check(model, (2, size, size))
+    assert h.op("pool") == pool and h.shape("pool") == g.shape("pool") == (2, out, out)
+
+
 def test_adaptive_pool_bin_matmuls_read_back_as_one_pool():
     model = make_model([
         helper.make_node("MatMul", ["x", "aw"], ["r"], name="pool:w"),
