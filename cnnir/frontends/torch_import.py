@@ -201,8 +201,15 @@ def _trace(module: Any) -> Any:
                 node.meta["cnnir_loc"] = SourceLoc(_display(f.f_code.co_filename), f.f_lineno)
             return node
 
+    # optional forward arguments keep their defaults (``forward(self, x, mask=None)``)
     try:
-        return Tracer().trace(module)
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    concrete = {p.name: p.default for p in params[1:]
+                if p.default is not inspect.Parameter.empty}
+    try:
+        return Tracer().trace(module, concrete_args=concrete or None)
     except Exception as exc:
         err = _user_error(exc, f"torch.fx cannot trace {type(module).__name__}",
                           _class_loc(type(module)))
@@ -229,6 +236,9 @@ class _Mapper:
         for node in fx_graph.nodes:
             loc = node.meta.get("cnnir_loc")
             if node.op == "placeholder":
+                if seen_input and node.args:  # an optional argument: its default value
+                    self.values[node] = node.args[0]
+                    continue
                 if seen_input:
                     raise FrontendError(f"forward takes several inputs ({node.name!r} is the "
                                         f"second); cnnir imports one-input models", loc=loc)
@@ -386,6 +396,9 @@ class _Mapper:
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
         layers = [a for a in _flat(args) + _flat(list(kwargs.values())) if isinstance(a, _Layer)]
         target = node.target
+        if node.op == "call_function" and getattr(target, "__name__", "") in (
+                "_assert", "_assert_is_none"):
+            return None  # torch.fx's guards on the default arguments it specialised
         if not layers:  # arithmetic on sizes, tuple indexing: evaluate
             if node.op == "call_function" and target in _CONST_FUNCS:
                 return _const_eval(self, node, target, args, kwargs)
@@ -448,7 +461,8 @@ def _describe(v: Any) -> str:
 
 
 _CONST_FUNCS = {operator.getitem, operator.add, operator.mul, operator.sub, operator.floordiv,
-                operator.truediv, operator.neg, getattr, len}
+                operator.truediv, operator.neg, operator.eq, operator.ne, operator.not_,
+                getattr, len}
 
 
 def _const_eval(m: _Mapper, node: Any, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -240,6 +240,20 @@ def test_class_or_instance_and_the_input_size():
         cnnir.from_torch(NeedsArgs, input=(3, 8, 8))
 
 
+def test_optional_forward_arguments_keep_their_defaults():
+    class Opt(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, scale=None, act=True):
+            y = self.conv(x) if scale is None else self.conv(x) * scale
+            return y.relu() if act else y
+
+    g = same_outputs(Opt(), (3, 8, 8))
+    assert [g.op(n).kind for n in g.nodes()] == ["input", "conv2d", "relu"]
+
+
 def test_module_mode_is_restored():
     module = T.SENet().train()
     cnnir.from_torch(module)
