@@ -132,11 +132,11 @@ def to_module(graph: Graph, weights: dict[str, dict[str, Any]] | None = None, se
     Weights come from ``weights`` (``{node: {"weight": array, ...}}`` in PyTorch
     layouts), else ``graph.weights``, completed where missing by the seeded
     initialisation :func:`cnnir.weights.init_weights` (``mode="torchvision"`` or
-    ``"random"``); ``mode="empty"`` allocates them uninitialised (to load a
-    ``state_dict`` next, or for shape checks).  ``device="meta"`` allocates
-    nothing at all.  Models above ``max_params`` weights are refused.  The
-    module is returned in training mode, as ``nn.Module`` s are; call
-    ``.eval()`` for inference.
+    ``"random"``); ``mode="empty"`` loads only the arrays given and leaves the
+    others uninitialised (to load a ``state_dict`` next, or for shape checks).
+    ``device="meta"`` allocates nothing at all.  Models above ``max_params``
+    weights are refused.  The module is returned in training mode, as
+    ``nn.Module`` s are; call ``.eval()`` for inference.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -153,7 +153,12 @@ def to_module(graph: Graph, weights: dict[str, dict[str, Any]] | None = None, se
         for m in gm.modules():
             if isinstance(m, nn.BatchNorm2d) and m.num_batches_tracked is not None:
                 m.num_batches_tracked.zero_()
-        if mode != "empty":
+        given = weights if weights is not None else graph.weights
+        if mode == "empty":
+            # only what was given is loaded (shapes checked); the rest stays uninitialised
+            arrays = {n: a for n, a in (given or {}).items() if param_shapes(graph, n)}
+            _check_shapes(graph, arrays)
+        else:
             if weights is not None:
                 shapes = {n: graph.meta(n)["shape"] for n in graph.nodes()}
                 graph = graph.copy()  # fresh meta: carry the shapes over
@@ -161,8 +166,17 @@ def to_module(graph: Graph, weights: dict[str, dict[str, Any]] | None = None, se
                     graph.meta(n)["shape"] = shape
                 graph.weights = weights
             arrays = ensure_weights(graph, seed, mode, max_params)
-            _load_arrays(gm, plan, arrays)
+        _load_arrays(gm, plan, arrays)
     return gm
+
+
+def _check_shapes(graph: Graph, arrays: dict[str, dict[str, Any]]) -> None:
+    for n, named in arrays.items():
+        for key, shape in param_shapes(graph, n).items():
+            if key in named and tuple(named[key].shape) != shape:
+                raise BackendError(
+                    f"weights of '{n}': '{key}' has shape {tuple(named[key].shape)}, "
+                    f"the layer needs {shape}", node=n)
 
 
 def _class_name(graph: Graph) -> str:

@@ -629,6 +629,12 @@ def test_weights_round_trip_through_the_ir():
     s1, s2 = m.state_dict(), m2.state_dict()
     assert all(torch.equal(s1[k], s2[k]) for k in s1 if not k.endswith("num_batches_tracked"))
     assert s2["bn1.num_batches_tracked"].item() == 0
+    # mode="empty" loads the arrays it is given too (and only those)
+    s4 = to_module(g, weights={"bn1": w["bn1"]}, mode="empty").state_dict()
+    assert all(torch.equal(s4[f"bn1.{k}"], s1[f"bn1.{k}"]) for k in w["bn1"])
+    with pytest.raises(BackendError, match="'weight' has shape"):
+        to_module(g, weights={"bn1": {**w["bn1"], "weight": np.zeros(3, np.float32)}},
+                  mode="empty")
     # from the source's class, with the graph to name the layers
     cls = exec_source(to_source(g), "small_resnet")
     src_mod = cls()
