@@ -37,6 +37,17 @@ from cnnir.passes.count_params import CountParams
 from cnnir.passes.infer_shapes import infer_shapes
 from cnnir.passes.manager import run_pipeline
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tensors here are small: one intra-op thread is as fast, and on a machine shared
+    with other jobs two OpenMP threads waiting on each other can be 100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --------------------------------------------------------------------------- models
 
 

@@ -4,8 +4,10 @@ parameter and buffer counts equal the IR's (count-params).
 The registry is iterated at collection time, so models added to the zoo are covered.
 Each model runs at the smallest of a few reduced inputs that its layers allow
 (GoogLeNet's fixed 7x7 average pool needs 223x223 or more), with weights left
-uninitialised: only shapes and counts are checked here (numerics are in
-test_pytorch.py).  BatchNorm's ``num_batches_tracked`` counter is not model state and
+filled by torch's fast generator (numpy's seeded initialisation is slower on the
+VGGs' 140M weights, and uninitialised memory holds denormal floats, whose
+arithmetic is some twenty times slower on x86): only shapes and counts are
+checked here, numerics are in test_pytorch.py.  BatchNorm's ``num_batches_tracked`` counter is not model state and
 is left out of the buffer count, as count-params leaves it out.
 """
 
@@ -25,6 +27,30 @@ from cnnir.passes.count_params import CountParams
 SIDES = (32, 64, 128)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tensors here are small: one intra-op thread is as fast, and on a machine shared
+    with other jobs two OpenMP threads waiting on each other can be 100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def fill(m: nn.Module) -> None:
+    """Cheap, sane values: N(0, 0.02) weights and biases, identity BN statistics."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for key, t in m.state_dict().items():
+            if key.endswith("running_var"):
+                t.fill_(1.0)
+            elif key.endswith("running_mean"):
+                t.zero_()
+            elif t.is_floating_point():
+                t.normal_(0.0, 0.02, generator=gen)
+
+
 def smallest(name):
     """The model at the smallest side in SIDES its layers allow, else its own input."""
     channels = zoo.get(name).input[0]
@@ -40,6 +66,7 @@ def smallest(name):
 def test_zoo_model_matches_the_ir(name):
     g = smallest(name)
     m = to_module(g, mode="empty").eval()
+    fill(m)
     x = torch.randn(2, *g.shape("input"), generator=torch.Generator().manual_seed(0))
 
     outs = layer_outputs(m, x, clone=False)
