@@ -57,7 +57,10 @@ A node ``"a/b/c"`` lives at module path ``"a.b.c"`` (``state_dict`` key
 Each path component is made a usable attribute name by one rule:
 
 1. every character outside ``[A-Za-z0-9_]`` (dots, dashes, spaces...) becomes ``_``;
-2. a name starting with a digit gets a leading ``_`` (``3a`` -> ``_3a``);
+2. a name starting with a digit gets a leading ``_`` (``3a`` -> ``_3a``), but an
+   all-digit name is kept: it is a sequence index, as ``nn.Sequential`` names its
+   children, so a model ported from PyTorch keeps its keys (``layer1.0.conv1``;
+   the generated code reaches it as ``getattr(self.layer1, "0")``);
 3. a Python keyword, or an attribute of ``nn.Module`` / ``torch.fx.GraphModule``
    (``forward``, ``training``, ``graph``, ``code``...), gets a trailing ``_``;
 4. two different components that end up with the same name under one parent
@@ -185,12 +188,28 @@ xpu zero_grad
 
 
 def sanitize(name: str) -> str:
-    """Rules 1-3 of the module docstring: a component made a safe attribute name."""
+    """Rules 1-3 of the module docstring: a component made a safe module name."""
     out = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+    if out.isdigit():
+        return out  # a sequence index, as nn.Sequential names it ("layer1.0.conv1")
     if out[0].isdigit():
         out = "_" + out
     if keyword.iskeyword(out) or keyword.issoftkeyword(out) or out in RESERVED:
         out += "_"
+    return out
+
+
+def identifier(name: str) -> str:
+    """A Python variable name for ``name`` (an all-digit name gets a leading ``_``)."""
+    out = sanitize(name)
+    return "_" + out if out.isdigit() else out
+
+
+def attr_expr(path: str, root: str = "self") -> str:
+    """Source text reaching module ``path``: ``self.a.b``, ``getattr(self.layer1, "0")``."""
+    out = root
+    for c in path.split("."):
+        out = f"{out}.{c}" if c.isidentifier() else f'getattr({out}, "{c}")'
     return out
 
 
@@ -655,7 +674,7 @@ class _Vars:
             self.names.discard(var)
 
     def fresh(self, hint: str) -> str:
-        base = sanitize(hint)
+        base = identifier(hint)
         if base in self.AVOID:
             base += "_"
         name, i = base, 2
@@ -765,7 +784,7 @@ _RESET = '''    def reset_parameters(self, seed: int | None = 0) -> None:
 def _input_vars(plan: Plan) -> list[str]:
     if len(plan.inputs) == 1:
         return ["x"]
-    return [sanitize(i) if sanitize(i) not in _Vars.AVOID else sanitize(i) + "_"
+    return [identifier(i) if identifier(i) not in _Vars.AVOID else identifier(i) + "_"
             for i in plan.inputs]
 
 
@@ -791,11 +810,21 @@ def _init_lines(graph: Graph, plan: Plan) -> list[str]:
                     if info.loc is not None:
                         what.append(info.loc.short)
                     lines.append(f"        # {'/'.join(raw)} ({', '.join(what)})")
-                lines.append(f"        self.{container} = nn.Module()")
+                lines += _assign(container, "nn.Module", [])
         c = step.ctor
         args = [_literal(a) for a in c.args] + [f"{k}={_literal(v)}" for k, v in c.kwargs]
-        lines += _call_text("        ", f"self.{step.path}", f"nn.{c.cls}", args)
+        lines += _assign(step.path, f"nn.{c.cls}", args)
     return lines
+
+
+def _assign(path: str, func: str, args: list[str]) -> list[str]:
+    """``self.a.b = func(args)``; ``parent.add_module("0", func(args))`` for an index."""
+    parent, _, leaf = path.rpartition(".")
+    target = attr_expr(parent) if parent else "self"
+    if leaf.isidentifier():
+        return _call_text("        ", f"{target}.{leaf}", func, args)
+    return _call_text("        ", "", f"{target}.add_module",
+                      [f'"{leaf}"', f"{func}({', '.join(args)})"])
 
 
 def _forward_lines(graph: Graph, plan: Plan) -> list[str]:
@@ -870,7 +899,7 @@ _OPERATORS = {"add": "+", "mul": "*", "truediv": "/"}
 def _statement(out: str, call: Call, args: list[str]) -> list[str]:
     ind = "        "
     if call.kind == "module":
-        return _call_text(ind, out, f"self.{call.target}", args)
+        return _call_text(ind, out, attr_expr(call.target), args)
     if call.kind == "operator":
         if call.target == "getitem":
             idx = ", ".join(_slice_text(s) for s in call.args[1])

@@ -406,6 +406,8 @@ def odd_names(x):
     x = x.conv(4, 1, name="stem")
     with scope("graph"):
         x = x.bn(name="code")
+    with scope("layer1"), scope("0"):  # sequence indices, as torchvision's keys have them
+        x = x.conv(4, 1, name="conv1").conv(4, 1, name="1")
     # names that the generated forward must not shadow (F.pad(..., value=float("-inf")))
     y = x.conv(4, 1, name="F").conv(4, 1, name="torch")
     return y + x.maxpool(2, stride=1, padding=(0, 0, 1, 1), name="float")
@@ -416,13 +418,16 @@ def test_names_are_sanitised_by_the_documented_rule():
     keys = [k for k in to_module(g).state_dict() if k.endswith("weight")]
     assert keys == ["_3a.weight", "a_b.weight", "a_b_2.weight", "class_.weight",
                     "forward_.weight", "training_.weight", "stem.conv.weight", "stem_2.weight",
-                    "graph_.code_.weight", "F.weight", "torch.weight"]
+                    "graph_.code_.weight", "layer1.0.conv1.weight", "layer1.0.1.weight",
+                    "F.weight", "torch.weight"]
     assert sanitize("inception_3a") == "inception_3a"
     assert sanitize("x y") == "x_y"
+    assert sanitize("0") == "0" and sanitize("0a") == "_0a"
     # the source uses the same names, and computes the same
     m = to_module(g, mode="random").eval()
     src = to_source(g)
     assert 'value=float("-inf")' in src and "F_ = self.F(" in src
+    assert 'getattr(self.layer1, "0").add_module("1", nn.Conv2d(4, 4, kernel_size=1))' in src
     cls = exec_source(src, "odd_names")
     m2 = cls()
     m2.load_state_dict(m.state_dict())
@@ -481,7 +486,7 @@ def test_source_round_trip_is_bit_identical(case):
 
 
 def test_source_is_formatted_lint_clean_and_imports_only_torch(tmp_path):
-    for g in (fused(graph_of(allops)), load("googlenet")):
+    for g in (fused(graph_of(allops)), load("googlenet"), graph_of(odd_names)):
         src = to_source(g)
         path = tmp_path / f"{g.name}.py"
         path.write_text(src)
