@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import Diagram, RunResult, analyze, compile, draw, report, run  # noqa: E402
 from .errors import (  # noqa: E402
     BackendError,
     CnnirError,
@@ -26,7 +27,8 @@ from .passes.infer_shapes import infer_shapes  # noqa: E402
 from .passes.manager import PassManager, run_pipeline  # noqa: E402
 
 __all__ = [
-    "__version__", "load", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
+    "__version__", "load", "analyze", "report", "compile", "draw", "run", "Diagram",
+    "RunResult", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
     "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
     "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",
     "UsageError", "from_torch",

@@ -25,12 +25,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from .errors import CnnirError
 from .ops import Input, Op, TensorShape
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+    from .api import Diagram, RunResult
+    from .backends.report import Report
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,49 @@ class Graph:
         from .backends.dot import notebook_svg  # lazy: runs Graphviz only when shown
 
         return notebook_svg(self)
+
+    # ---------------------------------------------------------------- the Python API
+    # One call per CLI command (see cnnir.api); backends are imported when called.
+
+    def analyze(self, dtype: str = "float32", batch: int = 1) -> Analysis:
+        """Every analysis (shapes, params, MACs, memory, RF); the totals (``cnnir.api``)."""
+        from .api import analyze
+
+        return analyze(self, dtype=dtype, batch=batch)
+
+    def report(self, format: str = "table", depth: int | None = None,
+               columns: str | list[str] | None = None, dtype: str = "float32",
+               batch: int = 1) -> Report:
+        """``cnnir report``: ``str(r)`` is the text, ``r.to_dict()`` the JSON contract."""
+        from .api import report
+
+        return report(self, format=format, depth=depth, columns=columns, dtype=dtype,
+                      batch=batch)
+
+    def passes(self, pipeline: str) -> Graph:
+        """A new graph: ``pipeline`` (``"fix-residual,fuse-conv-bn-relu"``) run on this one."""
+        from .passes.manager import run_pipeline
+
+        return run_pipeline(self, pipeline)
+
+    def compile(self, to: str = "onnx", output: str | None = None, **options: Any) -> Any:
+        """``cnnir compile --to``: see :func:`cnnir.api.compile`."""
+        from .api import compile
+
+        return compile(self, to=to, output=output, **options)
+
+    def draw(self, path: str | None = None, **options: Any) -> Diagram:
+        """``cnnir draw``: a Diagram (DOT, SVG, save); see :func:`cnnir.api.draw`."""
+        from .api import draw
+
+        return draw(self, path, **options)
+
+    def run(self, provider: str = "auto", batch: int = 1, repeat: int = 20,
+            **options: Any) -> RunResult:
+        """``cnnir run``: time it on onnxruntime; see :func:`cnnir.api.run`."""
+        from .api import run
+
+        return run(self, provider=provider, batch=batch, repeat=repeat, **options)
 
     def line_for(self, name: str) -> str:
         """The printer line of one node (used in error messages)."""

@@ -135,6 +135,32 @@ class Report:
     rows: list[Row]
     totals: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    #: the columns :meth:`render` uses when given none (the format's default if None)
+    columns: list[str] | None = None
+    #: the format ``str(report)`` renders
+    format: str = "table"
+
+    def render(self, fmt: str = "table", columns: str | list[str] | None = None) -> str:
+        """The report as text: ``fmt`` one of :data:`FORMATS`; ``columns`` as ``--columns``
+        (a comma-separated string or a list), else those the report was made with."""
+        if fmt == "json":
+            return render(self, "json")
+        if columns is None and self.columns is not None:
+            return render(self, fmt, list(self.columns))
+        text = columns if columns is None or isinstance(columns, str) else ",".join(columns)
+        return render(self, fmt, parse_columns(text, fmt))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract as a dict (exact integers)."""
+        return to_json(self)
+
+    def __str__(self) -> str:
+        return self.render(self.format)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a report as an HTML table (human numbers, totals in bold)."""
+        cols = list(self.columns) if self.columns else parse_columns(None, "md")
+        return render_html(self, cols)
 
 
 def build_report(graph: Graph, dtype: str = "float32", batch: int = 1,
@@ -384,6 +410,35 @@ def render_md(report: Report, columns: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_html(report: Report, columns: list[str]) -> str:
+    """An HTML table (for notebooks): the Markdown report's cells, escaped."""
+    from html import escape
+
+    def cell(tag: str, text: str, col: str, bold: bool = False) -> str:
+        right = COLUMNS[col][1] in ("count", "bytes", "shape")
+        style = ' style="text-align:right"' if right else ' style="text-align:left"'
+        body = escape(text)
+        return f"<{tag}{style}>{'<b>' + body + '</b>' if bold and body else body}</{tag}>"
+
+    out = [f"<p><b>{escape(report.model)}</b>: input {_pair_text(report.input)}, "
+           f"batch {report.batch}, {report.dtype}</p>", "<table>",
+           "<thead><tr>" + "".join(cell("th", COLUMNS[c][0], c) for c in columns)
+           + "</tr></thead>", "<tbody>"]
+    for r in report.rows:
+        cells = [_human(r, c) for c in columns]
+        html_cells = [cell("td", v, c, r.is_block) for v, c in zip(cells, columns)]
+        if columns[0] == "name" and r.indent:
+            html_cells[0] = html_cells[0].replace(">", ">" + "&emsp;" * r.indent, 1)
+        out.append("<tr>" + "".join(html_cells) + "</tr>")
+    totals = _total_cells(report, columns, _human_total)
+    out.append("<tr>" + "".join(cell("td", v, c, True) for v, c in zip(totals, columns))
+               + "</tr>")
+    out += ["</tbody>", "</table>", "<ul>"]
+    out += [f"<li>{escape(s)}</li>" for s in _summary(report)]
+    out.append("</ul>")
+    return "\n".join(out) + "\n"
+
+
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
         "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
         "^": r"\textasciicircum{}"}
@@ -494,5 +549,5 @@ def cli_report(args: argparse.Namespace, load_graph: Callable[[argparse.Namespac
     return 0
 
 
-__all__ = ["Row", "Report", "build_report", "render", "report", "to_json", "parse_columns",
-           "cli_report", "COLUMNS", "FORMATS", "tex_escape"]
+__all__ = ["Row", "Report", "build_report", "render", "render_html", "report", "to_json",
+           "parse_columns", "cli_report", "COLUMNS", "FORMATS", "tex_escape"]

@@ -170,7 +170,9 @@ class Tensor:
                 else:
                     raise CnnirError(f"padding must be a number, a tuple, 'same' or 'valid', "
                                      f"got {padding!r}")
-            return O.Conv2d(out_channels, kernel, stride, pads, dilation, groups, bias)
+            # the op normalises ints to pairs (and validates) in __post_init__
+            return O.Conv2d(out_channels, kernel, stride, pads, dilation,  # type: ignore[arg-type]
+                            groups, bias)
         return self._layer("conv", make, name)
 
     def conv_transpose(self, out_channels: int, kernel: Any = 2, stride: Any = 2,
@@ -546,8 +548,8 @@ def user_code(path: str | None = None) -> Iterator[None]:
     except CnnirError:
         raise
     except SyntaxError as exc:
-        where = SourceLoc(_display_path(exc.filename or path or "<unknown>"), exc.lineno or 0)
-        raise DslError(f"syntax error: {exc.msg}", loc=where) from None
+        at = SourceLoc(_display_path(exc.filename or path or "<unknown>"), exc.lineno or 0)
+        raise DslError(f"syntax error: {exc.msg}", loc=at) from None
     except Exception as exc:
         frames = _traceback_frames(exc)
         if frames and _in_cnnir(frames[-1][0]) and not _in_cnnir_user_zone(frames[-1][0]):

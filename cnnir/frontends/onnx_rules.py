@@ -373,7 +373,7 @@ def _padded_avgpool(cv: _Converter, node: Any, padded: _Padded, a: dict[str, Any
     e = padded.pads
     grown = TensorShape((shape[0], shape[1] + e[0] + e[2], shape[2] + e[1] + e[3]))
     own = _pads(cv, node, a, grown, k, st, (1, 1))
-    target = O.AvgPool2d(k, st, 0, bool(a.get("ceil_mode", 0))).infer([TensorShape(
+    target = O.AvgPool2d(k, st, (0, 0, 0, 0), bool(a.get("ceil_mode", 0))).infer([TensorShape(
         (grown[0], grown[1] + own[0] + own[2], grown[2] + own[1] + own[3]))])
     for ceil in (False, True):
         if own[0] or own[1] or (not ceil and (own[2] or own[3])):

@@ -1,0 +1,198 @@
+"""The Python API (cnnir.api and the Graph methods): each call gives what its CLI
+command gives, checked against the CLI's own output or the backend it wraps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import onnx
+import pytest
+
+import cnnir
+from cnnir.backends.dot import to_dot
+from cnnir.backends.onnx_export import to_onnx
+from cnnir.backends.pytorch_source import to_source
+from cnnir.cli import main
+from cnnir.frontends.json_io import load_json, to_json
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return cnnir.load("lenet5")
+
+
+def cli_stdout(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_everything_is_exported():
+    for name in ("load", "analyze", "report", "compile", "draw", "run", "Diagram", "RunResult"):
+        assert name in cnnir.__all__ and hasattr(cnnir, name), name
+
+
+def test_analyze_is_the_analysis_totals(lenet):
+    a = lenet.analyze()
+    assert (a.params, a.macs, a.flops) == (61706, 416520, 2 * 416520)
+    assert cnnir.analyze("lenet5", batch=4).macs == 4 * 416520
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "md", "latex"])
+def test_report_text_equals_the_cli(lenet, capsys, fmt):
+    assert str(lenet.report(format=fmt, depth=1)) == cli_stdout(
+        capsys, "report", "lenet5", "--format", fmt, "--depth", "1")
+
+
+def test_report_json_and_columns_equal_the_cli(capsys):
+    g = cnnir.load("resnet18")
+    r = g.report(format="json", dtype="float16", batch=2)
+    assert r.to_dict() == json.loads(cli_stdout(
+        capsys, "report", "resnet18", "--format", "json", "--dtype", "float16", "--batch", "2"))
+    assert r.to_dict()["totals"]["params"] == 11689512
+    cols = g.report(format="csv", columns=["name", "macs"])
+    assert str(cols) == cli_stdout(capsys, "report", "resnet18", "--format", "csv",
+                                   "--columns", "name,macs")
+    # one report, rendered again in another format with the same columns
+    assert cols.render("md").splitlines()[2] == "| Layer | MACs |"
+
+
+def test_report_html_for_notebooks(lenet):
+    html = lenet.report()._repr_html_()
+    root = ET.fromstring(f"<div>{html}</div>")  # well-formed
+    rows = root.find("table").find("tbody").findall("tr")
+    assert len(rows) == len(lenet) + 1  # every layer and the totals
+    assert [td.text for td in rows[1].findall("td")][:2] == ["c1", "conv2d"]
+    assert rows[-1].findall("td")[0].find("b").text == "total"
+    assert "61.71K" in html and "416.52K" in html
+
+
+def test_report_rejects_a_bad_format(lenet):
+    with pytest.raises(cnnir.UsageError, match="unknown report format 'xml'"):
+        lenet.report(format="xml")
+    with pytest.raises(cnnir.UsageError, match="unknown column"):
+        lenet.report(columns="name,nope")
+
+
+def test_passes_is_run_pipeline():
+    g = cnnir.load("resnet18")
+    fused = g.passes("fuse-conv-bn-relu")
+    assert fused.format() == cnnir.run_pipeline(g, "fuse-conv-bn-relu").format()
+    assert not any(fused.op(n).kind == "batchnorm2d" for n in fused.nodes())
+    assert any(g.op(n).kind == "batchnorm2d" for n in g.nodes())  # left alone
+
+
+def test_compile_onnx_returns_and_writes_the_model(lenet, tmp_path):
+    out = tmp_path / "l.onnx"
+    proto = cnnir.compile(lenet, to="onnx", output=str(out), seed=3)
+    assert proto.SerializeToString() == to_onnx(lenet, seed=3).SerializeToString()
+    assert out.read_bytes() == proto.SerializeToString()
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+    fixed = lenet.compile(to="onnx", batch=4)
+    assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+
+
+def test_compile_torch_source_and_module_agree(lenet, tmp_path):
+    import torch
+
+    text = lenet.compile(to="torch", output=str(tmp_path / "l.py"), seed=1)
+    assert text == to_source(lenet, seed=1) == (tmp_path / "l.py").read_text()
+    module = cnnir.compile(lenet, to="module", seed=1).eval()
+    proto = cnnir.compile(lenet, to="onnx", weights=module)
+    x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        y_torch = module(torch.from_numpy(x)).numpy()
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    y_ort = sess.run(None, {"input": x})[0]
+    assert np.abs(y_torch - y_ort).max() <= 1e-5 * max(1.0, np.abs(y_torch).max())
+
+
+def test_compile_json_round_trips(lenet, tmp_path):
+    text = cnnir.compile(lenet, to="json", output=str(tmp_path / "l.json"))
+    assert text == to_json(lenet)
+    again = cnnir.infer_shapes(load_json(str(tmp_path / "l.json")))
+    assert again.format() == lenet.format()
+
+
+def test_compile_with_passes_and_a_state_dict_file(tmp_path):
+    import torch
+
+    g = cnnir.load("resnet18", input=(3, 64, 64))
+    module = cnnir.compile(g, to="module", seed=2)
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    a = cnnir.compile(g, to="onnx", weights=str(tmp_path / "w.pt"))
+    b = cnnir.compile(g, to="onnx", weights=module)
+    assert a.SerializeToString() == b.SerializeToString()
+    fused = cnnir.compile(g, to="onnx", passes="fuse-conv-bn-relu")
+    assert "BatchNormalization" not in {n.op_type for n in fused.graph.node}
+
+
+def test_compile_refuses_what_does_not_apply(lenet, tmp_path):
+    with pytest.raises(cnnir.UsageError, match="unknown target 'tflite'"):
+        lenet.compile(to="tflite")
+    with pytest.raises(cnnir.UsageError, match="returns an object"):
+        lenet.compile(to="module", output=str(tmp_path / "m.pt"))
+    with pytest.raises(cnnir.UsageError, match="apply to to='onnx' only"):
+        lenet.compile(to="torch", batch=2)
+    with pytest.raises(cnnir.UsageError, match="does not exist"):
+        lenet.compile(to="onnx", output=str(tmp_path / "no" / "l.onnx"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_draw_returns_the_dot_and_writes_images(tmp_path):
+    g = cnnir.load("resnet50")
+    d = g.draw(level="block", detail="compact")
+    assert d.dot == to_dot(g, level="block", detail="compact") == str(d)
+    svg = ET.fromstring(d.svg())
+    assert svg.tag.endswith("svg")
+    assert d._repr_svg_() == d.svg()
+    pdf = g.draw(str(tmp_path / "r.pdf"), level="stage")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    assert pdf.save(str(tmp_path / "r.dot")) == str(tmp_path / "r.dot")
+    assert (tmp_path / "r.dot").read_text() == to_dot(g, level="stage")
+    with pytest.raises(cnnir.UsageError, match="cannot tell the image format"):
+        g.draw(str(tmp_path / "r.gif"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.dot", "r.pdf"]
+
+
+def test_run_times_onnxruntime_on_the_cpu(lenet):
+    res = cnnir.run(lenet, provider="cpu", repeat=3, batch=2)
+    assert res.provider == "CPUExecutionProvider" and res.note is None
+    assert res.output.shape == (2, 10) and len(res.seconds) == 3
+    assert res.macs == 416520
+    assert 0 < res.median_ms <= res.p90_ms * (1 + 1e-9) + 1e-9
+    assert res.throughput == pytest.approx(2 / (res.median_ms / 1e3))
+    assert res.gflops == pytest.approx(2 * 416520 * 2 / (res.median_ms / 1e3) / 1e9)
+
+
+def test_run_an_onnx_file_and_auto_says_why_it_fell_back(lenet, tmp_path):
+    path = str(tmp_path / "l.onnx")
+    lenet.compile(to="onnx", output=path)
+    res = cnnir.run(path, repeat=2)
+    assert res.output.shape == (1, 10) and res.macs == 416520
+    if res.provider == "CPUExecutionProvider" and "CUDAExecutionProvider" in \
+            __import__("onnxruntime").get_available_providers():
+        assert res.note and "falling back to CPU" in res.note
+    with pytest.raises(cnnir.UsageError, match="positive integers"):
+        cnnir.run(lenet, repeat=0)
+
+
+def test_the_analysis_api_imports_no_heavy_library():
+    code = ("import sys, cnnir\n"
+            "g = cnnir.load('examples/googlenet.py')\n"
+            "r = g.report(depth=1); str(r); r.to_dict(); r._repr_html_(); g.analyze()\n"
+            "d = g.draw(level='block')\n"
+            "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'graphviz') "
+            "if m in sys.modules]\n"
+            "print(heavy)\n")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
