@@ -23,12 +23,14 @@ def write_atomic(path: str, data: str | bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it into place.
 
     A failure at any point leaves no half-written file and keeps an existing
-    ``path`` as it was.
+    ``path`` as it was.  The file gets the mode a plain ``open()`` would give it
+    (an existing file's mode, else 0666 less the umask), not ``mkstemp``'s 0600.
     """
     check_writable(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".cnnir-", suffix=".tmp", dir=directory)
     try:
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
@@ -36,6 +38,15 @@ def write_atomic(path: str, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def human(n: float, unit: str = "") -> str:
