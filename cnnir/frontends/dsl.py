@@ -560,7 +560,36 @@ def user_code(path: str | None = None) -> Iterator[None]:
         msg = _dsl_call_message(exc) if isinstance(exc, TypeError) else None
         if isinstance(exc, NameError):
             msg = f"{type(exc).__name__}: {exc}{_name_suggestion(exc)}"
+        elif isinstance(exc, AttributeError) and isinstance(getattr(exc, "obj", None), Tensor):
+            msg = _method_suggestion(str(getattr(exc, "name", "") or ""))
         raise DslError(msg or f"{type(exc).__name__}: {exc}", loc=where) from None
+
+
+#: what users of other frameworks type, and the DSL's name for it
+_METHOD_ALIASES = {
+    "gap": "global_avgpool", "global_avg_pool": "global_avgpool", "avg_pool": "avgpool",
+    "max_pool": "maxpool", "pool": "maxpool", "batchnorm": "bn", "batch_norm": "bn",
+    "fc": "linear", "dense": "linear", "conv2d": "conv", "deconv": "conv_transpose",
+    "convtranspose": "conv_transpose", "upconv": "conv_transpose", "drop": "dropout",
+    "swish": "silu", "hard_swish": "hardswish", "view": "flatten", "reshape": "flatten",
+}
+_FUNCTIONS = {"concat", "cat", "add", "mul"}
+
+
+def _method_suggestion(name: str) -> str:
+    """The message for ``x.<name>(...)`` when Tensor has no such layer method."""
+    import difflib
+
+    methods = sorted(m for m in dir(Tensor) if not m.startswith("_") and m != "name")
+    msg = f"a tensor has no layer method '{name}'"
+    if name in _FUNCTIONS:
+        fn = "concat" if name == "cat" else name
+        return f"{msg}; {fn} is a function of several tensors: {fn}(a, b)"
+    close = [_METHOD_ALIASES[name]] if name in _METHOD_ALIASES else \
+        difflib.get_close_matches(name, methods, n=1)
+    if close:
+        return f"{msg}; did you mean '{close[0]}'?"
+    return f"{msg}; the layer methods are: {', '.join(methods)}"
 
 
 def _name_suggestion(exc: NameError) -> str:

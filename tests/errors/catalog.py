@@ -53,6 +53,16 @@ CASES: list[Case] = [
              def net(x):
                  return x.conv(8, 5).conv(8, 7)
          """)}),
+    Case("dsl-misspelt-method", "DSL", "a layer method that does not exist (a typo)",
+         ("check", "net.py"),
+         "net.py:5: error: a tensor has no layer method 'cnov'; did you mean 'conv'?",
+         {"net.py": dsl("""
+             from cnnir.dsl import model
+
+             @model(input=(3, 16, 16))
+             def net(x):
+                 return x.cnov(8, 3).relu()
+         """)}),
     Case("dsl-add-mismatch", "DSL", "add of two different shapes (missing projection)",
          ("check", "net.py"),
          "net.py:7: error: add 'add1' got 16x8x8 from 'conv2' (net.py:6) and 8x16x16 from "
