@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import os
 import platform
 import statistics
@@ -50,6 +51,9 @@ from cnnir.backends.pytorch import to_module  # noqa: E402
 from cnnir.backends.runtime import session_options  # noqa: E402
 from cnnir.passes.manager import run_pipeline  # noqa: E402
 from cnnir.weights import init_weights  # noqa: E402
+
+# the dynamo exporter logs a warning per torchvision op it skips: noise here
+logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
 
 def machine() -> str:

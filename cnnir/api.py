@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import CnnirError, UsageError
 from .ir import Graph
 
 if TYPE_CHECKING:
@@ -112,7 +112,14 @@ def compile(model: Graph | str, to: str = "onnx", output: str | None = None, *,
     if isinstance(weights, (str, os.PathLike)):
         from .backends.onnx_export import weights_from_file
 
-        weights = weights_from_file(graph, os.fspath(weights))
+        path = os.fspath(weights)
+        weights = weights_from_file(graph, path)  # every key and shape checked
+        if to == "torch":  # the source loads the file itself: named in its docstring
+            weights = path
+    elif weights is not None and to == "torch":
+        raise UsageError("compile(to='torch') writes source; give weights as a state_dict "
+                         "file path (checked and named in the module's docstring), or use "
+                         "to='module' for an object with the weights loaded")
     return _EMITTERS[to](graph, output, weights, seed, batch, external_data, max_params)
 
 
@@ -147,7 +154,7 @@ def _emit_torch(graph: Graph, output: str | None, weights: Any, seed: int, batch
     from .weights import check_size
 
     check_size(graph, max_params)
-    text = to_source(graph, seed=seed)
+    text = to_source(graph, seed=seed, weights_file=weights)
     if output is not None:
         from .util import write_atomic
 
@@ -250,7 +257,7 @@ class RunResult:
     batch: int
     seconds: list[float] = field(repr=False)  #: each timed run
     output: Any = field(repr=False)           #: the first output of the last run (numpy)
-    macs: int | None = None  #: MACs per image (cnnir's count), None for foreign files
+    macs: int | None = None  #: MACs per image (cnnir's count); None when cnnir cannot count
 
     @property
     def median_ms(self) -> float:
@@ -278,13 +285,15 @@ class RunResult:
 
 
 def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int = 20,
-        seed: int = 0, warmup: int = 3, passes: str | None = None) -> RunResult:
+        seed: int = 0, warmup: int = 3, passes: str | None = None,
+        input: Any = None) -> RunResult:
     """``cnnir run``: compile to ONNX (seeded random weights) and time onnxruntime.
 
     ``model`` is a graph, a zoo name or DSL file, or an ``.onnx`` file (run as it
     is).  ``provider``: ``auto`` (CUDA when it really initialises, else CPU, with
     the reason in ``note``), ``cuda``, ``tensorrt`` or ``cpu``; an unusable
-    requested provider raises :class:`cnnir.BackendError`.
+    requested provider raises :class:`cnnir.BackendError`.  ``input`` (``"3x224x224"``
+    or a tuple) overrides the model's input size, or fills an ONNX file's symbolic one.
     """
     from .backends.runtime import (
         available_providers,
@@ -302,31 +311,49 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
     if isinstance(model, str) and model.lower().endswith(".onnx"):
         if not os.path.isfile(model):
             raise UsageError(f"no such file: {model}")
-        graph = _graph(model)
         source: bytes | str = model
-        shape = tuple(graph.input_shape)
+        try:
+            graph: Graph | None = _graph(model, input)
+        except CnnirError:  # onnxruntime may still run what the frontend cannot read
+            graph = None
     else:
         from .backends.onnx_export import to_onnx
         from .weights import ensure_weights
 
-        graph = _graph(model)
+        graph = _graph(model, input)
         if passes:
             from .passes.manager import run_pipeline
 
             graph = run_pipeline(graph, passes)
         weights = ensure_weights(graph, seed, mode="random")
         source = to_onnx(graph, weights=weights, batch="dynamic").SerializeToString()
-        shape = tuple(graph.input_shape)
-    from .passes.count_macs import count_macs
-
-    macs = count_macs(graph)
+        macs = _macs(graph)
     sess, ran, fallback = create_session(source, plan)
+    if isinstance(source, bytes):
+        assert graph is not None
+        shape = tuple(graph.input_shape)
+    else:
+        from .backends.runtime import _onnx_input_shape
+        from .frontends import parse_input
+
+        shape = _onnx_input_shape(sess, batch, source, parse_input(input))
+        macs = _macs(graph) if graph is not None else None
     x = input_tensor(shape, batch, seed)
     step, outputs = make_runner(sess, x, ran)
     timing = time_runs(step, repeat, batch, warmup=warmup)
     notes = [n for n in (plan.note, fallback) if n]
     return RunResult(provider=ran, note="; ".join(notes) or None, batch=batch,
                      seconds=list(timing.seconds), output=outputs()[0], macs=macs)
+
+
+def _macs(graph: Graph) -> int | None:
+    """cnnir's MAC count, None when an op has no cost rule (never a silent zero)."""
+    from .passes.count_macs import count_macs
+
+    try:
+        return count_macs(graph)
+    except CnnirError:
+        return None
 
 
 __all__ = ["analyze", "report", "compile", "draw", "run", "Diagram", "RunResult", "TARGETS"]

@@ -196,3 +196,36 @@ def test_the_analysis_api_imports_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                          text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_run_a_file_the_frontend_cannot_read(tmp_path):
+    """onnxruntime runs it; cnnir cannot count an Erf, so macs is None, never 0."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    model = helper.make_model(helper.make_graph([helper.make_node("Erf", ["x"], ["y"])],
+                                                "erf", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path = str(tmp_path / "erf.onnx")
+    onnx.save(model, path)
+    with pytest.raises(cnnir.CnnirError, match="symbolic sizes"):
+        cnnir.run(path, repeat=1)
+    res = cnnir.run(path, repeat=1, input="3x4x5", provider="cpu")
+    assert res.output.shape == (1, 3, 4, 5) and res.macs is None and res.gflops is None
+
+
+def test_compile_torch_source_names_a_checked_weights_file(tmp_path):
+    g = cnnir.load("lenet5")
+    module = g.compile(to="module")
+    import torch
+
+    path = str(tmp_path / "w.pt")
+    torch.save(module.state_dict(), path)
+    assert f'torch.load("{path}", weights_only=True)' in g.compile(to="torch", weights=path)
+    with pytest.raises(cnnir.UsageError, match="state_dict file path"):
+        g.compile(to="torch", weights=module)
+    bad = {k: v for k, v in module.state_dict().items() if not k.startswith("c1.")}
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(cnnir.CnnirError, match="c1"):
+        g.compile(to="torch", weights=str(tmp_path / "bad.pt"))
