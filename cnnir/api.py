@@ -43,7 +43,13 @@ TARGETS = {
 
 
 def _graph(model: Graph | str, input: Any = None) -> Graph:
+    """The graph to work on, its shapes inferred (a graph fresh from ``Model.build()``
+    has none yet): every call here starts as ``cnnir check`` does."""
     if isinstance(model, Graph):
+        if any(model.meta(n).get("shape") is None for n in model.nodes()):
+            from .passes.infer_shapes import InferShapes
+
+            InferShapes().run(model)
         return model
     if isinstance(model, str):
         from .frontends import load

@@ -229,3 +229,19 @@ def test_compile_torch_source_names_a_checked_weights_file(tmp_path):
     torch.save(bad, tmp_path / "bad.pt")
     with pytest.raises(cnnir.CnnirError, match="c1"):
         g.compile(to="torch", weights=str(tmp_path / "bad.pt"))
+
+
+def test_a_graph_fresh_from_build_needs_no_infer_shapes_first():
+    import torch
+
+    from cnnir.backends.pytorch import to_module
+    from cnnir.dsl import model
+
+    @model(input=(3, 16, 16))
+    def tiny(x):
+        return x.conv(4, 3).relu().flatten().linear(2)
+
+    assert cnnir.compile(tiny.build(), to="torch").startswith('"""tiny')
+    assert len(cnnir.compile(tiny.build(), to="onnx").graph.node) == 4
+    assert tiny.build().draw().dot.startswith("digraph")
+    assert to_module(tiny.build())(torch.zeros(1, 3, 16, 16)).shape == (1, 2)

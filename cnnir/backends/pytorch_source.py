@@ -584,11 +584,12 @@ _RULES: dict[type[O.Op], Callable[[_Planner, str, Any], Step]] = {
 
 
 def make_plan(graph: Graph) -> Plan:
-    """The :class:`Plan` of ``graph`` (shapes must be inferred)."""
-    for n in graph.nodes():
-        if graph.meta(n).get("shape") is None:
-            raise BackendError(f"the shape of '{n}' is unknown; run infer-shapes first",
-                               loc=graph.loc(n), node=n)
+    """The :class:`Plan` of ``graph``; shapes are inferred first where missing (as
+    :func:`cnnir.analysis.analyze` does), so ``to_module(model.build())`` works."""
+    if any(graph.meta(n).get("shape") is None for n in graph.nodes()):
+        from ..passes.infer_shapes import InferShapes
+
+        InferShapes().run(graph)
     planner = _Planner(graph)
     inputs = [n for n in graph.nodes() if isinstance(graph.op(n), O.Input)]
     plan = Plan(graph.name, inputs, list(graph.outputs))
