@@ -140,20 +140,6 @@ def _emit_onnx(graph: Graph, output: str | None, weights: Any, seed: int, batch:
     return proto
 
 
-def _with_weights(graph: Graph, weights: Any) -> Graph:
-    if weights is None:
-        return graph
-    if hasattr(weights, "state_dict"):
-        from .backends.pytorch import weights_from_module
-
-        weights = weights_from_module(weights, graph)
-    g = graph.copy()
-    g.weights = dict(weights)
-    for n in graph.nodes():
-        g.meta(n).update(graph.meta(n))
-    return g
-
-
 def _emit_torch(graph: Graph, output: str | None, weights: Any, seed: int, batch: int | str,
                 external_data: bool | None, max_params: float) -> Any:
     from .backends.pytorch_source import to_source
@@ -171,8 +157,9 @@ def _emit_torch(graph: Graph, output: str | None, weights: Any, seed: int, batch
 def _emit_module(graph: Graph, output: str | None, weights: Any, seed: int, batch: int | str,
                  external_data: bool | None, max_params: float) -> Any:
     from .backends.pytorch import to_module
+    from .weights import with_weights
 
-    g = _with_weights(graph, weights)
+    g = with_weights(graph, weights)
     return to_module(g, seed=seed, max_params=max_params)
 
 
@@ -181,8 +168,9 @@ def _emit_json(graph: Graph, output: str | None, weights: Any, seed: int, batch:
     from types import SimpleNamespace
 
     from .frontends.json_io import emit_cli, to_json
+    from .weights import with_weights
 
-    g = _with_weights(graph, weights)
+    g = with_weights(graph, weights)
     if output is None:
         return to_json(g)
     text, _ = emit_cli(g, SimpleNamespace(output=output))  # writes the weights side file

@@ -130,6 +130,23 @@ def init_weights(
     return weights
 
 
+def with_weights(graph: Graph, weights: Any) -> Graph:
+    """``graph`` carrying ``weights`` (``{node: {name: array}}`` or a module built by the
+    PyTorch backend), as a copy that keeps the analysis results; ``graph`` itself if
+    ``weights`` is None.  The caller's graph is never changed."""
+    if weights is None:
+        return graph
+    if hasattr(weights, "state_dict"):
+        from .backends.pytorch import weights_from_module  # torch only when given a module
+
+        weights = weights_from_module(weights, graph)
+    g = graph.copy()
+    g.weights = dict(weights)
+    for n in graph.nodes():
+        g.meta(n).update(graph.meta(n))
+    return g
+
+
 def ensure_weights(graph: Graph, seed: int = 0, mode: str = "torchvision",
                    max_params: float = 2e9) -> dict[str, dict[str, Any]]:
     """``graph.weights`` completed with seeded arrays where missing, shapes checked."""

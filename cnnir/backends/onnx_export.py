@@ -66,7 +66,7 @@ from .. import ops as O
 from ..errors import BackendError, UsageError
 from ..ir import Graph
 from ..util import check_writable
-from ..weights import ensure_weights
+from ..weights import ensure_weights, with_weights
 
 #: the opset emitted by default (HardSwish needs 14, Softmax on one axis 13)
 DEFAULT_OPSET = 17
@@ -394,17 +394,7 @@ def _batch_dim(batch: int | str) -> int | str:
 def resolve_weights(graph: Graph, weights: Any = None, seed: int = 0, mode: str = "torchvision",
                     max_params: float = 2e9) -> Weights:
     """The arrays to export: a dict, a PyTorch module's state, or ``graph.weights``/seeded."""
-    if weights is not None and hasattr(weights, "state_dict"):
-        from .pytorch import weights_from_module
-
-        weights = weights_from_module(weights, graph)
-    if weights is not None:
-        g = graph.copy()
-        g.weights = dict(weights)
-        for n in graph.nodes():
-            g.meta(n).update(graph.meta(n))
-        return ensure_weights(g, seed, mode, max_params)
-    return ensure_weights(graph, seed, mode, max_params)
+    return ensure_weights(with_weights(graph, weights), seed, mode, max_params)
 
 
 def to_onnx(graph: Graph, weights: Any = None, seed: int = 0, batch: int | str = "dynamic",
