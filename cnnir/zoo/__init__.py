@@ -34,6 +34,12 @@ MODELS: dict[str, str] = {
     "mobilenet_v2": "mobilenet:mobilenet_v2",
     "inception_v3": "inception_v3:inception_v3",
     "unet": "unet:unet",
+    "alexnet_original": "alexnet:alexnet_original",
+    **{f"resnet{d}_cifar": f"resnet_cifar:resnet{d}_cifar" for d in (20, 32, 44, 56, 110)},
+    "densenet_bc100_cifar": "densenet_cifar:densenet_bc100_cifar",
+    **{f"mobilenet_v1{w}": f"mobilenet_v1:mobilenet_v1{w}" for w in ("", "_075", "_050", "_025")},
+    "squeezenet1_1": "squeezenet:squeezenet1_1",
+    "bn_inception": "bn_inception:bn_inception",
 }
 
 

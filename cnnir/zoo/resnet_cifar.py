@@ -1,0 +1,64 @@
+"""ResNet for CIFAR-10 (He et al., 2015, Section 4.2): the 6n+2 family.
+
+32x32 input; a 3x3 conv to 16 maps, then three stages of n basic blocks (two
+3x3 convs each) with 16, 32 and 64 filters on 32x32, 16x16 and 8x8 maps; the
+first block of stages 2 and 3 halves the map with stride 2; global average pool,
+10-way FC, softmax.  6n + 2 weighted layers: n = 3, 5, 7, 9, 18 give ResNet-20,
+32, 44, 56, 110 (``depth=1202``, n = 200, the paper's largest, builds too).
+BatchNorm after every conv, ReLU after the first conv of a block and after the
+add: the ImageNet ResNet's basic block (:mod:`cnnir.zoo.resnet`).
+
+The shortcut where the shape changes is option B here: a 1x1 convolution with
+stride 2 (and BatchNorm) projecting 16 -> 32 and 32 -> 64 maps.  The paper's
+CIFAR nets use option A instead (identity with the extra channels zero-padded:
+no parameters), and its parameter counts (0.27M, 0.46M, 0.66M, 0.85M, 1.7M) are
+option A's; option A needs a zero-padding channel op the IR does not have yet.
+"""
+
+from ..dsl import model, repeat, scope
+from ..errors import DslError
+from .resnet import basic
+
+WIDTHS = (16, 32, 64)
+
+
+def resnet_cifar(x, depth, num_classes=10):
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise DslError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110, 1202), "
+                         f"got {depth!r}")
+    n = (depth - 2) // 6
+    with scope("stem"):
+        x = x.conv(16, 3, padding=1, bias=False, name="conv1").bn(name="bn1").relu()
+    in_ch = 16
+    for i, planes in enumerate(WIDTHS, start=1):
+        stride = 1 if i == 1 else 2
+        with scope(f"layer{i}"):
+            x = basic(x, planes, stride, downsample=stride != 1 or in_ch != planes)
+            if n > 1:
+                x = repeat(basic, n - 1, x, planes)
+        in_ch = planes
+    x = x.global_avgpool(name="avgpool").flatten()
+    return x.linear(num_classes, name="fc").softmax()
+
+
+def _make(depth: int):
+    def net(x, num_classes=10):
+        return resnet_cifar(x, depth, num_classes)
+
+    net.__name__ = f"resnet{depth}_cifar"
+    net.__doc__ = (f"ResNet-{depth} for CIFAR-10 (2015): 3 stages of {(depth - 2) // 6} basic "
+                   f"blocks, 16-32-64 filters, projection shortcuts (option B).")
+    return model(net, input=(3, 32, 32))
+
+
+resnet20_cifar = _make(20)
+resnet32_cifar = _make(32)
+resnet44_cifar = _make(44)
+resnet56_cifar = _make(56)
+resnet110_cifar = _make(110)
+
+
+@model(input=(3, 32, 32))
+def resnet_cifar_n(x, depth=20, num_classes=10):
+    """ResNet for CIFAR-10 (2015) of any depth 6n + 2 (``build(depth=1202)``), option B."""
+    return resnet_cifar(x, depth, num_classes)

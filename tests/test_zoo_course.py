@@ -1,0 +1,388 @@
+"""The course-notes architectures of issue 17 against their papers' own figures.
+
+AlexNet as published (Caffe's reference model), the CIFAR ResNets (6n+2), the
+CIFAR DenseNets (Table 2), MobileNet v1 (Tables 1, 2, 6, 7), SqueezeNet 1.1 and
+BN-Inception.  Totals are checked three ways: the papers' (rounded) figures, exact
+integers recomputed here from the architecture descriptions with the textbook
+formulas (independently of the DSL and the passes), and the passes' own counts.
+Where a paper's table disagrees with first principles, the test says why.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnnir import ops as O
+from cnnir import zoo
+from cnnir.analysis import analyze
+from cnnir.errors import CnnirError
+from cnnir.frontends import load
+from cnnir.zoo.densenet_cifar import densenet_cifar
+from cnnir.zoo.mobilenet_v1 import mobilenet_v1_any
+from cnnir.zoo.resnet_cifar import resnet_cifar_n
+
+
+def of_kind(g, cls):
+    return [n for n in g.nodes() if isinstance(g.op(n), cls)]
+
+
+def conv(h_out, cin, cout, k, groups=1, bias=False):
+    """(params, MACs) of a k x k conv producing h_out x h_out x cout."""
+    w = cout * (cin // groups) * k * k
+    return w + (cout if bias else 0), w * h_out * h_out
+
+
+def bn(c):
+    return 2 * c, 0  # gamma and beta; the running statistics are buffers
+
+
+def fc(fin, fout):
+    return fin * fout + fout, fin * fout
+
+
+def total(*costs):
+    return tuple(map(sum, zip(*costs)))
+
+
+def block_out(g, prefix):
+    """Output shape of the block or scope ``prefix`` (its last node in topological order)."""
+    inside = [n for n in g.nodes() if n.startswith(prefix + "/")]
+    assert inside, f"no scope {prefix}"
+    return tuple(g.shape(inside[-1]))
+
+
+# --------------------------------------------------------------------------- AlexNet
+
+#: Caffe's bvlc_alexnet, layer by layer: (output CxHxW at 227, params)
+ALEXNET_CAFFE = {
+    "features/conv1": ((96, 55, 55), 96 * 3 * 11 * 11 + 96),           # 34,944
+    "features/pool1": ((96, 27, 27), 0),
+    "features/conv2": ((256, 27, 27), 256 * 48 * 5 * 5 + 256),         # 307,456: 2 groups
+    "features/pool2": ((256, 13, 13), 0),
+    "features/conv3": ((384, 13, 13), 384 * 256 * 3 * 3 + 384),        # 885,120: both GPUs
+    "features/conv4": ((384, 13, 13), 384 * 192 * 3 * 3 + 384),        # 663,936: 2 groups
+    "features/conv5": ((256, 13, 13), 256 * 192 * 3 * 3 + 256),        # 442,624: 2 groups
+    "features/pool5": ((256, 6, 6), 0),
+    "classifier/fc6": ((4096,), 9216 * 4096 + 4096),
+    "classifier/fc7": ((4096,), 4096 * 4096 + 4096),
+    "classifier/fc8": ((1000,), 4096 * 1000 + 1000),
+}
+
+
+def test_alexnet_original_is_caffes_reference_model():
+    a = analyze(load("alexnet_original"))
+    g = a.graph
+    assert tuple(g.input_shape) == (3, 227, 227)
+    for name, (shape, params) in ALEXNET_CAFFE.items():
+        assert (tuple(g.shape(name)), g.meta(name)["params"]["params"]) == (shape, params), name
+    assert sum(p for _, p in ALEXNET_CAFFE.values()) == a.params == 60_965_224
+    # the two-GPU split: conv2, conv4 and conv5 see only their own GPU's half
+    assert {n: g.op(n).groups for n in of_kind(g, O.Conv2d)} == {
+        "features/conv1": 1, "features/conv2": 2, "features/conv3": 1,
+        "features/conv4": 2, "features/conv5": 2}
+    # grouping halves those layers' weights: one tower would have 60,965,224 +
+    # (614,400 - 307,200) + (1,327,104 - 663,552) + (884,736 - 442,368) params
+    macs = total(*(conv(55, 3, 96, 11), conv(27, 96, 256, 5, 2), conv(13, 256, 384, 3),
+                   conv(13, 384, 384, 3, 2), conv(13, 384, 256, 3, 2),
+                   fc(9216, 4096), fc(4096, 4096), fc(4096, 1000)))[1]
+    assert a.macs == macs == 724_406_816
+    # LRN after the ReLUs of conv1 and conv2, then the pool (Section 3.5)
+    assert [(g.inputs(n)[0], list(g.users(n))) for n in of_kind(g, O.LocalResponseNorm)] == [
+        ("features/relu1", ["features/pool1"]), ("features/relu2", ["features/pool2"])]
+
+
+def test_alexnet_original_lrn_paper_and_caffe():
+    """Paper: k = 2, n = 5, alpha = 1e-4 on the plain sum of squares; PyTorch, ONNX and
+    Caffe divide alpha by n, so the paper's is 5e-4 here.  Caffe's model: k = 1, 1e-4."""
+    paper = load("alexnet_original")
+    assert {paper.op(n) for n in of_kind(paper, O.LocalResponseNorm)} == {
+        O.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)}
+    caffe = zoo.get("alexnet_original").build(caffe=True)
+    assert {caffe.op(n) for n in of_kind(caffe, O.LocalResponseNorm)} == {
+        O.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=1.0)}
+
+
+def test_alexnet_original_at_the_papers_224():
+    """The paper says 224x224 input and 55x55 after conv1; (224 - 11) / 4 + 1 = 54.25
+    floors to 54, so 55 needs 227.  Caffe's rounding-up pools hide it afterwards
+    ((54 - 3) / 2 rounds up to 26: 27 again), so only conv1 differs."""
+    g = load("alexnet_original", input="3x224x224")
+    assert tuple(g.shape("features/conv1")) == (96, 54, 54)
+    assert tuple(g.shape("features/pool1")) == (96, 27, 27)
+    assert analyze(g).params == 60_965_224
+
+
+def test_alexnet_original_matches_plain_pytorch():
+    nn = torch.nn
+    with torch.device("meta"):
+        ref = nn.Sequential(
+            nn.Conv2d(3, 96, 11, 4), nn.ReLU(), nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            nn.MaxPool2d(3, 2, ceil_mode=True), nn.Conv2d(96, 256, 5, padding=2, groups=2),
+            nn.ReLU(), nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            nn.MaxPool2d(3, 2, ceil_mode=True), nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(),
+            nn.MaxPool2d(3, 2, ceil_mode=True), nn.Flatten(), nn.Linear(9216, 4096), nn.ReLU(),
+            nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+        y = ref(torch.empty(1, 3, 227, 227))
+    assert sum(p.numel() for p in ref.parameters()) == 60_965_224
+    assert tuple(y.shape) == (1, 1000)
+
+
+# --------------------------------------------------------------------------- CIFAR ResNet
+
+#: Section 4.2: depth 6n + 2 and the paper's parameter counts (millions, rounded)
+RESNET_CIFAR = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}
+
+
+def resnet_cifar_costs(depth, option="B"):
+    """(params, MACs) from Section 4.2: 3x3 conv 16; 2n 3x3 convs at each of 16, 32, 64
+    filters on 32, 16, 8 maps; BN after each conv; 2 projections (option B); FC 64 -> 10."""
+    n = (depth - 2) // 6
+    parts = [conv(32, 3, 16, 3), bn(16)]
+    cin = 16
+    for planes, side in ((16, 32), (32, 16), (64, 8)):
+        for _ in range(2 * n):
+            parts += [conv(side, cin, planes, 3), bn(planes)]
+            cin = planes
+        if planes != 16 and option == "B":
+            parts += [conv(side, planes // 2, planes, 1), bn(planes)]
+    return total(*parts, fc(64, 10))
+
+
+@pytest.mark.parametrize("depth", sorted(RESNET_CIFAR))
+def test_resnet_cifar_6n_plus_2(depth):
+    a = analyze(load(f"resnet{depth}_cifar"))
+    g = a.graph
+    n = (depth - 2) // 6
+    assert (a.params, a.macs) == resnet_cifar_costs(depth)
+    # 6n + 2 weighted layers: the 3x3 convs and the FC (the projections are shortcuts)
+    weighted = [x for x in of_kind(g, O.Conv2d) if g.op(x).kernel == (3, 3)]
+    assert len(weighted) + len(of_kind(g, O.Linear)) == depth
+    assert [block_out(g, f"layer{i}") for i in (1, 2, 3)] == [
+        (16, 32, 32), (32, 16, 16), (64, 8, 8)]
+    assert len(of_kind(g, O.Add)) == 3 * n
+    assert tuple(g.shape(g.outputs[0])) == (10,)
+    # The paper's counts are option A's (zero-padded identity shortcuts, no
+    # parameters: "we use identity shortcuts in all cases"); option B's two 1x1
+    # projections and their BNs add 16*32 + 32*64 + 2*(32 + 64) = 2,752 params,
+    # enough to round ResNet-32 to 0.47M and ResNet-56 to 0.86M.
+    option_a = resnet_cifar_costs(depth, "A")[0]
+    assert a.params - option_a == 2_752
+    paper = RESNET_CIFAR[depth]
+    digits = 1 if paper >= 1 else 2
+    assert round(option_a / 1e6, digits) == paper
+    assert (round(a.params / 1e6, digits) == paper) == (depth not in (32, 56))
+
+
+def test_resnet_cifar_exact_figures_and_1202():
+    assert resnet_cifar_costs(20) == (272_474, 40_813_184)
+    # option A: ResNet-20 40,551,040 and ResNet-56 125,485,696 MACs (the 40.55M and
+    # 125.49M "FLOPs" quoted for these nets in later papers: multiply-adds)
+    assert resnet_cifar_costs(20, "A")[1] == 40_551_040
+    assert resnet_cifar_costs(56, "A")[1] == 125_485_696
+    a = analyze(resnet_cifar_n.build(depth=1202))
+    assert (a.params, a.macs) == resnet_cifar_costs(1202)
+    assert round(resnet_cifar_costs(1202, "A")[0] / 1e6, 1) == 19.4  # the paper's 19.4M
+    with pytest.raises(CnnirError, match=r"6n \+ 2"):
+        resnet_cifar_n.build(depth=21)
+
+
+# --------------------------------------------------------------------------- CIFAR DenseNet
+
+#: Table 2: (L, k, BC) -> the paper's params (millions, one decimal)
+DENSENET_TABLE_2 = {(40, 12, False): 1.0, (100, 12, False): 7.0, (100, 24, False): 27.2,
+                    (100, 12, True): 0.8, (250, 24, True): 15.3, (190, 40, True): 25.6}
+
+
+def densenet_cifar_costs(depth, k, bc):
+    """(params, MACs) from Section 3: 3x3 conv (16, or 2k with BC); 3 dense blocks of
+    (L - 4) / 3 layers (BN-ReLU-3x3 k), or (L - 4) / 6 with BC (BN-ReLU-1x1 4k -
+    BN-ReLU-3x3 k), on 32, 16, 8 maps; transitions BN-ReLU-1x1 (halving with BC) and
+    a 2x2 average pool; BN-ReLU, global average pool, FC to 10."""
+    per_block = (depth - 4) // (6 if bc else 3)
+    m = 2 * k if bc else 16
+    parts = [conv(32, 3, m, 3)]
+    for i, side in enumerate((32, 16, 8)):
+        for _ in range(per_block):
+            if bc:
+                parts += [bn(m), conv(side, m, 4 * k, 1), bn(4 * k), conv(side, 4 * k, k, 3)]
+            else:
+                parts += [bn(m), conv(side, m, k, 3)]
+            m += k
+        if i < 2:
+            out = m // 2 if bc else m
+            parts += [bn(m), conv(side, m, out, 1)]
+            m = out
+    return total(*parts, bn(m), fc(m, 10))
+
+
+@pytest.mark.parametrize("depth,k,bc", sorted(DENSENET_TABLE_2))
+def test_densenet_cifar_table_2(depth, k, bc):
+    a = analyze(densenet_cifar.build(depth=depth, growth=k, bc=bc))
+    assert (a.params, a.macs) == densenet_cifar_costs(depth, k, bc)
+    assert round(a.params / 1e6, 1) == DENSENET_TABLE_2[depth, k, bc]
+
+
+def test_densenet_bc100_cifar_registered():
+    a = analyze(load("densenet_bc100_cifar"))
+    g = a.graph
+    assert (a.params, a.macs) == densenet_cifar_costs(100, 12, True) == (769_162, 287_929_692)
+    assert tuple(g.shape("stem/conv0")) == (24, 32, 32)  # 2k maps
+    # 16 bottleneck layers a block, each adding k = 12 maps; compression 0.5
+    assert [block_out(g, f"denseblock{i}") for i in (1, 2, 3)] == [
+        (24 + 16 * 12, 32, 32), (108 + 16 * 12, 16, 16), (150 + 16 * 12, 8, 8)]
+    assert [block_out(g, f"transition_{i}") for i in (1, 2)] == [(108, 16, 16), (150, 8, 8)]
+    counts = {path[:-1]: info.repeat[2] for path, info in g.blocks.items() if info.repeat}
+    assert counts == {(f"denseblock{i}",): 16 for i in (1, 2, 3)}
+    with pytest.raises(CnnirError, match=r"6n \+ 4"):
+        densenet_cifar.build(depth=101, bc=True)
+
+
+# --------------------------------------------------------------------------- MobileNet v1
+
+#: Table 1 after each layer at 224: (name, CxHxW)
+MOBILENET_TABLE_1 = [("stem/relu1", (32, 112, 112)), ("separable_1/dw_relu", (32, 112, 112)),
+                     ("separable_1", (64, 112, 112)), ("separable_2/dw_relu", (64, 56, 56)),
+                     ("separable_2", (128, 56, 56)), ("separable_3", (128, 56, 56)),
+                     ("separable_4", (256, 28, 28)), ("separable_5", (256, 28, 28)),
+                     ("separable_6", (512, 14, 14)),
+                     *[(f"separable_{i}", (512, 14, 14)) for i in range(7, 12)],
+                     ("separable_12", (1024, 7, 7)), ("separable_13", (1024, 7, 7)),
+                     ("avgpool", (1024, 1, 1)), ("fc", (1000,))]
+
+
+def mobilenet_v1_costs(width=1.0, side=224):
+    """(params, MACs): 3x3/2 conv (32 alpha); 13 x (3x3 depthwise + BN, 1x1 + BN) on
+    the Table 1 channels times alpha; FC 1024 alpha -> 1000."""
+    ch = [int(c * width) for c in (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512,
+                                   1024, 1024)]
+    strides = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
+    h = (side + 1) // 2  # 3x3/2 with padding 1
+    parts = [conv(h, 3, ch[0], 3), bn(ch[0])]
+    for cin, cout, s in zip(ch, ch[1:], strides):
+        h = (h - 1) // s + 1
+        parts += [conv(h, cin, cin, 3, groups=cin), bn(cin), conv(h, cin, cout, 1), bn(cout)]
+    return total(*parts, fc(ch[-1], 1000))
+
+
+def test_mobilenet_v1_table_1_and_2():
+    a = analyze(load("mobilenet_v1"))
+    g = a.graph
+    assert [(n, tuple(g.shape(n)) if n in g else block_out(g, n))
+            for n, _ in MOBILENET_TABLE_1] == MOBILENET_TABLE_1
+    assert (a.params, a.macs) == mobilenet_v1_costs() == (4_231_976, 568_740_352)
+    # Keras' MobileNet(alpha=1.0): 4,231,976 trainable, 21,888 non-trainable (BN stats)
+    assert a.buffers == 21_888
+    # Table 2, resources per layer type: mult-adds and parameters in percent.  The
+    # parameter shares are of the weights alone (no biases, no BN), which sum to
+    # 4,209,088.  The paper's "Conv 3x3 1.19%" of mult-adds is 1.91% transposed: the
+    # four shares must sum to 100, and 94.86 + 3.06 + 1.19 + 0.18 = 99.29.
+    kinds: dict[str, list[int]] = {}
+    for n in of_kind(g, O.Conv2d) + of_kind(g, O.Linear):
+        op, meta = g.op(n), g.meta(n)
+        kind = "fc" if isinstance(op, O.Linear) else "dw" if op.groups > 1 else \
+            "1x1" if op.kernel == (1, 1) else "3x3"
+        c = kinds.setdefault(kind, [0, 0])
+        c[0] += meta["params"]["params"] - meta["params"]["bias"]
+        c[1] += meta["cost"]["macs"]
+    weights = sum(p for p, _ in kinds.values())
+    assert weights == 4_209_088 and sum(m for _, m in kinds.values()) == a.macs
+    assert {k: (round(100 * m / a.macs, 2), round(100 * p / weights, 2))
+            for k, (p, m) in kinds.items()} == {
+        "1x1": (94.86, 74.59), "dw": (3.06, 1.06), "3x3": (1.91, 0.02), "fc": (0.18, 24.33)}
+
+
+#: Table 6 (width multiplier): params and mult-adds in millions, at 224
+MOBILENET_TABLE_6 = {"mobilenet_v1": (4.2, 569), "mobilenet_v1_075": (2.6, 325),
+                     "mobilenet_v1_050": (1.3, 149), "mobilenet_v1_025": (0.5, 41)}
+
+
+@pytest.mark.parametrize("name", sorted(MOBILENET_TABLE_6))
+def test_mobilenet_v1_width_multiplier_table_6(name):
+    width = {"": 1.0, "_075": 0.75, "_050": 0.5, "_025": 0.25}[name[len("mobilenet_v1"):]]
+    a = analyze(load(name))
+    assert (a.params, a.macs) == mobilenet_v1_costs(width)
+    params, madds = MOBILENET_TABLE_6[name]
+    assert (round(a.params / 1e6, 1), round(a.macs / 1e6)) == (params, madds)
+
+
+def test_mobilenet_v1_resolution_multiplier_table_7():
+    # Table 7: 569, 418, 290, 186 million mult-adds at 224, 192, 160, 128.  160 gives
+    # 290,675,200: the paper truncates it (to the nearest it would be 291), while
+    # 568.74M at 224 is rounded up to 569.
+    got = {side: analyze(load("mobilenet_v1", input=f"3x{side}x{side}")).macs
+           for side in (224, 192, 160, 128)}
+    assert got == {s: mobilenet_v1_costs(1.0, s)[1] for s in got}
+    assert {s: m // 10**6 for s, m in got.items()} == {224: 568, 192: 418, 160: 290, 128: 186}
+    assert {s: round(m / 1e6) for s, m in got.items()} == {224: 569, 192: 418, 160: 291, 128: 186}
+    assert analyze(mobilenet_v1_any.build(width=0.5)).params == 1_331_592
+    with pytest.raises(CnnirError, match="whole channel counts"):
+        mobilenet_v1_any.build(width=0.3)
+
+
+# --------------------------------------------------------------------------- SqueezeNet 1.1
+
+
+def test_squeezenet1_1():
+    a = analyze(load("squeezenet1_1"))
+    g = a.graph
+    # torchvision's squeezenet1_1 metadata: 1,235,496 params, 0.349 GFLOPS (MACs)
+    assert a.params == 1_235_496 and round(a.macs / 1e9, 3) == 0.349
+    fires = {2: (16, 64), 3: (16, 64), 4: (32, 128), 5: (32, 128), 6: (48, 192),
+             7: (48, 192), 8: (64, 256), 9: (64, 256)}
+    cin, parts = 64, [conv(111, 3, 64, 3, bias=True)]
+    for i, (s, e) in fires.items():
+        side = 55 if i < 4 else 27 if i < 6 else 13
+        parts += [conv(side, cin, s, 1, bias=True), conv(side, s, e, 1, bias=True),
+                  conv(side, s, e, 3, bias=True)]
+        cin = 2 * e
+    assert (a.params, a.macs) == total(*parts, conv(13, 512, 1000, 1, bias=True))
+    assert [tuple(g.shape(f"features/{n}")) for n in ("conv1", "maxpool1", "maxpool3",
+                                                      "maxpool5")] == [
+        (64, 111, 111), (64, 55, 55), (128, 27, 27), (256, 13, 13)]
+    # the same fire modules as 1.0 (1,248,424 params, 819M MACs); 2.35x less compute
+    one = analyze(load("squeezenet1_0"))
+    assert round(one.macs / a.macs, 2) == 2.35
+
+
+# --------------------------------------------------------------------------- BN-Inception
+
+#: Figure 5: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool proj
+#: (0 and 0: stride-2 module, the max pool passes through) and the grid
+BN_INCEPTION = {"3a": (64, 64, 64, 64, 96, 32, 28), "3b": (64, 64, 96, 64, 96, 64, 28),
+                "3c": (0, 128, 160, 64, 96, 0, 14), "4a": (224, 64, 96, 96, 128, 128, 14),
+                "4b": (192, 96, 128, 96, 128, 128, 14), "4c": (160, 128, 160, 128, 160, 128, 14),
+                "4d": (96, 128, 192, 160, 192, 128, 14), "4e": (0, 128, 192, 192, 256, 0, 7),
+                "5a": (352, 192, 320, 160, 224, 128, 7), "5b": (352, 192, 320, 192, 224, 128, 7)}
+
+
+def test_bn_inception_figure_5():
+    a = analyze(load("bn_inception"))
+    g = a.graph
+    assert [tuple(g.shape(f"stem/{n}")) for n in ("conv1", "pool1", "conv2", "pool2")] == [
+        (64, 112, 112), (64, 56, 56), (192, 56, 56), (192, 28, 28)]
+    cin = 192
+    parts = [conv(112, 3, 64, 7), bn(64), conv(56, 64, 64, 1), bn(64), conv(56, 64, 192, 3),
+             bn(192)]
+    for name, (c1, c3r, c3, d3r, d3, proj, side) in BN_INCEPTION.items():
+        s_in = side * 2 if c1 == 0 else side  # a stride-2 module reads the larger grid
+        parts += [conv(s_in, cin, c1, 1), bn(c1), conv(s_in, cin, c3r, 1), bn(c3r),
+                  conv(side, c3r, c3, 3), bn(c3), conv(s_in, cin, d3r, 1), bn(d3r),
+                  conv(s_in, d3r, d3, 3), bn(d3), conv(side, d3, d3, 3), bn(d3),
+                  conv(side, cin, proj, 1), bn(proj)]
+        out = c1 + c3 + d3 + (proj if proj else cin)
+        assert tuple(g.shape(f"inception_{name}/concat")) == (out, side, side), name
+        cin = out
+    assert cin == 1024
+    assert (a.params, a.macs) == total(*parts, fc(1024, 1000)) == (11_285_224, 2_032_600_064)
+    # BN after every conv, whose bias it makes redundant; no LRN, no dropout (Section 4.2.1)
+    convs = of_kind(g, O.Conv2d)
+    assert len(convs) == len(of_kind(g, O.BatchNorm2d)) == 3 + 10 * 7 - 2 * 2  # stem; 7 a module, 5 in 3c, 4e
+    assert all(isinstance(g.op(g.users(n)[0]), O.BatchNorm2d) and not g.op(n).bias
+               for n in convs)
+    assert not of_kind(g, O.LocalResponseNorm) and not of_kind(g, O.Dropout)
+    # the 5x5 of GoogLeNet's 3a (16 -> 32, 12,800 weights) became two 3x3s (64 -> 96 -> 96)
+    assert [g.op(n).kernel for n in convs if "double" in n and n.startswith("inception_3a")] == [
+        (1, 1), (3, 3), (3, 3)]
