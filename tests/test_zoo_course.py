@@ -19,6 +19,7 @@ from cnnir.analysis import analyze
 from cnnir.errors import CnnirError
 from cnnir.frontends import load
 from cnnir.zoo.densenet_cifar import densenet_cifar
+from cnnir.zoo.googlenet import googlenet_aux
 from cnnir.zoo.mobilenet_v1 import mobilenet_v1_any
 from cnnir.zoo.resnet_cifar import resnet_cifar_n
 
@@ -386,3 +387,72 @@ def test_bn_inception_figure_5():
     # the 5x5 of GoogLeNet's 3a (16 -> 32, 12,800 weights) became two 3x3s (64 -> 96 -> 96)
     assert [g.op(n).kernel for n in convs if "double" in n and n.startswith("inception_3a")] == [
         (1, 1), (3, 3), (3, 3)]
+
+
+# --------------------------------------------------------------------------- GoogLeNet aux
+
+
+def aux_head(cin):
+    """Section 5: 5x5/3 average pool (14 -> 4), 1x1 conv 128, FC 2048 -> 1024, FC 1000."""
+    return total(conv(4, cin, 128, 1, bias=True), fc(4 * 4 * 128, 1024), fc(1024, 1000))
+
+
+def test_googlenet_with_its_auxiliary_classifiers():
+    import numpy as np
+    import onnxruntime as ort
+
+    from cnnir.backends.onnx_export import to_onnx
+    from cnnir.backends.pytorch import to_module
+    from cnnir.passes.infer_shapes import infer_shapes
+    from cnnir.weights import init_weights
+
+    g = infer_shapes(googlenet_aux.build())
+    main = analyze(load("googlenet"))
+    a = analyze(g)
+    assert g.outputs == ["softmax1", "aux_classifier_1/softmax1", "aux_classifier_2/softmax1"]
+    assert [tuple(g.shape(o)) for o in g.outputs] == [(1000,)] * 3
+    # "4x4x512 output for the (4a), and 4x4x528 for the (4d) stage"
+    assert [tuple(g.shape(f"aux_classifier_{i}/pool")) for i in (1, 2)] == [
+        (512, 4, 4), (528, 4, 4)]
+    assert [g.inputs(f"aux_classifier_{i}/pool") for i in (1, 2)] == [
+        ("inception_4a/concat1",), ("inception_4d/concat1",)]
+    heads = total(aux_head(512), aux_head(528))
+    assert heads == (3_188_840 + 3_190_888, 8_372_224)
+    assert (a.params - main.params, a.macs - main.macs) == heads
+    # PyTorch and onnxruntime agree on all three outputs
+    weights = init_weights(g, seed=3, mode="random")
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    with torch.inference_mode():
+        ref = [t.double().numpy() for t in to_module(g, weights=weights).eval()(
+            torch.from_numpy(x))]
+    sess = ort.InferenceSession(to_onnx(g, weights=weights).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})
+    assert [o.shape for o in got] == [r.shape for r in ref] == [(1, 1000)] * 3
+    for o, r in zip(got, ref):
+        assert np.max(np.abs(o - r)) <= 1e-4 * np.max(np.abs(r))
+
+
+# --------------------------------------------------------------------------- NiN
+
+
+def test_nin_imagenet_and_cifar_params():
+    """The paper gives no counts; first principles for both configurations."""
+    relu_convs = [(54, 3, 96, 11), (54, 96, 96, 1), (54, 96, 96, 1), (27, 96, 256, 5),
+                  (27, 256, 256, 1), (27, 256, 256, 1), (13, 256, 384, 3), (13, 384, 384, 1),
+                  (13, 384, 384, 1), (6, 384, 1024, 3), (6, 1024, 1024, 1), (6, 1024, 1000, 1)]
+    imagenet = analyze(load("nin"))
+    assert (imagenet.params, imagenet.macs) == total(
+        *(conv(*c, bias=True) for c in relu_convs)) == (7_595_176, 1_100_188_800)
+
+    def cifar(classes):
+        return total(*(conv(*c, bias=True) for c in (
+            (32, 3, 192, 5), (32, 192, 160, 1), (32, 160, 96, 1), (16, 96, 192, 5),
+            (16, 192, 192, 1), (16, 192, 192, 1), (8, 192, 192, 3), (8, 192, 192, 1),
+            (8, 192, classes, 1))))
+
+    c10 = analyze(load("nin_cifar10"))
+    assert (c10.params, c10.macs) == cifar(10) == (966_986, 222_486_528)
+    c100 = analyze(zoo.get("nin_cifar10").build(num_classes=100))
+    assert (c100.params, c100.macs) == cifar(100)
+    assert tuple(c100.graph.shape(c100.graph.outputs[0])) == (100,)

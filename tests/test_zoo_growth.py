@@ -79,7 +79,11 @@ NEW_MODELS = ["zfnet", "nin", "nin_cifar10", "vgg11_lrn", "vgg16_c",
               *[f"preact_resnet{d}" for d in (18, 34, 50, 101, 152)],
               "wide_resnet50_2", "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d",
               "densenet121", "densenet161", "densenet169", "densenet201",
-              "squeezenet1_0", "mobilenet_v2", "inception_v3", "unet"]
+              "squeezenet1_0", "mobilenet_v2", "inception_v3", "unet",
+              # issue 17: the course-notes architectures (tests/test_zoo_course.py)
+              "alexnet_original", *[f"resnet{d}_cifar" for d in (20, 32, 44, 56, 110)],
+              "densenet_bc100_cifar", "mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050",
+              "mobilenet_v1_025", "squeezenet1_1", "bn_inception"]
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)
@@ -106,6 +110,7 @@ TORCHVISION = {
     "densenet169": (14_149_480, "3.36"),
     "densenet201": (20_013_928, "4.291"),
     "squeezenet1_0": (1_248_424, "0.819"),
+    "squeezenet1_1": (1_235_496, "0.349"),
     "mobilenet_v2": (3_504_872, "0.301"),
     "inception_v3": (27_161_264, "5.713"),
 }

@@ -1,21 +1,4 @@
-"""AlexNet (Krizhevsky, Sutskever and Hinton, 2012).
-
-* ``alexnet``: torchvision's single-tower layout (64-192-384-256-256 convs, no
-  LRN, 224 input with padding 2 in conv1, adaptive average pool).
-* ``alexnet_original``: the network as published, in the layout of Caffe's
-  reference model (``bvlc_alexnet``: 60,965,224 parameters).  227x227 input
-  (the paper says 224, but 11x11/4 without padding needs 227 to give its 55x55);
-  96-256-384-384-256 convs; the two-GPU split shows as ``groups=2`` in conv2, conv4
-  and conv5, whose kernels "are connected only to those kernel maps in the previous
-  layer which reside on the same GPU", while conv3 and the FC layers see both
-  halves; ReLU, then response normalisation after conv1 and conv2, then the
-  overlapping 3x3/2 max pools (after both LRNs and after conv5, rounding up as
-  Caffe does); FC 4096-4096-1000 with dropout 0.5 on the first two; softmax.
-  LRN as the paper's Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, where
-  the paper's alpha multiplies the plain sum of squares; PyTorch, ONNX and Caffe
-  divide alpha by n, so the paper's value is ``alpha=5e-4`` here.  ``caffe=True``
-  takes the reference model's LRN instead (k = 1, alpha = 1e-4 divided by n).
-"""
+"""AlexNet (Krizhevsky et al., 2012): torchvision's single-GPU layout (224) and as published."""
 
 from ..dsl import model, scope
 
@@ -36,7 +19,21 @@ def alexnet(x):
 
 @model(input=(3, 227, 227))
 def alexnet_original(x, caffe=False, num_classes=1000):
-    """AlexNet (2012) as published: two-GPU grouped conv2/4/5, LRN, 227 input (Caffe reference)."""
+    """AlexNet (2012) as published: two-GPU grouped conv2/4/5, LRN, 227 input (Caffe reference).
+
+    The layout of Caffe's reference model (``bvlc_alexnet``: 60,965,224 parameters).
+    227x227 input (the paper says 224, but 11x11/4 without padding needs 227 to give
+    its 55x55); 96-256-384-384-256 convs; the two-GPU split shows as ``groups=2`` in
+    conv2, conv4 and conv5, whose kernels "are connected only to those kernel maps in
+    the previous layer which reside on the same GPU", while conv3 and the FC layers
+    see both halves; ReLU, then response normalisation after conv1 and conv2, then
+    the overlapping 3x3/2 max pools (after both LRNs and after conv5, rounding up as
+    Caffe does); FC 4096-4096-1000 with dropout 0.5 on the first two; softmax.
+    LRN as the paper's Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, where the
+    paper's alpha multiplies the plain sum of squares; PyTorch, ONNX and Caffe divide
+    alpha by n, so the paper's value is ``alpha=5e-4`` here.  ``caffe=True`` takes the
+    reference model's LRN instead (k = 1, alpha = 1e-4 divided by n).
+    """
     k, alpha = (1.0, 1e-4) if caffe else (2.0, 5e-4)
 
     def norm(t, name):

@@ -1,7 +1,13 @@
 """GoogLeNet / Inception v1 (Szegedy et al., 2014) as in the paper's Table 1.
 
-No BatchNorm and no auxiliary classifiers (they exist only for training); LRN
-after the first pool and after the second conv, as in the paper's Figure 3.
+No BatchNorm; LRN after the first pool and after the second conv, as in the
+paper's Figure 3.  ``googlenet`` has no auxiliary classifiers (they exist only
+for training); ``googlenet_aux`` is the network as trained, with three outputs:
+the main classifier and the two auxiliary ones on top of 4a and 4d (Section 5:
+5x5/3 average pool to 4x4, 1x1 conv to 128 + ReLU, FC 1024 + ReLU, 70% dropout,
+linear 1000, softmax).  Every backend handles its three outputs; it is not in
+the registry yet because the zoo-wide onnxruntime-vs-PyTorch test compares one
+output only (``from cnnir.zoo.googlenet import googlenet_aux``).
 """
 
 from ..dsl import block, concat, model, scope
@@ -17,9 +23,16 @@ def inception(x, c1, c3r, c3, c5r, c5, proj):
     return concat(b1, b2, b3, b4)
 
 
-@model(input=(3, 224, 224))
-def googlenet(x):
-    """GoogLeNet (2014), paper Table 1: 9 inception modules, no BN, no auxiliary heads."""
+@block
+def aux_classifier(x, num_classes=1000):
+    """Section 5: 5x5/3 avg pool, 1x1 conv 128 + ReLU, FC 1024 + ReLU, dropout 0.7, FC, softmax."""
+    x = x.avgpool(5, stride=3, name="pool").conv(128, 1, name="conv").relu()
+    x = x.flatten().linear(1024, name="fc1").relu().dropout(0.7)
+    return x.linear(num_classes, name="fc2").softmax()
+
+
+def _googlenet(x, aux=False):
+    heads = []
     with scope("stem"):
         x = x.conv(64, 7, stride=2, padding=3, name="conv1").relu()
         x = x.maxpool(3, stride=2, ceil_mode=True, name="pool1").lrn()
@@ -30,12 +43,29 @@ def googlenet(x):
     x = inception(x, 128, 128, 192, 32, 96, 64, name="3b")
     x = x.maxpool(3, stride=2, ceil_mode=True, name="pool3")
     x = inception(x, 192, 96, 208, 16, 48, 64, name="4a")
+    if aux:
+        heads.append(aux_classifier(x, name="1"))
     x = inception(x, 160, 112, 224, 24, 64, 64, name="4b")
     x = inception(x, 128, 128, 256, 24, 64, 64, name="4c")
     x = inception(x, 112, 144, 288, 32, 64, 64, name="4d")
+    if aux:
+        heads.append(aux_classifier(x, name="2"))
     x = inception(x, 256, 160, 320, 32, 128, 128, name="4e")
     x = x.maxpool(3, stride=2, ceil_mode=True, name="pool4")
     x = inception(x, 256, 160, 320, 32, 128, 128, name="5a")
     x = inception(x, 384, 192, 384, 48, 128, 128, name="5b")
     x = x.avgpool(7, stride=1, name="pool5").dropout(0.4).flatten()
-    return x.linear(1000, name="fc").softmax()
+    x = x.linear(1000, name="fc").softmax()
+    return (x, *heads) if aux else x
+
+
+@model(input=(3, 224, 224))
+def googlenet(x):
+    """GoogLeNet (2014), paper Table 1: 9 inception modules, no BN, no auxiliary heads."""
+    return _googlenet(x)
+
+
+@model(input=(3, 224, 224))
+def googlenet_aux(x):
+    """GoogLeNet (2014) as trained: three outputs, the main and the two auxiliary classifiers."""
+    return _googlenet(x, aux=True)

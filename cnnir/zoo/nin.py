@@ -36,11 +36,14 @@ def nin(x):
 
 
 @model(input=(3, 32, 32))
-def nin_cifar10(x):
-    """Network in Network (2013), CIFAR-10: 3 mlpconv layers (192 maps), global average pool."""
+def nin_cifar10(x, num_classes=10):
+    """Network in Network (2013), CIFAR-10: 3 mlpconv layers (192 maps), global average pool.
+
+    ``num_classes=100``: the paper's CIFAR-100 network (the same but for the last
+    mlpconv's 100 maps)."""
     x = mlpconv(x, 192, 5, padding=2, mlp=(160, 96), name="1")
     x = x.maxpool(3, stride=2, ceil_mode=True).dropout(0.5)
     x = mlpconv(x, 192, 5, padding=2, name="2")
     x = x.avgpool(3, stride=2, ceil_mode=True).dropout(0.5)
-    x = mlpconv(x, 192, 3, padding=1, mlp=(192, 10), name="3")
+    x = mlpconv(x, 192, 3, padding=1, mlp=(192, num_classes), name="3")
     return x.global_avgpool(name="gap").flatten().softmax()
