@@ -10,7 +10,6 @@ import pathlib
 import re
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
@@ -18,6 +17,7 @@ from cnnir.errors import UsageError
 from cnnir.extras import EXTRAS, MissingExtra, missing, require
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 CORE = {"networkx", "numpy", "rich", "graphviz", "onnx"}
