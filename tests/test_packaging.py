@@ -153,6 +153,23 @@ def test_the_api_names_the_extra_too(tmp_path):
     assert (r.returncode, r.stdout, r.stderr) == (0, TORCH_MSG + "\n", "")
 
 
+def test_the_cli_names_an_extra_an_unguarded_import_lacks(monkeypatch, capsys):
+    """The CLI's fallback for an import site that does not go through ``require``."""
+    from cnnir import cli
+
+    def needs(module: str):
+        def cmd(args):
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+        return cmd
+
+    monkeypatch.setitem(cli.COMMANDS, "zoo", needs("onnxruntime"))
+    assert cli.main(["zoo"]) == 2
+    assert capsys.readouterr().err == ORT_MSG.replace("cnnir run", "this") + "\n"
+    monkeypatch.setitem(cli.COMMANDS, "zoo", needs("sympy"))  # not an extra: a bug, exit 1
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["zoo"])
+
+
 # --------------------------------------------------------------------------- fresh machine, wheel
 
 
