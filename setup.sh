@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Installs cnnir and everything it needs on a fresh machine:
-#   - the system Graphviz `dot` (apt-get, where missing),
-#   - PyTorch's CPU build (torch==2.13.0) before the project, so pip keeps it,
-#   - cnnir itself (editable), with the test tools when called with --dev.
+# Installs cnnir and everything its commands use on a fresh machine:
+#   - the system Graphviz `dot` (apt-get, where missing; diagrams as SVG/PDF/PNG),
+#   - PyTorch's CPU build (torch==2.13.0) first, where no torch is installed, so that
+#     the `torch` extra (no upper bound) installs nothing more,
+#   - one onnxruntime, never both builds (they install the same `onnxruntime` module):
+#     the one already installed; else CNNIR_ONNXRUNTIME=run|gpu; else `gpu`
+#     (onnxruntime-gpu, which carries the CPU provider too) where `nvidia-smi` sees a
+#     GPU, `run` (onnxruntime, CPU) elsewhere,
+#   - cnnir itself, editable, with the extras torch and run|gpu, and the test tools
+#     when called with --dev.
+# The core alone (no torch, no onnxruntime) is `pip install .` -- see the README.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,12 +22,29 @@ if ! command -v dot >/dev/null 2>&1; then
     fi
 fi
 
-PIP="python3 -m pip"
-if ! python3 -c "import torch" >/dev/null 2>&1; then
+PY=python3
+PIP="$PY -m pip"
+installed() { $PY -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$1" >/dev/null 2>&1; }
+
+if ! $PY -c "import torch" >/dev/null 2>&1; then
     $PIP install -q torch==2.13.0 || echo "setup.sh: torch==2.13.0 not found; pip will pick a torch build" >&2
 fi
-if [ "${1:-}" = "--dev" ]; then
-    $PIP install -q -e ".[dev]"
+
+if installed onnxruntime-gpu; then
+    ORT=gpu
+elif installed onnxruntime; then
+    ORT=run
+elif [ -n "${CNNIR_ONNXRUNTIME:-}" ]; then
+    case "$CNNIR_ONNXRUNTIME" in
+        run|gpu) ORT=$CNNIR_ONNXRUNTIME ;;
+        *) echo "setup.sh: CNNIR_ONNXRUNTIME must be run or gpu, not '$CNNIR_ONNXRUNTIME'" >&2; exit 2 ;;
+    esac
+elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    ORT=gpu
 else
-    $PIP install -q -e .
+    ORT=run
 fi
+
+EXTRAS="torch,$ORT"
+[ "${1:-}" = "--dev" ] && EXTRAS="$EXTRAS,dev"
+$PIP install -q -e ".[$EXTRAS]"

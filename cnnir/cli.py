@@ -267,6 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(str(exc), file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        from .extras import missing  # an extra not installed: one line naming it, exit 2
+
+        err = missing(exc)
+        if err is None or debug:
+            raise
+        print(str(err), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -39,9 +39,15 @@ import os
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import fx, nn
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import fx, nn
+except ModuleNotFoundError as _exc:  # the torch extra is not installed: say so in one line
+    from ..extras import missing
+
+    raise (missing(_exc, "the PyTorch backend") or _exc) from None
 
 from ..errors import BackendError, UsageError
 from ..ir import Graph

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, CnnirError, UsageError
+from ..extras import require
 from ..util import human
 
 CPU = "CPUExecutionProvider"
@@ -185,7 +186,7 @@ OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 def session_options(optimization: str = "all", threads: int | None = None) -> Any:
     """onnxruntime session options with its logging quietened (errors only)."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", "cnnir run")
 
     ort.set_default_logger_severity(3)
     so = ort.SessionOptions()
@@ -204,7 +205,7 @@ def session_options(optimization: str = "all", threads: int | None = None) -> An
 def create_session(model: bytes | str, plan: ProviderPlan, options: Any = None
                    ) -> tuple[Any, str, str | None]:
     """``(session, provider that runs, fallback note)`` for a model (bytes or a path)."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", "cnnir run")
 
     so = options if options is not None else session_options()
     gpu = any(p != CPU for p in plan.providers)
@@ -229,7 +230,7 @@ def create_session(model: bytes | str, plan: ProviderPlan, options: Any = None
 
 
 def available_providers() -> list[str]:
-    import onnxruntime as ort
+    ort = require("onnxruntime", "cnnir run")
 
     return list(ort.get_available_providers())
 
@@ -267,7 +268,7 @@ def make_runner(sess: Any, x: np.ndarray, provider: str) -> tuple[Callable[[], N
             box[0] = sess.run(None, {name: x})
 
         return run_cpu, lambda: box[0]
-    import onnxruntime as ort
+    ort = require("onnxruntime", "cnnir run")
 
     binding = sess.io_binding()
     binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0))
@@ -338,7 +339,7 @@ def check_against_torch(graph: Any, weights: Any, x: np.ndarray, y: np.ndarray
                         ) -> tuple[float, float]:
     """``(max |ort - torch|, output scale)`` with the PyTorch backend on the same weights."""
     try:
-        import torch
+        torch = require("torch", "cnnir run --check")
 
         from .pytorch import to_module
     except ModuleNotFoundError as exc:

@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import ops as O
 from ..errors import CnnirError, FrontendError
+from ..extras import require
 from ..ir import Graph, SourceLoc
 from .importing import BATCH, Importer, first_user_frame, qualified_path, sanitize
 
@@ -59,6 +60,7 @@ def from_torch(module: Any, input: Sequence[int] | None = None, name: str | None
     ``input`` is the per-sample input shape ``(C, H, W)`` (or ``(F,)``); without
     it, a class attribute ``input_shape`` (or ``input_size``) of the module is used.
     """
+    require("torch", "from_torch")
     import torch
 
     if isinstance(module, type):
