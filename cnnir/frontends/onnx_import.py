@@ -55,7 +55,7 @@ from ..errors import CnnirError, FrontendError
 from ..ir import Graph, SourceLoc
 from . import onnx_rules  # noqa: F401  (registers the rules in ONNX)
 from .importing import BATCH, Importer, sanitize
-from .onnx_support import ONNX, SPECS, NodeContext, Value, attrs
+from .onnx_support import ONNX, SPECS, NodeContext, OpSpec, Value, attrs
 
 
 def load_onnx(path: str, input: tuple[int, ...] | None = None) -> Graph:
@@ -113,10 +113,31 @@ def _read(path: str) -> Any:
 #: the newest opset whose spec the rules' attribute lists were checked against
 _LATEST = 28
 
-#: ops evaluated with numpy when all their inputs are constants
-_CONST_OPS = {"Constant", "Identity", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat",
-              "Slice", "Cast", "Mul", "Add", "Sub", "Div", "Reshape", "ConstantOfShape",
-              "Flatten", "Range", "Size"}
+#: ops evaluated with numpy when all their inputs are constants, with the attributes and
+#: inputs the evaluation reads (every one the ONNX spec gives them, opsets 7 and later)
+#: or refuses (checked by tests/frontends/test_onnx_spec.py like the rules' lists)
+CONST_SPECS: dict[str, OpSpec] = {
+    "Constant": OpSpec(("value", "value_float", "value_floats", "value_int", "value_ints"),
+                       {"sparse_value": "always", "value_string": "always",
+                        "value_strings": "always"}),
+    "Identity": OpSpec(("input",)),
+    "Shape": OpSpec(("data", "start", "end")),
+    "Size": OpSpec(("data",)),
+    "Gather": OpSpec(("data", "indices", "axis")),
+    "Unsqueeze": OpSpec(("data", "axes")),
+    "Squeeze": OpSpec(("data", "axes")),
+    "Concat": OpSpec(("inputs", "axis")),
+    "Slice": OpSpec(("data", "starts", "ends", "axes", "steps")),
+    # saturate and round_mode act on float8 targets only, which numpy has not
+    "Cast": OpSpec(("input", "to", "saturate", "round_mode")),
+    **{op: OpSpec(("A", "B")) for op in ("Mul", "Add", "Sub", "Div")},
+    "Reshape": OpSpec(("data", "shape", "allowzero")),
+    "ConstantOfShape": OpSpec(("input", "value")),
+    "Flatten": OpSpec(("input", "axis")),
+    # stash_type: the precision of float16 ranges (shape arithmetic is int64)
+    "Range": OpSpec(("start", "limit", "delta", "stash_type")),
+}
+_CONST_OPS = set(CONST_SPECS)
 
 
 class _Converter(NodeContext):
@@ -266,6 +287,15 @@ class _Converter(NodeContext):
 
     # ------------------------------------------------------------------ per node
 
+    def _check_attributes(self, node: Any, spec: OpSpec, what: str) -> None:
+        """Refuse an attribute the op's rule does not list (a newer opset's, or a typo)."""
+        unknown = [x.name for x in node.attribute if x.name not in spec.known]
+        if unknown:
+            raise self.err(node, f"attribute{'s' if len(unknown) > 1 else ''} "
+                           f"{', '.join(repr(u) for u in unknown)} unknown to cnnir's "
+                           f"{node.op_type} {what} (not in the ONNX spec of opsets 7 to "
+                           f"{_LATEST}); refused rather than ignored")
+
     def _convert(self, node: Any) -> None:
         ins = [self.values.get(i) if i else None for i in node.input]
         if node.op_type == "Shape" and isinstance(ins[0], (int, np.integer)):
@@ -276,6 +306,7 @@ class _Converter(NodeContext):
         if all(
                 v is None or isinstance(v, np.ndarray) for v, name in zip(ins, node.input)
                 if name) and node.op_type in _CONST_OPS:
+            self._check_attributes(node, CONST_SPECS[node.op_type], "constant evaluation")
             try:
                 outs = _eval_const(self, node, ins)
             except CnnirError:
@@ -289,13 +320,7 @@ class _Converter(NodeContext):
         handler = ONNX.get(node.op_type)
         if handler is None:  # pragma: no cover - _check_supported ran first
             raise self.err(node, "unsupported operator")
-        known = SPECS[node.op_type].known
-        unknown = [x.name for x in node.attribute if x.name not in known]
-        if unknown:
-            raise self.err(node, f"attribute{'s' if len(unknown) > 1 else ''} "
-                           f"{', '.join(repr(u) for u in unknown)} unknown to cnnir's "
-                           f"{node.op_type} rule (not in the ONNX spec of opsets 7 to "
-                           f"{_LATEST}); refused rather than ignored")
+        self._check_attributes(node, SPECS[node.op_type], "rule")
         try:
             result = handler(self, node, ins, attrs(node))
         except CnnirError as exc:
@@ -393,4 +418,4 @@ def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
     raise cv.err(node, "cannot evaluate on constants")  # pragma: no cover
 
 
-__all__ = ["load_onnx", "from_onnx_model"]
+__all__ = ["load_onnx", "from_onnx_model", "CONST_SPECS"]

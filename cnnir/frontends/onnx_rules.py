@@ -612,7 +612,10 @@ _RESIZE = ("X", "roi", "scales", "sizes", "mode", "coordinate_transformation_mod
            "antialias", "axes", "keep_aspect_ratio_policy")
 
 
-@rule("Resize", "Upsample", produces=[O.Upsample], handles=_RESIZE,
+@rule("Upsample", produces=[O.Upsample], handles=("X", "scales", "mode"),
+      refuses={"scales": "other than integers >= 1 on H and W (1 on N and C)",
+               "mode": "other than nearest (linear is asymmetric, not PyTorch's)"})
+@rule("Resize", produces=[O.Upsample], handles=_RESIZE,
       refuses={"scales": "other than integers >= 1 on H and W (1 on N and C)",
                "sizes": "other than integer multiples of H and W",
                "mode": "cubic", "coordinate_transformation_mode": "that picks other pixels "
