@@ -150,6 +150,7 @@ class _Converter(NodeContext):
         self.want_input = input
         self.values: dict[str, Value] = {}
         self.graph_outputs = {o.name for o in self.g.output}
+        self._schemas: dict[str, set[str] | None] = {}
 
     # ------------------------------------------------------------------ driver
 
@@ -287,9 +288,30 @@ class _Converter(NodeContext):
 
     # ------------------------------------------------------------------ per node
 
+    def _schema_attributes(self, op_type: str) -> set[str] | None:
+        """The attribute names of ``op_type`` at the model's opset (None: no such schema)."""
+        if op_type not in self._schemas:
+            import onnx.defs
+
+            try:
+                names: set[str] | None = set(
+                    onnx.defs.get_schema(op_type, self.opset).attributes)
+            except onnx.defs.SchemaError:
+                names = None
+            self._schemas[op_type] = names
+        return self._schemas[op_type]
+
     def _check_attributes(self, node: Any, spec: OpSpec, what: str) -> None:
         """Refuse an attribute the op's rule does not list (a newer opset's, or a typo)."""
         unknown = [x.name for x in node.attribute if x.name not in spec.known]
+        if not unknown:
+            schema = self._schema_attributes(node.op_type)
+            late = [x.name for x in node.attribute if schema is not None and x.name not in schema]
+            if late:
+                raise self.err(node, f"attribute{'s' if len(late) > 1 else ''} "
+                               f"{', '.join(repr(u) for u in late)} not in {node.op_type}'s "
+                               f"spec at the model's opset {self.opset}; refused rather "
+                               f"than read with another opset's meaning")
         if unknown:
             raise self.err(node, f"attribute{'s' if len(unknown) > 1 else ''} "
                            f"{', '.join(repr(u) for u in unknown)} unknown to cnnir's "

@@ -250,3 +250,9 @@ def test_conv_transpose_kernel_shape_must_match_the_weight():
                                          kernel_shape=[2, 2])], {"w": w(3, 2, 3, 3)},
                        ["N", 3, 4, 4])
     refused(model, "ConvTranspose node 'up'", "kernel_shape [2, 2] disagrees")
+
+
+def test_an_attribute_of_a_later_opset_is_refused():
+    """``axes`` on a Resize of opset 17 (it came in 18) is not read with opset 18's meaning."""
+    refused(resize(opset=17, scales=[2, 3], axes=[2, 3]), "Resize node 'up'",
+            "'axes' not in Resize's spec at the model's opset 17")
