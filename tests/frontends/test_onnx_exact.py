@@ -256,3 +256,18 @@ def test_an_attribute_of_a_later_opset_is_refused():
     """``axes`` on a Resize of opset 17 (it came in 18) is not read with opset 18's meaning."""
     refused(resize(opset=17, scales=[2, 3], axes=[2, 3]), "Resize node 'up'",
             "'axes' not in Resize's spec at the model's opset 17")
+
+
+@pytest.mark.parametrize("opset, op, from_attr", [(7, "Upsample", True), (9, "Upsample", False),
+                                                  (10, "Resize", False)])
+def test_old_opset_nearest_upsampling(opset, op, from_attr):
+    scales = [1.0, 1.0, 2.0, 3.0]
+    node = (helper.make_node(op, ["x"], ["y"], name="up", mode="nearest", scales=scales)
+            if from_attr else helper.make_node(op, ["x", "sc"], ["y"], name="up", mode="nearest"))
+    model = make_model([node], {} if from_attr else {"sc": np.array(scales, np.float32)},
+                       ["N", 2, 2, 3], opset=opset)
+    assert agree(model, (2, 2, 3)).op("up") == O.Upsample((2, 3), "nearest")
+    linear = make_model([helper.make_node(op, ["x", "sc"], ["y"], name="up", mode="linear")],
+                        {"sc": np.array(scales, np.float32)}, ["N", 2, 2, 3], opset=max(9, opset))
+    refused(linear, f"{op} node 'up'", "linear resize with coordinate_transformation_mode="
+            "'asymmetric'")
