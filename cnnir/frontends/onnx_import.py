@@ -36,13 +36,16 @@ Every node's location is the file (``SourceLoc(path, 0)``); messages name the
 ONNX node.
 
 This module reads the file, orders and checks the graph, evaluates constants and
-drives the conversion; the per-operator rules are :mod:`cnnir.frontends.onnx_rules`.
+drives the conversion; the per-operator rules are :mod:`cnnir.frontends.onnx_rules`,
+registered in the ``onnx-import`` rule table of :mod:`cnnir.frontends.onnx_support`
+with every attribute and input each operator has in the ONNX spec (opsets 7 and
+later), handled or refused: an attribute outside that list is refused by name.  The
+input must be float32 (cnnir computes, and re-emits, float32 tensors).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import numpy as np
@@ -50,9 +53,9 @@ import numpy as np
 from .. import ops as O
 from ..errors import CnnirError, FrontendError
 from ..ir import Graph, SourceLoc
-from ..ops import TensorShape
-from .importing import BATCH, Importer, qualified_path, sanitize, scoped_path
-from .onnx_rules import HANDLERS, Value, _attrs, _Padded, _RowPooled
+from . import onnx_rules  # noqa: F401  (registers the rules in ONNX)
+from .importing import BATCH, Importer, sanitize
+from .onnx_support import ONNX, SPECS, NodeContext, OpSpec, Value, attrs
 
 
 def load_onnx(path: str, input: tuple[int, ...] | None = None) -> Graph:
@@ -107,33 +110,49 @@ def _read(path: str) -> Any:
 # --------------------------------------------------------------------------- values
 
 
-#: ops evaluated with numpy when all their inputs are constants
-_CONST_OPS = {"Constant", "Identity", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat",
-              "Slice", "Cast", "Mul", "Add", "Sub", "Div", "Reshape", "ConstantOfShape",
-              "Flatten", "Range", "Size"}
+#: the newest opset whose spec the rules' attribute lists were checked against
+_LATEST = 28
+
+#: ops evaluated with numpy when all their inputs are constants, with the attributes and
+#: inputs the evaluation reads (every one the ONNX spec gives them, opsets 7 and later)
+#: or refuses (checked by tests/frontends/test_onnx_spec.py like the rules' lists)
+CONST_SPECS: dict[str, OpSpec] = {
+    "Constant": OpSpec(("value", "value_float", "value_floats", "value_int", "value_ints"),
+                       {"sparse_value": "always", "value_string": "always",
+                        "value_strings": "always"}),
+    "Identity": OpSpec(("input",)),
+    "Shape": OpSpec(("data", "start", "end")),
+    "Size": OpSpec(("data",)),
+    "Gather": OpSpec(("data", "indices", "axis")),
+    "Unsqueeze": OpSpec(("data", "axes")),
+    "Squeeze": OpSpec(("data", "axes")),
+    "Concat": OpSpec(("inputs", "axis")),
+    "Slice": OpSpec(("data", "starts", "ends", "axes", "steps")),
+    # saturate and round_mode act on float8 targets only, which numpy has not
+    "Cast": OpSpec(("input", "to", "saturate", "round_mode")),
+    **{op: OpSpec(("A", "B")) for op in ("Mul", "Add", "Sub", "Div")},
+    "Reshape": OpSpec(("data", "shape", "allowzero")),
+    "ConstantOfShape": OpSpec(("input", "value")),
+    "Flatten": OpSpec(("input", "axis")),
+    # stash_type: the precision of float16 ranges (shape arithmetic is int64)
+    "Range": OpSpec(("start", "limit", "delta", "stash_type")),
+}
+_CONST_OPS = set(CONST_SPECS)
 
 
-class _Converter:
+class _Converter(NodeContext):
     def __init__(self, model: Any, path: str, input: tuple[int, ...] | None) -> None:
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        super().__init__(path, opset, Importer(sanitize(stem) if stem else "model"))
         self.model = model
         self.g = model.graph
-        self.path = path
-        self.loc = SourceLoc(path)
         self.want_input = input
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-                          1)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        self.imp = Importer(sanitize(stem) if stem else "model")
         self.values: dict[str, Value] = {}
-        self.consumers: dict[str, list[Any]] = {}
         self.graph_outputs = {o.name for o in self.g.output}
-        self.file_batch: int | None = None
+        self._schemas: dict[str, set[str] | None] = {}
 
     # ------------------------------------------------------------------ driver
-
-    def err(self, node: Any, msg: str) -> FrontendError:
-        return FrontendError(f"{node.op_type} node '{node.name or node.output[0]}': {msg}",
-                             loc=self.loc)
 
     def run(self) -> Graph:
         from onnx import numpy_helper
@@ -213,7 +232,7 @@ class _Converter:
             if not domain and is_const and n.op_type in _CONST_OPS:
                 known.update(o for o in n.output if o)
                 continue
-            if domain or n.op_type not in HANDLERS:
+            if domain or n.op_type not in ONNX:
                 missing.setdefault(op, []).append(n.name or n.output[0])
         if missing:
             parts = []
@@ -223,10 +242,19 @@ class _Converter:
                 parts.append(f"{op} (node{'s' if len(names) > 1 else ''} {shown}{more})")
             raise FrontendError(
                 f"cannot import: unsupported ONNX operator{'s' if len(parts) > 1 else ''} "
-                f"{'; '.join(parts)}; cnnir maps {', '.join(sorted(HANDLERS))}",
+                f"{'; '.join(parts)}; cnnir maps {', '.join(sorted(map(str, ONNX.keys())))}",
                 loc=self.loc)
 
     def _add_input(self, inp: Any) -> None:
+        from onnx import TensorProto
+
+        elem = inp.type.tensor_type.elem_type
+        if elem != TensorProto.FLOAT:
+            name = TensorProto.DataType.Name(elem).lower() if elem in \
+                TensorProto.DataType.values() else str(elem)
+            raise FrontendError(
+                f"input '{inp.name}' is {name}; cnnir imports float32 inputs only (it "
+                f"computes, and re-emits, float32 tensors)", loc=self.loc)
         dims: list[int | str] = []
         for d in inp.type.tensor_type.shape.dim:
             if d.HasField("dim_value") and d.dim_value > 0:
@@ -260,16 +288,47 @@ class _Converter:
 
     # ------------------------------------------------------------------ per node
 
+    def _schema_attributes(self, op_type: str) -> set[str] | None:
+        """The attribute names of ``op_type`` at the model's opset (None: no such schema)."""
+        if op_type not in self._schemas:
+            import onnx.defs
+
+            try:
+                names: set[str] | None = set(
+                    onnx.defs.get_schema(op_type, self.opset).attributes)
+            except onnx.defs.SchemaError:
+                names = None
+            self._schemas[op_type] = names
+        return self._schemas[op_type]
+
+    def _check_attributes(self, node: Any, spec: OpSpec, what: str) -> None:
+        """Refuse an attribute the op's rule does not list (a newer opset's, or a typo)."""
+        unknown = [x.name for x in node.attribute if x.name not in spec.known]
+        if not unknown:
+            schema = self._schema_attributes(node.op_type)
+            late = [x.name for x in node.attribute if schema is not None and x.name not in schema]
+            if late:
+                raise self.err(node, f"attribute{'s' if len(late) > 1 else ''} "
+                               f"{', '.join(repr(u) for u in late)} not in {node.op_type}'s "
+                               f"spec at the model's opset {self.opset}; refused rather "
+                               f"than read with another opset's meaning")
+        if unknown:
+            raise self.err(node, f"attribute{'s' if len(unknown) > 1 else ''} "
+                           f"{', '.join(repr(u) for u in unknown)} unknown to cnnir's "
+                           f"{node.op_type} {what} (not in the ONNX spec of opsets 7 to "
+                           f"{_LATEST}); refused rather than ignored")
+
     def _convert(self, node: Any) -> None:
         ins = [self.values.get(i) if i else None for i in node.input]
         if node.op_type == "Shape" and isinstance(ins[0], (int, np.integer)):
-            a = _attrs(node)
+            a = attrs(node)
             dims = np.array([BATCH, *self.imp.shape(int(ins[0]))], dtype=np.int64)
             self.values[node.output[0]] = dims[a.get("start", 0):a.get("end")]
             return
         if all(
                 v is None or isinstance(v, np.ndarray) for v, name in zip(ins, node.input)
                 if name) and node.op_type in _CONST_OPS:
+            self._check_attributes(node, CONST_SPECS[node.op_type], "constant evaluation")
             try:
                 outs = _eval_const(self, node, ins)
             except CnnirError:
@@ -280,11 +339,12 @@ class _Converter:
                 if name:
                     self.values[name] = np.asarray(v)
             return
-        handler = HANDLERS.get(node.op_type)
+        handler = ONNX.get(node.op_type)
         if handler is None:  # pragma: no cover - _check_supported ran first
             raise self.err(node, "unsupported operator")
+        self._check_attributes(node, SPECS[node.op_type], "rule")
         try:
-            result = handler(self, node, ins, _attrs(node))
+            result = handler(self, node, ins, attrs(node))
         except CnnirError as exc:
             if exc.msg.startswith(f"{node.op_type} node "):
                 raise
@@ -297,96 +357,12 @@ class _Converter:
                 raise self.err(node, f"its output '{extra}' is used; cnnir maps only the "
                                f"first output of {node.op_type}")
 
-    # ------------------------------------------------------------------ helpers for handlers
-
-    def path_of(self, node: Any, weight: str | None = None) -> tuple[tuple[str, ...], bool]:
-        """(module path, whether it is a torch.nn leaf module) of the layer made from ``node``."""
-        meta = {p.key: p.value for p in node.metadata_props}
-        scopes = meta.get("pkg.torch.onnx.name_scopes")
-        if scopes:
-            try:
-                import ast
-
-                parts = [s for s in ast.literal_eval(scopes) if isinstance(s, str)]
-                classes = ast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
-            except (ValueError, SyntaxError):
-                parts, classes = [], []
-            if weight and re.fullmatch(r"[A-Za-z_][\w.]*\.weight", weight):
-                return qualified_path(weight[: -len(".weight")]), True
-            modules = parts[1:-1] if len(parts) > 2 else []
-            classes = classes[1:len(modules) + 1]
-            self._record_classes(modules, classes)
-            leaf = bool(classes) and str(classes[-1]).startswith("torch.nn.modules.")
-            return (qualified_path(modules[-1]) if modules else ()), leaf
-        comps = [c for c in (node.name or "").split("/") if c]
-        if comps and re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", comps[-1]):
-            comps = comps[:-1]
-        return scoped_path(comps), False
-
-    def _record_classes(self, modules: list[str], classes: list[Any]) -> None:
-        for mod, cls in zip(modules, classes):
-            if isinstance(cls, str):
-                self.imp.classes.setdefault(qualified_path(mod), cls.rsplit(".", 1)[-1])
-
-    def add(self, node: Any, op: O.Op, inputs: list[int], hint: str,
-            weights: dict[str, Any] | None = None, weight_name: str | None = None) -> int:
-        path, leaf = self.path_of(node, weight_name)
-        what = f"{node.op_type} node '{node.name or node.output[0]}'"
-        if weights:
-            weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
-        return self.imp.add(op, inputs, path, hint, what, self.loc, weights, leaf=leaf)
-
-    def ir_or_pad(self, node: Any, ins: list[Value], i: int = 0) -> int | _Padded:
-        """Input ``i``: a layer, or a pending zero Pad to fold into this node."""
-        v = ins[i] if i < len(ins) else None
-        return v if isinstance(v, _Padded) else self.ir(node, ins, i)
-
-    def ir(self, node: Any, ins: list[Value], i: int = 0) -> int:
-        v = ins[i] if i < len(ins) else None
-        if isinstance(v, _RowPooled):
-            raise self.err(node, f"reads the output of MatMul '{v.node}', which multiplies a "
-                           f"feature map by a pooling matrix; cnnir maps that only when a "
-                           f"second MatMul completes an adaptive average pool")
-        if isinstance(v, _Padded):
-            raise self.err(node, f"reads the output of Pad '{v.node}'; cnnir folds a zero Pad "
-                           f"only into a following Conv (or AveragePool counting the padding)")
-        if isinstance(v, (int, np.integer)):
-            return int(v)
-        if isinstance(v, np.ndarray):
-            raise self.err(node, f"input {i} ('{node.input[i]}') is a constant, not a feature "
-                           f"map; cnnir has no op for it")
-        raise self.err(node, f"input {i} is missing")
-
-    def opt_const(self, node: Any, ins: list[Value], i: int, what: str) -> np.ndarray | None:
-        """Input ``i`` as a constant array, or None where the node leaves it out."""
-        v = ins[i] if i < len(ins) and node.input[i] else None
-        if v is None:
-            return None
-        if not isinstance(v, np.ndarray):
-            raise self.err(node, f"{what} ('{node.input[i]}') must be a constant (an "
-                           f"initializer), but the graph computes it")
-        return v
-
-    def const(self, node: Any, ins: list[Value], i: int, what: str) -> np.ndarray:
-        """Input ``i`` as a constant array (an initializer or a folded constant)."""
-        v = self.opt_const(node, ins, i, what)
-        if v is None:
-            raise self.err(node, f"{what} (input {i}) is missing")
-        return v
-
-    def shape(self, i: int) -> TensorShape:
-        return self.imp.shape(i)
-
-    def only_user(self, node: Any) -> bool:
-        out = node.output[0]
-        return len(self.consumers.get(out, [])) == 1 and out not in self.graph_outputs
-
 
 # --------------------------------------------------------------------------- constants
 
 
 def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
-    a = _attrs(node)
+    a = attrs(node)
     op = node.op_type
     x: Any = ins[0] if ins else None
     if op == "Constant":
@@ -464,4 +440,4 @@ def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
     raise cv.err(node, "cannot evaluate on constants")  # pragma: no cover
 
 
-__all__ = ["load_onnx", "from_onnx_model"]
+__all__ = ["load_onnx", "from_onnx_model", "CONST_SPECS"]

@@ -1,19 +1,19 @@
-"""ONNX operator -> IR layer rules, used by :mod:`cnnir.frontends.onnx_import`.
+"""ONNX operator -> IR layer rules, registered in :data:`~cnnir.frontends.onnx_support.ONNX`.
 
-One function per ONNX operator: ``rule(converter, node, inputs, attrs)`` returns the
-id of the IR layer it added (through ``converter.add``), or a pending value that
-the next node completes: a zero :class:`Pad` waiting to fold into a conv's padding,
-or the first half of an adaptive pool written as two ``MatMul`` with bin matrices
-(how cnnir's ONNX backend writes overlapping adaptive bins).  A rule that meets
-attributes with no IR equivalent raises an error naming the node (``converter.err``).
+One function per ONNX operator: ``rule(ctx, node, inputs, attrs)`` returns the id of
+the IR layer it added (through ``ctx.add``), or a pending value that the next node
+completes: a zero :class:`Padded` waiting to fold into a conv's padding, or the first
+half of an adaptive pool written as two ``MatMul`` with bin matrices (how cnnir's ONNX
+backend writes overlapping adaptive bins).  Each rule declares the cnnir ops it can
+produce and every attribute and input the ONNX spec gives its operator (opsets 7 and
+later): handled exactly, or refused by name with an error naming the node
+(``ctx.err``).  The driver is :mod:`cnnir.frontends.onnx_import`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -21,54 +21,26 @@ from .. import ops as O
 from ..errors import CnnirError
 from ..ops import Pads, Pair, TensorShape
 from .importing import BATCH
+from .onnx_support import (
+    ONNX,
+    NodeContext,
+    Padded,
+    RowPooled,
+    Value,
+    bin_matrix,
+    f32,
+    ints,
+    nums,
+    rule,
+)
 
-if TYPE_CHECKING:
-    from .onnx_import import _Converter
-
-@dataclass
-class _Padded:
-    """The output of a zero ``Pad``: waits to be folded into the next conv's padding."""
-
-    src: int
-    pads: tuple[int, int, int, int]
-    node: str
-
-
-@dataclass
-class _RowPooled:
-    """``MatMul(x, A_w^T)`` with PyTorch's adaptive-pool bin matrix: half an adaptive pool.
-
-    cnnir's ONNX backend writes an adaptive average pool whose input size is not a
-    multiple of the output size as ``A_h @ x @ A_w^T``; the second MatMul completes it.
-    """
-
-    src: int
-    out_w: int
-    node: str
+ONNX.not_produced(O.Input, "made by the driver for the graph input, not by an operator rule")
+ONNX.not_produced(O.SiLU, "exporters write SiLU as Sigmoid and Mul, read back as those two")
+ONNX.not_produced(O.FusedConv2d, "made by the fuse-conv-bn-relu pass; ONNX files hold the "
+                                 "separate Conv, BatchNormalization and activation")
 
 
-
-Value = Any  # int (an IR layer id) | np.ndarray (a constant) | a pending value
-
-
-def _attrs(node: Any) -> dict[str, Any]:
-    from onnx import helper
-
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
-        out[a.name] = v
-    return out
-
-
-def _f32(x: float) -> float:
-    """A float attribute as written (float32 0.01 reads back as 0.01, not 0.009999...)."""
-    return float(str(np.float32(x)))
-
-
-def _spatial(cv: _Converter, node: Any, a: dict[str, Any], key: str, default: int) -> Pair:
+def _spatial(cv: NodeContext, node: Any, a: dict[str, Any], key: str, default: int) -> Pair:
     v = a.get(key)
     if v is None:
         return (default, default)
@@ -77,7 +49,7 @@ def _spatial(cv: _Converter, node: Any, a: dict[str, Any], key: str, default: in
     return (int(v[0]), int(v[1]))
 
 
-def _pads(cv: _Converter, node: Any, a: dict[str, Any], in_shape: TensorShape,
+def _pads(cv: NodeContext, node: Any, a: dict[str, Any], in_shape: TensorShape,
           kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
           ) -> tuple[int, int, int, int]:
     """ONNX ``pads`` ``[top, left, bottom, right]``, or the ``auto_pad`` rule."""
@@ -102,7 +74,7 @@ def _pads(cv: _Converter, node: Any, a: dict[str, Any], in_shape: TensorShape,
     raise cv.err(node, f"unknown auto_pad {auto!r}")
 
 
-def _map_input(cv: _Converter, node: Any, x: int, rank: int = 3) -> TensorShape:
+def _map_input(cv: NodeContext, node: Any, x: int, rank: int = 3) -> TensorShape:
     s = cv.shape(x)
     if len(s) != rank:
         raise cv.err(node, f"expects a {'CxHxW feature map' if rank == 3 else 'flat tensor'}, "
@@ -110,7 +82,12 @@ def _map_input(cv: _Converter, node: Any, x: int, rank: int = 3) -> TensorShape:
     return s
 
 
-def _conv(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Conv", produces=[O.Conv2d],
+      handles=("X", "W", "B", "auto_pad", "dilations", "group", "kernel_shape", "pads",
+               "strides"),
+      refuses={"W": "of rank other than 4 (1-D / 3-D convolutions)",
+               "auto_pad": "other than NOTSET, VALID, SAME_UPPER, SAME_LOWER"})
+def _conv(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     xv, extra = _unpad(cv.ir_or_pad(node, ins, 0))
     s = _map_input(cv, node, xv)
     w = cv.const(node, ins, 1, "the weight")
@@ -129,6 +106,9 @@ def _conv(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     if w.shape[1] * group != s[0]:
         raise cv.err(node, f"weight {list(w.shape)} with group={group} expects "
                      f"{w.shape[1] * group} input channels, the input has {s[0]}")
+    if b is not None and b.size != w.shape[0]:
+        raise cv.err(node, f"bias of shape {list(b.shape)} does not fit {w.shape[0]} output "
+                     f"channels")
     op = O.Conv2d(int(w.shape[0]), kernel, stride, pads, dil, group, b is not None)
     weights = {"weight": w}
     if b is not None:
@@ -136,7 +116,13 @@ def _conv(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     return cv.add(node, op, [xv], "conv", weights, node.input[1])
 
 
-def _conv_transpose(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("ConvTranspose", produces=[O.ConvTranspose2d],
+      handles=("X", "W", "B", "auto_pad", "dilations", "group", "kernel_shape",
+               "output_padding", "pads", "strides"),
+      refuses={"output_shape": "always (export explicit pads and output_padding)",
+               "auto_pad": "SAME_UPPER / SAME_LOWER",
+               "pads": "asymmetric", "W": "of rank other than 4"})
+def _conv_transpose(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     s = _map_input(cv, node, x)
     w = cv.const(node, ins, 1, "the weight")
@@ -147,23 +133,40 @@ def _conv_transpose(cv: _Converter, node: Any, ins: list[Value], a: dict[str, An
         raise cv.err(node, "auto_pad / output_shape are not supported; export explicit pads "
                      "and output_padding")
     group = int(a.get("group", 1))
+    kernel = (int(w.shape[2]), int(w.shape[3]))
+    if "kernel_shape" in a and _spatial(cv, node, a, "kernel_shape", 0) != kernel:
+        raise cv.err(node, f"kernel_shape {ints(a['kernel_shape'])} disagrees with the weight "
+                     f"{list(w.shape)}")
+    if b is not None and b.size != w.shape[1] * group:
+        raise cv.err(node, f"bias of shape {list(b.shape)} does not fit {w.shape[1] * group} "
+                     f"output channels")
     if w.shape[0] != s[0]:
         raise cv.err(node, f"weight {list(w.shape)} expects {w.shape[0]} input channels, "
                      f"the input has {s[0]}")
     p = [int(v) for v in a.get("pads", [0, 0, 0, 0])]
     if len(p) != 4 or p[0] != p[2] or p[1] != p[3]:
         raise cv.err(node, f"pads {p}: cnnir's transposed conv takes symmetric padding only")
-    op = O.ConvTranspose2d(int(w.shape[1]) * group, (int(w.shape[2]), int(w.shape[3])),
+    op = O.ConvTranspose2d(int(w.shape[1]) * group, kernel,
                            _spatial(cv, node, a, "strides", 1), (p[0], p[1]),
                            _spatial(cv, node, a, "output_padding", 0),
                            _spatial(cv, node, a, "dilations", 1), group, b is not None)
     weights = {"weight": w}
     if b is not None:
-        weights["bias"] = b
+        weights["bias"] = b.reshape(-1)
     return cv.add(node, op, [x], "upconv", weights, node.input[1])
 
 
-def _batchnorm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("BatchNormalization", produces=[O.BatchNorm2d],
+      handles=("X", "scale", "B", "mean", "var", "input_mean", "input_var", "epsilon",
+               "momentum", "spatial", "training_mode"),
+      refuses={"training_mode": "=1 (normalises by batch statistics)",
+               "spatial": "=0 (per-activation statistics)"})
+def _batchnorm(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    if int(a.get("training_mode", 0)):
+        raise cv.err(node, "training_mode=1 normalises by the batch's own statistics; cnnir's "
+                     "batchnorm2d is the inference one (running statistics)")
+    if cv.opset < 9 and not int(a.get("spatial", 1)):
+        raise cv.err(node, "spatial=0 (statistics per activation, not per channel) has no IR op")
     x = cv.ir(node, ins)
     c = _map_input(cv, node, x)[0]
     arrays = {}
@@ -173,21 +176,31 @@ def _batchnorm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -
             raise cv.err(node, f"{key} has {v.size} values for {c} channels")
         arrays[key] = v.reshape(-1)
     momentum = round(1.0 - float(a.get("momentum", 0.9)), 6)
-    op = O.BatchNorm2d(_f32(a.get("epsilon", 1e-5)), momentum)
+    op = O.BatchNorm2d(f32(a.get("epsilon", 1e-5)), momentum)
     return cv.add(node, op, [x], "bn", arrays, node.input[1])
 
 
-def _simple(op_cls: type[O.Op], hint: str) -> Callable[..., int]:
-    def handler(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+def _simple(op_type: str, op_cls: type[O.Op], hint: str, arg: str = "X") -> None:
+    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
         return cv.add(node, op_cls(), [cv.ir(node, ins)], hint)
-    return handler
+    rule(op_type, produces=[op_cls], handles=(arg,))(handler)
 
 
-def _leaky(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    return cv.add(node, O.LeakyReLU(_f32(a.get("alpha", 0.01))), [cv.ir(node, ins)], "lrelu")
+_simple("Relu", O.ReLU, "relu")
+_simple("Sigmoid", O.Sigmoid, "sigmoid")
+_simple("HardSwish", O.HardSwish, "hswish")
+_simple("Tanh", O.Tanh, "tanh", "input")
 
 
-def _clip(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("LeakyRelu", produces=[O.LeakyReLU], handles=("X", "alpha"))
+def _leaky(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    return cv.add(node, O.LeakyReLU(f32(a.get("alpha", 0.01))), [cv.ir(node, ins)], "lrelu")
+
+
+@rule("Clip", produces=[O.ReLU, O.ReLU6], handles=("input", "min", "max"),
+      refuses={"min": "other than 0", "max": "other than 6 or none",
+               "input": "min / max computed by the graph"})
+def _clip(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     if cv.opset < 11:
         lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
@@ -207,7 +220,9 @@ def _clip(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
                  f"and [0, inf) to relu)")
 
 
-def _hardsigmoid(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("HardSigmoid", produces=[O.HardSigmoid], handles=("X", "alpha", "beta"),
+      refuses={"alpha": "other than 1/6", "beta": "other than 0.5"})
+def _hardsigmoid(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
     if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
         raise cv.err(node, f"HardSigmoid(alpha={alpha:g}, beta={beta:g}) differs from "
@@ -215,7 +230,9 @@ def _hardsigmoid(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any])
     return cv.add(node, O.HardSigmoid(), [cv.ir(node, ins)], "hsigmoid")
 
 
-def _softmax(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Softmax", produces=[O.Softmax], handles=("input", "axis"),
+      refuses={"axis": "other than the channel / feature axis"})
+def _softmax(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     s = cv.shape(x)
     rank = len(s) + 1
@@ -227,8 +244,8 @@ def _softmax(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
     return cv.add(node, O.Softmax(), [x], "softmax")
 
 
-def _elementwise(op_cls: type[O.Op], hint: str) -> Callable[..., int]:
-    def handler(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+def _elementwise(op_type: str, op_cls: type[O.Op], hint: str) -> None:
+    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
         consts = [isinstance(v, np.ndarray) for v in ins[:2]]
         if any(consts):
             if op_cls is O.Add:
@@ -239,10 +256,17 @@ def _elementwise(op_cls: type[O.Op], hint: str) -> Callable[..., int]:
                          f"squeeze-excitation)")
         a_, b_ = cv.ir(node, ins, 0), cv.ir(node, ins, 1)
         return cv.add(node, op_cls(), [a_, b_], hint)
-    return handler
+    refused = {"B": "a constant that is no per-channel bias of the Conv / Gemm / MatMul "
+                    "right before" if op_cls is O.Add else "a constant (no scaling op)"}
+    made = [O.Add, O.Conv2d, O.Linear] if op_cls is O.Add else [op_cls]
+    rule(op_type, produces=made, handles=("A", "B"), refuses=refused)(handler)
 
 
-def _fold_bias(cv: _Converter, node: Any, ins: list[Value]) -> int:
+_elementwise("Add", O.Add, "add")
+_elementwise("Mul", O.Mul, "mul")
+
+
+def _fold_bias(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     """``Add(layer, constant)``: the bias of the Conv / Linear (Gemm, MatMul) right before it."""
     i = 0 if not isinstance(ins[0], np.ndarray) else 1
     src = cv.ir(node, ins, i)
@@ -256,8 +280,9 @@ def _fold_bias(cv: _Converter, node: Any, ins: list[Value]) -> int:
         src in q.inputs for q in cv.imp.nodes)
     if not isinstance(p.op, (O.Linear, O.Conv2d)) or bias is None or not sole:
         raise cv.err(node, f"adds a constant ('{node.input[1 - i]}', shape {list(const.shape)}) "
-                     f"to a feature map; cnnir folds a constant Add only as the per-channel "
-                     f"bias of the Conv / MatMul / Gemm right before it")
+                     f"to an N x {p.shape} tensor; cnnir folds a constant Add only as the "
+                     f"per-channel bias of the Conv / MatMul / Gemm right before it (a constant "
+                     f"that varies along the channel axis alone, by ONNX broadcasting)")
     old = p.weights.get("bias") if p.weights else None
     bias = np.broadcast_to(bias, (c,)).astype(np.float32)
     p.weights = dict(p.weights or {})
@@ -271,20 +296,25 @@ def _fold_bias(cv: _Converter, node: Any, ins: list[Value]) -> int:
 
 
 def _bias_vector(const: np.ndarray, shape: TensorShape) -> np.ndarray | None:
-    """A constant that adds one value per channel / feature (``(C,)``, ``(1, C, 1, 1)``...)."""
-    c = shape[0]
-    if const.size == 1:
-        return const.reshape(1).astype(np.float32)
-    dims = list(const.shape)
-    while dims and dims[0] == 1 and len(dims) > len(shape):
-        dims.pop(0)
-    want = [c] if len(shape) == 1 else [c, 1, 1]
-    if dims == want or (len(shape) == 3 and dims == [c, 1]):
-        return const.reshape(c).astype(np.float32)
-    return None
+    """The per-channel values of a constant added to an ``N x shape`` tensor, or None.
+
+    By ONNX (numpy) broadcasting the constant's axes align with the tensor's trailing
+    axes; it is a bias when it keeps the tensor's rank and shape and varies along the
+    channel / feature axis (axis 1) alone: ``[C]`` or ``[1, C]`` after a Gemm,
+    ``[C, 1, 1]`` or ``[1, C, 1, 1]`` after a Conv, a single value after either.
+    """
+    rank = len(shape) + 1
+    if const.ndim > rank:
+        return None
+    dims = [1] * (rank - const.ndim) + list(const.shape)
+    if dims[0] != 1 or any(d != 1 for d in dims[2:]) or dims[1] not in (1, shape[0]):
+        return None
+    return const.reshape(-1).astype(np.float32)
 
 
-def _concat(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Concat", produces=[O.Concat, O.Identity], handles=("inputs", "axis"),
+      refuses={"axis": "other than 1 (channels)", "inputs": "constant"})
+def _concat(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     xs = [cv.ir(node, ins, i) for i in range(len(ins))]
     rank = len(cv.shape(xs[0])) + 1
     if int(a.get("axis", 1)) % rank != 1:
@@ -295,15 +325,15 @@ def _concat(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> i
     return cv.add(node, O.Concat(), xs, "concat")
 
 
-def _unpad(v: int | _Padded) -> tuple[int, Pads]:
-    return (v.src, v.pads) if isinstance(v, _Padded) else (v, (0, 0, 0, 0))
+def _unpad(v: int | Padded) -> tuple[int, Pads]:
+    return (v.src, v.pads) if isinstance(v, Padded) else (v, (0, 0, 0, 0))
 
 
 def _add_pads(a: Pads, b: Pads) -> Pads:
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
 
 
-def _pool_common(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any], allow_pad: bool
+def _pool_common(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any], allow_pad: bool
                  ) -> tuple[int, Pair, Pair, Pads, bool]:
     xv, extra = _unpad(cv.ir_or_pad(node, ins, 0) if allow_pad else cv.ir(node, ins, 0))
     s = _map_input(cv, node, xv)
@@ -335,7 +365,12 @@ def _as_ceil(shape: TensorShape, k: Pair, s: Pair, p: Pads, ceil: bool) -> tuple
     return (sym, True) if same else (p, ceil)
 
 
-def _maxpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+_POOL = ("X", "auto_pad", "ceil_mode", "kernel_shape", "pads", "strides", "dilations")
+
+
+@rule("MaxPool", produces=[O.MaxPool2d], handles=(*_POOL, "storage_order"),
+      refuses={"dilations": "other than 1", "storage_order": "=1"})
+def _maxpool(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=False)
     if a.get("storage_order", 0):
         raise cv.err(node, "storage_order=1 is not supported")
@@ -343,8 +378,10 @@ def _maxpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
     return cv.add(node, O.MaxPool2d(k, s, p, ceil), [x], "maxpool")
 
 
-def _avgpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    padded = ins[0] if isinstance(ins[0], _Padded) else None
+@rule("AveragePool", produces=[O.AvgPool2d], handles=(*_POOL, "count_include_pad"),
+      refuses={"dilations": "other than 1"})
+def _avgpool(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    padded = ins[0] if isinstance(ins[0], Padded) else None
     if padded is not None and not a.get("count_include_pad", 0):
         return _padded_avgpool(cv, node, padded, a)
     x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=True)
@@ -355,7 +392,7 @@ def _avgpool(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
     return cv.add(node, O.AvgPool2d(k, s, p, ceil, include), [x], "avgpool")
 
 
-def _padded_avgpool(cv: _Converter, node: Any, padded: _Padded, a: dict[str, Any]) -> int:
+def _padded_avgpool(cv: NodeContext, node: Any, padded: Padded, a: dict[str, Any]) -> int:
     """Zero ``Pad`` p, then ``AveragePool(count_include_pad=0)`` with extra end pads only.
 
     The padded zeros are data to the pool (counted) and the extra end pads are not:
@@ -388,20 +425,25 @@ def _padded_avgpool(cv: _Converter, node: Any, padded: _Padded, a: dict[str, Any
                  f"padding {list(own)}; no IR average pool computes that")
 
 
-def _gap(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("GlobalAveragePool", produces=[O.GlobalAvgPool], handles=("X",))
+def _gap(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     _map_input(cv, node, x)
     return cv.add(node, O.GlobalAvgPool(), [x], "gap")
 
 
-def _reduce_mean(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("ReduceMean", produces=[O.GlobalAvgPool, O.Flatten],
+      handles=("data", "axes", "keepdims", "noop_with_empty_axes"),
+      refuses={"axes": "other than [2, 3] (H and W)"})
+def _reduce_mean(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     _map_input(cv, node, x)
     axes = a.get("axes")
     if axes is None and len(ins) > 1 and node.input[1]:
-        axes = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "axes"))]
+        axes = ints(cv.const(node, ins, 1, "axes"))
     if axes is None or sorted(int(v) % 4 for v in axes) != [2, 3]:
-        raise cv.err(node, f"averages over axes {axes}; cnnir maps a mean over H and W "
+        shown = "all" if axes is None else ints(axes)
+        raise cv.err(node, f"averages over axes {shown}; cnnir maps a mean over H and W "
                      f"(axes 2, 3) only, as a global average pool")
     g = cv.add(node, O.GlobalAvgPool(), [x], "gap")
     if a.get("keepdims", 1):
@@ -409,7 +451,9 @@ def _reduce_mean(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any])
     return cv.add(node, O.Flatten(), [g], "flatten")
 
 
-def _flatten(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Flatten", produces=[O.Flatten], handles=("input", "axis"),
+      refuses={"axis": "other than 1"})
+def _flatten(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     if int(a.get("axis", 1)) % (len(cv.shape(x)) + 1) != 1:
         raise cv.err(node, f"flattens from axis {a.get('axis')}; cnnir's flatten keeps the batch "
@@ -417,10 +461,15 @@ def _flatten(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
     return cv.add(node, O.Flatten(), [x], "flatten")
 
 
-def _reshape(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Reshape", produces=[O.Flatten, O.Identity], handles=("data", "shape", "allowzero"),
+      refuses={"shape": "other than a flatten [N, -1] or the same shape",
+               "allowzero": "=1 with a 0 in the shape"})
+def _reshape(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     s = cv.shape(x)
-    target = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "the target shape"))]
+    target = ints(cv.const(node, ins, 1, "the target shape"))
+    if a.get("allowzero", 0) and 0 in target:
+        raise cv.err(node, f"allowzero=1 with a 0 in the shape {target} makes an empty tensor")
     batch_ok = {0, BATCH} | ({cv.file_batch} if cv.file_batch else set())
     n = s.numel
     readable = [("N" if v == BATCH else v) for v in target]
@@ -436,12 +485,15 @@ def _reshape(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
                  f"flatten to [N, {n}]")
 
 
-def _squeeze(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Squeeze", produces=[O.Flatten], handles=("data", "axes"),
+      refuses={"axes": "other than [2, 3] of an N x C x 1 x 1 map"})
+def _squeeze(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     s = cv.shape(x)
     axes = a.get("axes")
     if axes is None and len(ins) > 1 and node.input[1]:
-        axes = [int(v) for v in np.atleast_1d(cv.const(node, ins, 1, "axes"))]
+        axes = ints(cv.const(node, ins, 1, "axes"))
+    axes = None if axes is None else ints(axes)
     if len(s) == 3 and s[1] == s[2] == 1 and (axes is None and s[0] != 1 or axes is not None
                                                and sorted(v % 4 for v in axes) == [2, 3]):
         return cv.add(node, O.Flatten(), [x], "flatten")
@@ -449,7 +501,10 @@ def _squeeze(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> 
                  f"flatten of an N x C x 1 x 1 map")
 
 
-def _gemm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Gemm", produces=[O.Linear], handles=("A", "B", "C", "alpha", "beta", "transA", "transB"),
+      refuses={"transA": "=1", "B": "computed by the graph",
+               "C": "that is no per-output bias ([N] / [1, N] / one value)"})
+def _gemm(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     x = cv.ir(node, ins)
     s = _map_input(cv, node, x, rank=1)
     if a.get("transA", 0):
@@ -464,20 +519,14 @@ def _gemm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     weights = {"weight": w * alpha if alpha != 1.0 else w}
     c = cv.opt_const(node, ins, 2, "the bias (C)")
     if c is not None:
-        if c.size not in (1, w.shape[0]):
-            raise cv.err(node, f"bias of shape {list(c.shape)} does not fit {w.shape[0]} outputs")
-        weights["bias"] = np.broadcast_to(c.reshape(-1) * beta, (w.shape[0],)).copy()
+        per_out = _bias_vector(c, TensorShape((int(w.shape[0]),)))
+        if per_out is None:
+            raise cv.err(node, f"C of shape {list(c.shape)} is no per-output bias of the M x "
+                         f"{w.shape[0]} product (one value per output: [{w.shape[0]}] or "
+                         f"[1, {w.shape[0]}]); cnnir's linear has no other addend")
+        weights["bias"] = np.broadcast_to(per_out * beta, (w.shape[0],)).copy()
     name = node.input[1] if a.get("transB", 0) else None
     return cv.add(node, O.Linear(int(w.shape[0]), c is not None), [x], "fc", weights, name)
-
-
-def bin_matrix(size: int, out: int) -> np.ndarray:
-    """``(out, size)``: row i averages PyTorch's adaptive-pool bin i of an axis of ``size``."""
-    m = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
 
 
 def _is_bins(m: Any, size: int) -> int | None:
@@ -488,8 +537,11 @@ def _is_bins(m: Any, size: int) -> int | None:
     return out if np.allclose(m, bin_matrix(size, out), atol=1e-6) else None
 
 
-def _matmul(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
-    if isinstance(ins[1], _RowPooled):  # A_h @ (x @ A_w^T): an adaptive average pool
+@rule("MatMul", produces=[O.Linear, O.AdaptiveAvgPool2d], handles=("A", "B"),
+      refuses={"B": "computed by the graph, or a matrix on a feature map that is no "
+                    "adaptive-pool bin matrix"})
+def _matmul(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if isinstance(ins[1], RowPooled):  # A_h @ (x @ A_w^T): an adaptive average pool
         half = ins[1]
         s = cv.shape(half.src)
         oh = _is_bins(ins[0], s[1])
@@ -506,7 +558,7 @@ def _matmul(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> A
                          "Linear layer on a flat input (or an adaptive pool)")
         if not cv.only_user(node):
             raise cv.err(node, "half an adaptive pool whose result is used elsewhere")
-        return _RowPooled(int(ins[0]), ow, node.name or node.output[0])
+        return RowPooled(int(ins[0]), ow, node.name or node.output[0])
     x = cv.ir(node, ins)
     s = _map_input(cv, node, x, rank=1)
     w = cv.const(node, ins, 1, "the weight")
@@ -515,65 +567,90 @@ def _matmul(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> A
     return cv.add(node, O.Linear(int(w.shape[1]), False), [x], "fc", {"weight": w.T})
 
 
-def _identity(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Identity", produces=[O.Identity], handles=("input",))
+def _identity(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     return cv.add(node, O.Identity(), [cv.ir(node, ins)], "identity")
 
 
-def _dropout(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Dropout", produces=[O.Dropout],
+      handles=("data", "ratio", "training_mode", "seed"),
+      refuses={"training_mode": "true or computed by the graph (random)",
+               "ratio": "computed by the graph"})
+def _dropout(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """Inference dropout (the identity); ``seed`` only matters in training mode."""
     x = cv.ir(node, ins)
     p = a.get("ratio", 0.5)
     if cv.opset >= 12 and len(ins) > 1 and node.input[1]:
         p = float(np.asarray(cv.const(node, ins, 1, "ratio")).reshape(-1)[0])
-    return cv.add(node, O.Dropout(_f32(p)), [x], "dropout")
+    if cv.opset >= 12 and len(ins) > 2 and node.input[2]:
+        train = cv.const(node, ins, 2, "training_mode")
+        if bool(np.asarray(train).reshape(-1)[0]):
+            raise cv.err(node, "training_mode is true: the dropout zeroes random elements; "
+                         "cnnir imports inference models (dropout is the identity)")
+    return cv.add(node, O.Dropout(f32(p)), [x], "dropout")
 
 
-def _lrn(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("LRN", produces=[O.LocalResponseNorm], handles=("X", "alpha", "beta", "bias", "size"),
+      refuses={"size": "even (ONNX's window is the mirror of PyTorch's)"})
+def _lrn(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """Odd ``size`` only: ONNX sums channels ``c - floor((size-1)/2) .. c + ceil((size-1)/2)``,
+    cnnir's lrn (PyTorch's) ``c - size//2 .. c + (size-1)//2``; they agree for odd sizes."""
     x = cv.ir(node, ins)
-    op = O.LocalResponseNorm(int(a["size"]), _f32(a.get("alpha", 1e-4)),
-                             _f32(a.get("beta", 0.75)), _f32(a.get("bias", 1.0)))
+    size = int(a["size"])
+    if size % 2 == 0:
+        lo, hi = (size - 1) // 2, size // 2
+        raise cv.err(node, f"size={size}: ONNX sums the squares of channels c-{lo}..c+{hi}, "
+                     f"cnnir's lrn (PyTorch's) channels c-{hi}..c+{lo}; no IR op sums "
+                     f"ONNX's window of an even size")
+    op = O.LocalResponseNorm(size, f32(a.get("alpha", 1e-4)), f32(a.get("beta", 0.75)),
+                             f32(a.get("bias", 1.0)))
     return cv.add(node, op, [x], "lrn")
 
 
-def _resize(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+_RESIZE = ("X", "roi", "scales", "sizes", "mode", "coordinate_transformation_mode",
+           "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
+           "antialias", "axes", "keep_aspect_ratio_policy")
+
+
+@rule("Upsample", produces=[O.Upsample], handles=("X", "scales", "mode"),
+      refuses={"scales": "other than integers >= 1 on H and W (1 on N and C)",
+               "mode": "other than nearest (linear is asymmetric, not PyTorch's)"})
+@rule("Resize", produces=[O.Upsample], handles=_RESIZE,
+      refuses={"scales": "other than integers >= 1 on H and W (1 on N and C)",
+               "sizes": "other than integer multiples of H and W",
+               "mode": "cubic", "coordinate_transformation_mode": "that picks other pixels "
+               "than PyTorch (asymmetric linear, tf_crop_and_resize, ...)",
+               "exclude_outside": "=1 with linear mode"})
+def _resize(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """Integer upsampling of H and W, nearest or bilinear, as PyTorch computes it.
+
+    ``roi`` and ``extrapolation_value`` only act with ``tf_crop_and_resize``, ``cubic_coeff_a``
+    with ``cubic`` and ``antialias`` when downscaling, all refused or impossible here.
+    """
     x = cv.ir(node, ins)
     s = _map_input(cv, node, x)
-    scales: list[Any] = []
-    sizes: list[Any] | None = None
-    if node.op_type == "Upsample" and "scales" in a:
-        scales = list(a["scales"])
-    elif node.op_type == "Upsample" or cv.opset < 11:
-        scales = list(cv.const(node, ins, 1, "scales"))
-    else:
-        sc = cv.opt_const(node, ins, 2, "scales")
-        if sc is not None and sc.size:
-            scales = list(sc)
-        else:
-            sizes = list(cv.const(node, ins, 3, "sizes"))
-    if sizes is not None:
-        if len(sizes) != 4:
-            raise cv.err(node, f"sizes {sizes}: cnnir resizes NCHW maps only")
-        scales = [1.0, 1.0, sizes[2] / s[1], sizes[3] / s[2]]
-    if len(scales) != 4 or scales[0] != 1 or scales[1] != 1 or any(
-            v < 1 or v != math.floor(v) for v in scales[2:]):
-        raise cv.err(node, f"scales {[float(v) for v in scales]}: cnnir upsamples H and W by "
-                     f"integer factors only")
-    scale = (int(scales[2]), int(scales[3]))
+    scale = _resize_factors(cv, node, ins, a, s)
+    if a.get("exclude_outside", 0) and a.get("mode", "nearest") != "nearest":
+        raise cv.err(node, "exclude_outside=1 reweights the edge samples of a linear resize; "
+                     "PyTorch's bilinear upsampling does not")
     mode = a.get("mode", "nearest")
     coord = a.get("coordinate_transformation_mode", "half_pixel" if cv.opset >= 11 else
                   "asymmetric")
     if node.op_type == "Upsample" or cv.opset < 11:
         coord = "asymmetric"
+    # for an integer scale the symmetric variant's centre offset is 0: it is half_pixel
+    half = ("half_pixel", "pytorch_half_pixel", "half_pixel_symmetric")
     if mode == "nearest":
         near = a.get("nearest_mode", "round_prefer_floor")
         # for integer scales these coordinate rules pick PyTorch's nearest source pixel
         if (coord, near) == ("asymmetric", "floor") or node.op_type == "Upsample" or \
-                cv.opset < 11 or (coord in ("half_pixel", "pytorch_half_pixel") and
+                cv.opset < 11 or (coord in half and
                                   near in ("round_prefer_floor", "round_prefer_ceil")):
             return cv.add(node, O.Upsample(scale, "nearest"), [x], "upsample")
         raise cv.err(node, f"nearest resize with coordinate_transformation_mode={coord!r}, "
                      f"nearest_mode={near!r} picks other pixels than PyTorch's nearest")
     if mode in ("linear", "bilinear"):
-        if coord in ("half_pixel", "pytorch_half_pixel"):
+        if coord in half:
             return cv.add(node, O.Upsample(scale, "bilinear", False), [x], "upsample")
         if coord == "align_corners":
             return cv.add(node, O.Upsample(scale, "bilinear", True), [x], "upsample")
@@ -582,7 +659,72 @@ def _resize(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> i
     raise cv.err(node, f"resize mode {mode!r} has no IR op (nearest or bilinear)")
 
 
-def _pad(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> _Padded:
+def _resize_factors(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any],
+                    s: TensorShape) -> Pair:
+    """The integer H and W factors of a Resize / Upsample, by ``scales`` or ``sizes``.
+
+    ``axes`` (opset 18) lists the axes ``scales`` / ``sizes`` give, the others keep their
+    size; ``keep_aspect_ratio_policy`` ``not_larger`` / ``not_smaller`` turns ``sizes`` into
+    one scale for all those axes (the smallest / largest ratio), as the spec says.
+    """
+    sizes: list[int] | None = None
+    if node.op_type == "Upsample" and "scales" in a:
+        given: list[float] = [float(v) for v in a["scales"]]
+    elif node.op_type == "Upsample" or cv.opset < 11:
+        given = [float(v) for v in np.atleast_1d(cv.const(node, ins, 1, "scales"))]
+    else:
+        sc = cv.opt_const(node, ins, 2, "scales")
+        if sc is not None and sc.size:
+            given = [float(v) for v in np.atleast_1d(sc)]
+        else:
+            sizes = ints(cv.const(node, ins, 3, "sizes"))
+            given = [float(v) for v in sizes]
+    axes = ints(a["axes"]) if cv.opset >= 18 and "axes" in a else list(range(4))
+    if len(given) != len(axes) or len({v % 4 for v in axes}) != len(axes) or any(
+            not -4 <= v < 4 for v in axes):
+        raise cv.err(node, f"{'sizes' if sizes is not None else 'scales'} {nums(given)} for "
+                     f"axes {axes}: cnnir resizes NCHW maps only")
+    axes = [v % 4 for v in axes]
+    in_size = [0, *s]  # the batch never changes size: its ratio is checked apart
+    factors = [1.0, 1.0, 1.0, 1.0]
+    if sizes is None:
+        for ax, v in zip(axes, given):
+            factors[ax] = v
+    else:
+        batch = {BATCH} | ({cv.file_batch} if cv.file_batch else set())
+        if 0 in axes and sizes[axes.index(0)] not in batch:
+            raise cv.err(node, f"sizes {nums([('N' if v == BATCH else v) for v in sizes])} "
+                         f"resize the batch axis; cnnir resizes H and W only")
+        ratios = {ax: (1.0 if ax == 0 else v / in_size[ax]) for ax, v in zip(axes, sizes)}
+        policy = a.get("keep_aspect_ratio_policy", "stretch") if cv.opset >= 18 else "stretch"
+        if policy in ("not_larger", "not_smaller"):
+            one = (min if policy == "not_larger" else max)(ratios.values())
+            if one != math.floor(one):
+                raise cv.err(node, f"keep_aspect_ratio_policy={policy!r} gives the scale "
+                             f"{one:g} for sizes {nums(sizes)}; cnnir upsamples by integer "
+                             f"factors only")
+            ratios = {ax: one for ax in axes}
+            if 0 in axes and one != 1:
+                raise cv.err(node, f"keep_aspect_ratio_policy={policy!r} scales the batch "
+                             f"axis by {one:g}; cnnir resizes H and W only")
+        elif policy != "stretch":
+            raise cv.err(node, f"unknown keep_aspect_ratio_policy {policy!r}")
+        for ax, r in ratios.items():
+            factors[ax] = r
+    if factors[0] != 1 or factors[1] != 1 or any(v < 1 or v != math.floor(v)
+                                                 for v in factors[2:]):
+        what = (f"sizes {nums(sizes)} of an N x {s} map" if sizes is not None else
+                f"scales {nums(given)}")
+        raise cv.err(node, f"{what}{f' (axes {axes})' if len(axes) != 4 else ''}: cnnir "
+                     f"upsamples H and W by integer factors only")
+    return int(factors[2]), int(factors[3])
+
+
+@rule("Pad", produces=[],
+      handles=("data", "pads", "constant_value", "axes", "mode", "value"),
+      refuses={"mode": "other than constant", "value": "other than 0",
+               "constant_value": "other than 0", "pads": "negative, or on N or C"})
+def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Padded:
     x = cv.ir(node, ins)
     _map_input(cv, node, x)
     mode = a.get("mode", "constant")
@@ -604,31 +746,20 @@ def _pad(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> _Pad
                      f"zero (constant) Pad into the following Conv only")
     if len(pads) != 8 or pads[0] or pads[1] or pads[4] or pads[5] or min(pads) < 0:
         raise cv.err(node, f"pads {pads}: cnnir folds non-negative padding of H and W only")
-    return _Padded(x, (pads[2], pads[3], pads[6], pads[7]), node.name or node.output[0])
+    return Padded(x, (pads[2], pads[3], pads[6], pads[7]), node.name or node.output[0])
 
 
-def _cast(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Cast", produces=[], handles=("input", "to", "saturate", "round_mode"),
+      refuses={"to": "other than float32 (cnnir computes in float32)"})
+def _cast(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     from onnx import TensorProto
 
-    if a.get("to") not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE):
-        raise cv.err(node, "a Cast of a feature map to a non-float type has no IR op")
+    if a.get("to") != TensorProto.FLOAT:
+        name = TensorProto.DataType.Name(int(a.get("to", 0))).lower()
+        raise cv.err(node, f"a Cast of a feature map to {name} has no IR op; cnnir computes "
+                     f"(and re-emits) float32 tensors, where only a Cast to float is the "
+                     f"identity (saturate and round_mode act on float8 targets only)")
     return cv.ir(node, ins)
 
 
-HANDLERS: dict[str, Callable[..., Any]] = {
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batchnorm,
-    "Relu": _simple(O.ReLU, "relu"), "LeakyRelu": _leaky, "Clip": _clip,
-    "Sigmoid": _simple(O.Sigmoid, "sigmoid"), "HardSigmoid": _hardsigmoid,
-    "HardSwish": _simple(O.HardSwish, "hswish"), "Tanh": _simple(O.Tanh, "tanh"),
-    "Softmax": _softmax, "Add": _elementwise(O.Add, "add"), "Mul": _elementwise(O.Mul, "mul"),
-    "Concat": _concat, "MaxPool": _maxpool, "AveragePool": _avgpool,
-    "GlobalAveragePool": _gap, "ReduceMean": _reduce_mean, "Flatten": _flatten,
-    "Reshape": _reshape, "Squeeze": _squeeze, "Gemm": _gemm, "MatMul": _matmul,
-    "Identity": _identity, "Dropout": _dropout, "LRN": _lrn, "Resize": _resize,
-    "Upsample": _resize, "Pad": _pad, "Cast": _cast,
-}
-"""ONNX operator -> handler building the IR layer(s) (see the module docstring)."""
-
-
-
-__all__ = ["HANDLERS", "bin_matrix"]
+__all__ = ["bin_matrix"]
