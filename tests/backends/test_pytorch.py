@@ -437,7 +437,7 @@ def test_names_are_sanitised_by_the_documented_rule():
 
 def test_module_paths_follow_scopes():
     g = load("resnet18", input=(3, 32, 32))
-    from cnnir.backends.pytorch_source import _Names
+    from cnnir.backends.torch_plan import Names as _Names
 
     names = _Names()
     assert module_path(names, "layer2/basic1/downsample_conv") == "layer2.basic1.downsample_conv"
