@@ -255,9 +255,17 @@ def _softmax(p: Lowering, n: str, op: O.Softmax) -> Step:
 
 
 def _pool_kwargs(op: O.MaxPool2d | O.AvgPool2d) -> dict[str, Any]:
+    """The pool module's arguments; padding and ``ceil_mode`` only where the padding is
+    symmetric (asymmetric padding is an explicit ``F.pad`` before a pool without any)."""
     kwargs: dict[str, Any] = {}
     if op.stride != op.kernel:
         kwargs["stride"] = pair_arg(op.stride)
+    t, left, b, r = op.padding
+    if t == b and left == r:
+        if t or left:
+            kwargs["padding"] = pair_arg((t, left))
+        if op.ceil_mode:
+            kwargs["ceil_mode"] = True
     return kwargs
 
 
@@ -266,10 +274,6 @@ def _maxpool(p: Lowering, n: str, op: O.MaxPool2d) -> Step:
     t, left, b, r = op.padding
     kwargs = _pool_kwargs(op)
     if t == b and left == r:
-        if t or left:
-            kwargs["padding"] = pair_arg((t, left))
-        if op.ceil_mode:
-            kwargs["ceil_mode"] = True
         return p.module_step(n, Ctor("MaxPool2d", (pair_arg(op.kernel),), tuple(kwargs.items())))
     (src,) = p.g.inputs(n)
     end_h, end_w = p.window_end_pads(n, op)
@@ -286,10 +290,6 @@ def _avgpool(p: Lowering, n: str, op: O.AvgPool2d) -> Step:
     k = pair_arg(op.kernel)
     kwargs = _pool_kwargs(op)
     if t == b and left == r:
-        if t or left:
-            kwargs["padding"] = pair_arg((t, left))
-        if op.ceil_mode:
-            kwargs["ceil_mode"] = True
         if not op.count_include_pad and (t or left):
             kwargs["count_include_pad"] = False
         return p.module_step(n, Ctor("AvgPool2d", (k,), tuple(kwargs.items())))
