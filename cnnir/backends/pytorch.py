@@ -15,8 +15,9 @@
   :func:`~cnnir.backends.pytorch_source.to_source` (the file imports only torch).
 
 The layer plan (which PyTorch op each IR op becomes, in-place activations,
-asymmetric padding, module names) is :mod:`cnnir.backends.pytorch_source`, shared
-by both emitters.
+asymmetric padding) is made by the per-op rules of :mod:`cnnir.backends.torch_rules`
+in the vocabulary and module names of :mod:`cnnir.backends.torch_plan`, shared by
+both emitters; this module only builds it as a GraphModule.
 
 ``num_batches_tracked``: PyTorch's BatchNorm keeps a step counter in its
 ``state_dict``.  It is training bookkeeping, not model state, so the IR has no
@@ -52,7 +53,9 @@ except ModuleNotFoundError as _exc:  # the torch extra is not installed: say so 
 from ..errors import BackendError, UsageError
 from ..ir import Graph
 from ..weights import BUFFER_NAMES, check_size, ensure_weights, param_shapes
-from .pytorch_source import Call, Plan, Ref, make_plan, to_source
+from .pytorch_source import class_name, to_source
+from .torch_plan import Call, Plan, Ref
+from .torch_rules import make_plan
 
 #: ``to_module`` modes: seeded torchvision-like or random weights (see
 #: :func:`cnnir.weights.init_weights`), or allocated and left uninitialised
@@ -150,7 +153,7 @@ def to_module(graph: Graph, weights: dict[str, dict[str, Any]] | None = None, se
     check_size(graph, max_params)
     with torch.device("meta"):
         root = _root(plan)
-    gm = fx.GraphModule(root, _fx_graph(plan), class_name=_class_name(graph))
+    gm = fx.GraphModule(root, _fx_graph(plan), class_name=class_name(graph.name))
     target = torch.device(device) if device is not None else torch.device("cpu")
     if target.type == "meta":
         return gm
@@ -183,12 +186,6 @@ def _check_shapes(graph: Graph, arrays: dict[str, dict[str, Any]]) -> None:
                 raise BackendError(
                     f"weights of '{n}': '{key}' has shape {tuple(named[key].shape)}, "
                     f"the layer needs {shape}", node=n)
-
-
-def _class_name(graph: Graph) -> str:
-    from .pytorch_source import class_name
-
-    return class_name(graph.name)
 
 
 def _load_arrays(module: nn.Module, plan: Plan, arrays: dict[str, dict[str, Any]]) -> None:

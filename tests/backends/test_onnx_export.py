@@ -300,7 +300,7 @@ def test_cases_cover_every_op_kind():
     seen = {type(chain_graph.op(n)) for build in CASES.values()
             for chain_graph in [build()] for n in chain_graph.nodes()}
     assert set(O.OP_TYPES.values()) - seen == set()
-    assert set(onnx_export.RULES) | {O.Input} == set(O.OP_TYPES.values())
+    assert set(onnx_export.RULES.keys()) == set(O.OP_TYPES.values())
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -408,6 +408,24 @@ def test_unknown_op_is_a_located_backend_error():
     with pytest.raises(BackendError) as err:
         to_onnx(graph)
     assert str(err.value) == "net.py:7: error: onnx: no ONNX rule for op 'mystery' of layer 'odd'"
+
+
+def test_a_refused_op_says_why():
+    from cnnir.backends.onnx_export_rules import EXPORT
+
+    @dataclass(frozen=True)
+    class Warp(Mystery):
+        kind: ClassVar[str] = "warp"
+
+    EXPORT.refuse(Warp, "warping has no ONNX form yet")
+    graph = chain((3, 4, 4), O.ReLU())
+    graph.add("odd", Warp(), ["relu0"], loc=cnnir.SourceLoc("net.py", 9))
+    graph.outputs = ["odd"]
+    infer_shapes(graph)
+    with pytest.raises(BackendError) as err:
+        to_onnx(graph)
+    assert str(err.value) == ("net.py:9: error: onnx: no ONNX rule for op 'warp' of layer "
+                              "'odd': warping has no ONNX form yet")
 
 
 # --------------------------------------------------------------------------- model contents

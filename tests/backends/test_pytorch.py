@@ -364,6 +364,47 @@ def test_an_op_kind_without_a_rule_is_an_error_not_a_guess():
         to_source(g)
 
 
+def test_every_op_kind_has_one_pytorch_rule_and_activations_an_inplace_form():
+    from cnnir.backends.torch_rules import TORCH
+
+    assert set(TORCH.keys()) == set(O.OP_TYPES.values())
+    assert not set(TORCH.refused()) & set(O.OP_TYPES.values())  # (tests refuse their own)
+    acts = [t for t in O.OP_TYPES.values() if issubclass(t, O.Activation)]
+    assert acts and all(TORCH.lookup(t).inplace is not None for t in acts)
+    # producers an in-place user may overwrite (a fused conv only without its activation)
+    assert [t.__name__ for t in O.OP_TYPES.values() if t is not O.FusedConv2d
+            and TORCH.lookup(t).overwritable(t.__new__(t))] == [
+        "Conv2d", "ConvTranspose2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d",
+        "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Linear", "Concat", "Add"]
+    fused = TORCH.lookup(O.FusedConv2d).overwritable
+    assert fused(O.FusedConv2d(O.Conv2d(8), O.BatchNorm2d()))
+    assert not fused(O.FusedConv2d(O.Conv2d(8), O.BatchNorm2d(), O.ReLU()))
+
+
+def test_a_refused_op_kind_says_why():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from cnnir.backends.torch_rules import TORCH
+
+    @dataclass(frozen=True)
+    class Warp(O.Op):
+        kind: ClassVar[str] = "warp"
+
+        def infer(self, inputs):
+            return inputs[0]
+
+    TORCH.refuse(Warp, "warping is not emitted yet")
+    g = Graph("odd")
+    g.add("input", O.Input((3, 8, 8)))
+    g.add("warp1", Warp(), ["input"])
+    g.outputs = ["warp1"]
+    infer_shapes(g)
+    with pytest.raises(BackendError, match=r"does not emit op kind 'warp' \(node 'warp1'\): "
+                                           r"warping is not emitted yet"):
+        to_source(g)
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much])
@@ -437,7 +478,7 @@ def test_names_are_sanitised_by_the_documented_rule():
 
 def test_module_paths_follow_scopes():
     g = load("resnet18", input=(3, 32, 32))
-    from cnnir.backends.pytorch_source import _Names
+    from cnnir.backends.torch_plan import Names as _Names
 
     names = _Names()
     assert module_path(names, "layer2/basic1/downsample_conv") == "layer2.basic1.downsample_conv"

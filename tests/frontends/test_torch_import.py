@@ -354,3 +354,30 @@ def test_dsl_files_and_cnnir_stay_torch_free():
                        env=dict(os.environ, PYTHONPATH=str(HERE.parents[1])))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_importing_the_torch_frontend_imports_no_torch():
+    code = ("import sys, cnnir.frontends.torch_import, cnnir.frontends.torch_rules; "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=HERE.parents[1], timeout=60,
+                       env=dict(os.environ, PYTHONPATH=str(HERE.parents[1])))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+def test_import_rules_say_what_they_produce_for_every_op_kind():
+    from cnnir.frontends.torch_rules import TORCH_IMPORT, function_key, module_key
+
+    assert TORCH_IMPORT.reads and TORCH_IMPORT.produced() == set(O.OP_TYPES.values())
+    assert module_key(nn.Conv2d) == "nn.Conv2d" and module_key(T.BasicBlock) is None
+    assert function_key(F.relu) == "F.relu" and function_key(torch.cat) == "torch.cat"
+    # every torch name a rule is keyed on resolves to that rule through the driver's lookup
+    for key in TORCH_IMPORT.keys():
+        space, _, name = key.partition(".")
+        if space == "nn":
+            assert module_key(getattr(nn, name)) == key
+        elif space in ("F", "torch"):
+            obj = getattr({"F": F, "torch": torch}[space], name, None)
+            if obj is not None:
+                assert TORCH_IMPORT.get(function_key(obj)) is TORCH_IMPORT.get(key), key

@@ -1,0 +1,334 @@
+"""ONNX export rules: the ONNX node(s) each IR op becomes, one rule per op class.
+
+:data:`EXPORT` (``RuleTable("onnx-export")``) maps every op class to a rule
+``rule(e, node, op, inputs, doc) -> tensor``: it appends nodes to the
+:class:`~cnnir.backends.onnx_builder.Emitter` ``e`` with ``onnx.helper`` (weights
+through ``e.param``), reading the input tensors ``inputs``, and returns the tensor
+that holds the node's output (named like the node).  The driver,
+:func:`cnnir.backends.onnx_export.to_onnx`, walks the graph and assembles the model.
+
+The mapping (the IR's PyTorch semantics, checked numerically against PyTorch):
+
+=====================  ==================================================================
+input                  a graph input, batch first (``N`` or a fixed size)
+conv2d                 ``Conv`` (pads per side, dilations, group)
+conv_transpose2d       ``ConvTranspose`` (weight layout Cin, Cout/groups, kh, kw)
+fused_conv2d           ``Conv`` with the folded weights and bias, then the activation
+batchnorm2d            ``BatchNormalization`` (inference)
+lrn                    ``LRN`` for an odd size; for an even size PyTorch's window is
+                       asymmetric (``size//2`` before, ``(size-1)//2`` after), which
+                       ``LRN`` cannot express: square, 1x1 ``Conv`` with a banded
+                       ``alpha/size`` matrix, add ``k``, ``Pow`` beta, ``Div``
+relu / sigmoid / tanh  ``Relu`` / ``Sigmoid`` / ``Tanh``
+leaky_relu             ``LeakyRelu``
+relu6                  ``Clip`` with min 0 and max 6 as inputs
+hardsigmoid            ``HardSigmoid(alpha=1/6, beta=1/2)``
+hardswish              ``HardSwish``
+silu                   ``Sigmoid`` then ``Mul``
+softmax                ``Softmax(axis=1)`` (channels or features)
+maxpool2d / avgpool2d  ``MaxPool`` / ``AveragePool``; ``ceil_mode`` as extra end padding
+                       (see :func:`_pool_pads`); an averaging ceil-mode pool that counts
+                       padding pads with zeros first (``Pad``)
+adaptive_avgpool2d     1x1: ``GlobalAveragePool``; input divisible by the output:
+                       ``AveragePool``; otherwise PyTorch's overlapping bins as two
+                       ``MatMul`` with bin-averaging matrices (exact, not approximated)
+global_avgpool         ``GlobalAveragePool``
+upsample               ``Resize``: nearest = ``asymmetric`` + ``floor`` (PyTorch's
+                       nearest); bilinear = ``linear`` with ``align_corners`` or
+                       ``half_pixel``
+flatten                ``Flatten(axis=1)``
+linear                 ``Gemm(transB=1)``
+concat / add / mul     ``Concat(axis=1)`` / ``Add`` / ``Mul``
+dropout / identity     nothing (the consumers read the input tensor); an ``Identity``
+                       where the node is a graph output
+=====================  ==================================================================
+
+Rules are looked up by exact class: a new op needs its own rule (or a deliberate
+``EXPORT.refuse``); without one the driver raises a BackendError naming the layer.
+Activation rules take an optional ``name`` for their node, so that a fused conv can
+apply one to its own output (``"conv1:relu"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, cast
+
+import numpy as np
+
+from .. import ops as O
+from ..errors import BackendError
+from ..rules import RuleTable
+from .onnx_builder import Emitter
+
+#: ``rule(emitter, node, op, input tensors, doc string) -> output tensor``
+Rule = Callable[..., str]
+
+EXPORT: RuleTable[Rule] = RuleTable("onnx-export")
+
+
+def key(op_type: type) -> Hashable:
+    """An op class as a table key (mypy does not take a ``type[Op]`` as Hashable)."""
+    return cast(Hashable, op_type)
+
+
+def rule(*op_types: type[O.Op]) -> Callable[[Rule], Rule]:
+    """Decorator: ``fn`` is the ONNX rule of each of ``op_types``."""
+    return EXPORT.rule(*(key(t) for t in op_types))
+
+
+# --------------------------------------------------------------------------- io, conv, norm
+
+
+@rule(O.Input)
+def _input(e: Emitter, n: str, op: O.Input, ins: list[str], doc: str) -> str:
+    return e.add_input(n, op.shape)
+
+
+def _conv_attrs(conv: O.Conv2d) -> dict[str, Any]:
+    return dict(kernel_shape=list(conv.kernel), strides=list(conv.stride),
+                pads=list(conv.padding), dilations=list(conv.dilation), group=conv.groups)
+
+
+@rule(O.Conv2d)
+def _conv(e: Emitter, n: str, op: O.Conv2d, ins: list[str], doc: str) -> str:
+    args = [ins[0], e.param(n, "weight")]
+    if op.bias:
+        args.append(e.param(n, "bias"))
+    return e.emit("Conv", args, n, n, doc, **_conv_attrs(op))
+
+
+@rule(O.FusedConv2d)
+def _fused(e: Emitter, n: str, op: O.FusedConv2d, ins: list[str], doc: str) -> str:
+    args = [ins[0], e.param(n, "weight")]
+    if "bias" in e.weights[n]:
+        args.append(e.param(n, "bias"))
+    if op.act is None:
+        return e.emit("Conv", args, n, n, doc, **_conv_attrs(op.conv))
+    y = e.emit("Conv", args, f"{n}:conv", n, doc, **_conv_attrs(op.conv))
+    act_rule = EXPORT.get(key(type(op.act)))
+    if act_rule is None:
+        raise BackendError(f"onnx: no rule for the activation '{op.act.kind}'")
+    return act_rule(e, n, op.act, [y], doc, name=f"{n}:{op.act.kind}")
+
+
+@rule(O.ConvTranspose2d)
+def _conv_t(e: Emitter, n: str, op: O.ConvTranspose2d, ins: list[str], doc: str) -> str:
+    args = [ins[0], e.param(n, "weight")]
+    if op.bias:
+        args.append(e.param(n, "bias"))
+    ph, pw = op.padding
+    return e.emit("ConvTranspose", args, n, n, doc, kernel_shape=list(op.kernel),
+                  strides=list(op.stride), pads=[ph, pw, ph, pw],
+                  output_padding=list(op.output_padding), dilations=list(op.dilation),
+                  group=op.groups)
+
+
+@rule(O.BatchNorm2d)
+def _bn(e: Emitter, n: str, op: O.BatchNorm2d, ins: list[str], doc: str) -> str:
+    args = [ins[0]] + [e.param(n, k) for k in ("weight", "bias", "running_mean", "running_var")]
+    # ONNX momentum weighs the running statistic, PyTorch's the new batch statistic
+    return e.emit("BatchNormalization", args, n, n, doc, epsilon=float(op.eps),
+                  momentum=1.0 - float(op.momentum))
+
+
+@rule(O.LocalResponseNorm)
+def _lrn(e: Emitter, n: str, op: O.LocalResponseNorm, ins: list[str], doc: str) -> str:
+    if op.size % 2:
+        return e.emit("LRN", [ins[0]], n, n, doc, size=op.size, alpha=float(op.alpha),
+                      beta=float(op.beta), bias=float(op.k))
+    # PyTorch sums channels [c - size//2, c + (size-1)//2]; ONNX LRN the mirror window
+    c = e.graph.shape(n)[0]
+    band = np.zeros((c, c, 1, 1), np.float32)
+    for i in range(c):
+        lo, hi = max(0, i - op.size // 2), min(c - 1, i + (op.size - 1) // 2)
+        band[i, lo:hi + 1] = op.alpha / op.size
+    sq = e.emit("Mul", [ins[0], ins[0]], f"{n}:square", f"{n}:square", doc)
+    s = e.emit("Conv", [sq, e.add_init(f"{n}:window", band)], f"{n}:window", f"{n}:window",
+               doc, kernel_shape=[1, 1])
+    d = e.emit("Add", [s, e.const(op.k)], f"{n}:offset", f"{n}:offset", doc)
+    p = e.emit("Pow", [d, e.const(op.beta)], f"{n}:pow", f"{n}:pow", doc)
+    return e.emit("Div", [ins[0], p], n, n, doc)
+
+
+# --------------------------------------------------------------------------- activations
+# each takes ``name`` (the ONNX node's name, the IR node's by default): a fused conv
+# applies the activation to its own output under "<node>:<kind>"
+
+
+def _simple(op_type: type[O.Op], onnx_op: str, **attrs: Any) -> None:
+    """Register a one-node activation ``onnx_op`` with fixed attributes."""
+
+    def act(e: Emitter, n: str, op: Any, ins: list[str], doc: str,
+            name: str | None = None) -> str:
+        return e.emit(onnx_op, [ins[0]], n, name or n, doc, **attrs)
+
+    EXPORT.add(key(op_type), act)
+
+
+_simple(O.ReLU, "Relu")
+_simple(O.Sigmoid, "Sigmoid")
+_simple(O.Tanh, "Tanh")
+_simple(O.HardSigmoid, "HardSigmoid", alpha=1.0 / 6.0, beta=0.5)
+_simple(O.HardSwish, "HardSwish")
+
+
+@rule(O.LeakyReLU)
+def _leaky(e: Emitter, n: str, op: O.LeakyReLU, ins: list[str], doc: str,
+           name: str | None = None) -> str:
+    return e.emit("LeakyRelu", [ins[0]], n, name or n, doc, alpha=float(op.negative_slope))
+
+
+@rule(O.ReLU6)
+def _relu6(e: Emitter, n: str, op: O.ReLU6, ins: list[str], doc: str,
+           name: str | None = None) -> str:
+    return e.emit("Clip", [ins[0], e.const(0.0), e.const(6.0)], n, name or n, doc)
+
+
+@rule(O.SiLU)
+def _silu(e: Emitter, n: str, op: O.SiLU, ins: list[str], doc: str,
+          name: str | None = None) -> str:
+    name = name or n
+    s = e.emit("Sigmoid", [ins[0]], f"{name}:sigmoid", f"{name}:sigmoid", doc)
+    return e.emit("Mul", [ins[0], s], n, name, doc)
+
+
+@rule(O.Softmax)
+def _softmax(e: Emitter, n: str, op: O.Softmax, ins: list[str], doc: str) -> str:
+    return e.emit("Softmax", [ins[0]], n, n, doc, axis=1)
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_pads(e: Emitter, n: str, op: O.MaxPool2d | O.AvgPool2d) -> tuple[list[int], bool]:
+    """Pads that give PyTorch's output size without ``ceil_mode``; True if they grew.
+
+    ``ceil_mode`` is never emitted: onnx's shape inference does not drop a last window
+    that would start in the end padding (PyTorch does), so the extra windows of ceil
+    mode become extra end padding, which pooling ignores (``-inf`` for max; not counted
+    by an average that excludes padding).
+    """
+    _, h, w = e.graph.shape(e.graph.inputs(n)[0])
+    _, oh, ow = e.graph.shape(n)
+    pads = list(op.padding)
+    grown = False
+    for axis, (size, out) in enumerate(((h, oh), (w, ow))):
+        k, s = op.kernel[axis], op.stride[axis]
+        end = (out - 1) * s + k - size - pads[axis]  # end padding the last window needs
+        if end > pads[axis + 2]:
+            pads[axis + 2] = end
+            grown = True
+    return pads, grown
+
+
+@rule(O.MaxPool2d)
+def _maxpool(e: Emitter, n: str, op: O.MaxPool2d, ins: list[str], doc: str) -> str:
+    pads, _ = _pool_pads(e, n, op)
+    return e.emit("MaxPool", [ins[0]], n, n, doc, kernel_shape=list(op.kernel),
+                  strides=list(op.stride), pads=pads)
+
+
+@rule(O.AvgPool2d)
+def _avgpool(e: Emitter, n: str, op: O.AvgPool2d, ins: list[str], doc: str) -> str:
+    pads, grown = _pool_pads(e, n, op)
+    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride))
+    if not op.count_include_pad or not grown:
+        return e.emit("AveragePool", [ins[0]], n, n, doc, pads=pads,
+                      count_include_pad=int(op.count_include_pad), **attrs)
+    # PyTorch divides a ceil-mode window by its cells inside the *padded* input: pad
+    # the input with zeros explicitly, then average over what is not the extra padding
+    x = ins[0]
+    if any(op.padding):
+        t, left, b, r = op.padding
+        pad = e.add_init(f"{n}:pads", [0, 0, t, left, 0, 0, b, r], np.int64)
+        x = e.emit("Pad", [x, pad], f"{n}:padded", f"{n}:pad", doc)
+    extra = [0, 0, pads[2] - op.padding[2], pads[3] - op.padding[3]]
+    return e.emit("AveragePool", [x], n, n, doc, pads=extra, count_include_pad=0, **attrs)
+
+
+def bin_matrix(size: int, out: int) -> np.ndarray:
+    """``(out, size)`` matrix averaging PyTorch's adaptive pooling bins along one axis."""
+    m = np.zeros((out, size), np.float64)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+@rule(O.AdaptiveAvgPool2d)
+def _adaptive(e: Emitter, n: str, op: O.AdaptiveAvgPool2d, ins: list[str], doc: str) -> str:
+    _, h, w = e.graph.shape(e.graph.inputs(n)[0])
+    oh, ow = op.output_size
+    if (oh, ow) == (1, 1):
+        return e.emit("GlobalAveragePool", [ins[0]], n, n, doc)
+    if h % oh == 0 and w % ow == 0:
+        k = [h // oh, w // ow]
+        return e.emit("AveragePool", [ins[0]], n, n, doc, kernel_shape=k, strides=k)
+    # overlapping (or repeating) bins: out = A_h @ x @ A_w^T, exactly PyTorch's bins
+    aw = e.add_init(f"{n}:bins_w", bin_matrix(w, ow).T)
+    ah = e.add_init(f"{n}:bins_h", bin_matrix(h, oh))
+    y = e.emit("MatMul", [ins[0], aw], f"{n}:pool_w", f"{n}:pool_w", doc)
+    return e.emit("MatMul", [ah, y], n, n, doc)
+
+
+@rule(O.GlobalAvgPool)
+def _global(e: Emitter, n: str, op: O.GlobalAvgPool, ins: list[str], doc: str) -> str:
+    return e.emit("GlobalAveragePool", [ins[0]], n, n, doc)
+
+
+@rule(O.Upsample)
+def _upsample(e: Emitter, n: str, op: O.Upsample, ins: list[str], doc: str) -> str:
+    scales = e.add_init(f"{n}:scales", np.array([1, 1, *op.scale], np.float32))
+    if op.mode == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor")
+    else:
+        # integer scales: half_pixel equals PyTorch's pytorch_half_pixel (sizes > 1)
+        attrs = dict(mode="linear", coordinate_transformation_mode=(
+            "align_corners" if op.align_corners else "half_pixel"))
+    return e.emit("Resize", [ins[0], "", scales], n, n, doc, **attrs)
+
+
+# --------------------------------------------------------------------------- shape-only, dense
+
+
+@rule(O.Flatten)
+def _flatten(e: Emitter, n: str, op: O.Flatten, ins: list[str], doc: str) -> str:
+    return e.emit("Flatten", [ins[0]], n, n, doc, axis=1)
+
+
+@rule(O.Linear)
+def _linear(e: Emitter, n: str, op: O.Linear, ins: list[str], doc: str) -> str:
+    args = [ins[0], e.param(n, "weight")]
+    if op.bias:
+        args.append(e.param(n, "bias"))
+    return e.emit("Gemm", args, n, n, doc, transB=1)
+
+
+@rule(O.Dropout, O.Identity)
+def _alias(e: Emitter, n: str, op: O.Op, ins: list[str], doc: str) -> str:
+    """No node: the consumers read the input tensor (the driver adds an ``Identity``
+    where such a node is a graph output)."""
+    return ins[0]
+
+
+# --------------------------------------------------------------------------- merges
+
+
+@rule(O.Concat)
+def _concat(e: Emitter, n: str, op: O.Concat, ins: list[str], doc: str) -> str:
+    return e.emit("Concat", ins, n, n, doc, axis=1)
+
+
+@rule(O.Add)
+def _add(e: Emitter, n: str, op: O.Add, ins: list[str], doc: str) -> str:
+    return e.emit("Add", ins, n, n, doc)
+
+
+@rule(O.Mul)
+def _mul(e: Emitter, n: str, op: O.Mul, ins: list[str], doc: str) -> str:
+    return e.emit("Mul", ins, n, n, doc)
+
+
+__all__ = ["EXPORT", "Rule", "rule", "bin_matrix"]
