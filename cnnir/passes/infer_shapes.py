@@ -33,14 +33,12 @@ class InferShapes(Pass):
 
     def run(self, graph: Graph) -> Graph:
         self.errors = []
-        for n in graph.nodes():
-            attrs = graph._attrs(n)
-            op = attrs["op"]
-            ins = attrs["inputs"]
-            meta = attrs["meta"]
-            shapes = [graph._attrs(i)["meta"].get("shape") for i in ins]
+        known: dict[str, TensorShape | None] = {}
+        for v in graph.walk():
+            n, op, ins, meta = v.name, v.op, v.inputs, v.meta
+            shapes = [known[i] for i in ins]
             if any(s is None for s in shapes):
-                meta["shape"] = None  # an upstream node failed (non-strict mode)
+                meta["shape"] = known[n] = None  # an upstream node failed (non-strict mode)
                 continue
             try:
                 _check_arity(op, len(ins))
@@ -52,6 +50,7 @@ class InferShapes(Pass):
                 self.errors.append(err)
                 self.note(str(err))
                 meta["shape"] = None
+            known[n] = meta["shape"]
         return graph
 
 
