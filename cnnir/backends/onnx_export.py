@@ -65,6 +65,7 @@ from .. import __version__
 from .. import ops as O
 from ..errors import BackendError, UsageError
 from ..ir import Graph
+from ..passes.support import bin_matrix
 from ..util import check_writable
 from ..weights import ensure_weights, with_weights
 
@@ -284,15 +285,6 @@ def _avgpool(e: _Emitter, n: str, op: O.AvgPool2d, ins: list[str], doc: str) -> 
         x = e.emit("Pad", [x, pad], f"{n}:padded", f"{n}:pad", doc)
     extra = [0, 0, pads[2] - op.padding[2], pads[3] - op.padding[3]]
     return e.emit("AveragePool", [x], n, n, doc, pads=extra, count_include_pad=0, **attrs)
-
-
-def bin_matrix(size: int, out: int) -> np.ndarray:
-    """``(out, size)`` matrix averaging PyTorch's adaptive pooling bins along one axis."""
-    m = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
 
 
 def _adaptive(e: _Emitter, n: str, op: O.AdaptiveAvgPool2d, ins: list[str], doc: str) -> str:

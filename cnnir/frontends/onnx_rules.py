@@ -20,6 +20,7 @@ import numpy as np
 from .. import ops as O
 from ..errors import CnnirError
 from ..ops import Pads, Pair, TensorShape
+from ..passes.support import bin_matrix
 from .importing import BATCH
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ class _RowPooled:
     src: int
     out_w: int
     node: str
-
 
 
 Value = Any  # int (an IR layer id) | np.ndarray (a constant) | a pending value
@@ -471,15 +471,6 @@ def _gemm(cv: _Converter, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     return cv.add(node, O.Linear(int(w.shape[0]), c is not None), [x], "fc", weights, name)
 
 
-def bin_matrix(size: int, out: int) -> np.ndarray:
-    """``(out, size)``: row i averages PyTorch's adaptive-pool bin i of an axis of ``size``."""
-    m = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
-
-
 def _is_bins(m: Any, size: int) -> int | None:
     """The output size if ``m`` (``out x size``) is the bin matrix of ``size``, else None."""
     if not isinstance(m, np.ndarray) or m.ndim != 2 or m.shape[1] != size:
@@ -628,7 +619,6 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "Upsample": _resize, "Pad": _pad, "Cast": _cast,
 }
 """ONNX operator -> handler building the IR layer(s) (see the module docstring)."""
-
 
 
 __all__ = ["HANDLERS", "bin_matrix"]
