@@ -42,7 +42,7 @@ def param_shapes(graph: Graph, name: str) -> dict[str, tuple[int, ...]]:
     none here: each target refuses such an op by its own rules."""
     op = graph.op(name)
     inputs = graph.inputs(name)
-    ins = [graph.meta(i).get("shape") for i in inputs]
+    ins: list[Any] = [graph.meta(i).get("shape") for i in inputs]
     try:
         return op.params(ins)
     except NoRule:

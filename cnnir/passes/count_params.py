@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Graph, Node
-from ..ops import NoRule, TensorShape, numel
+from ..ops import NoRule, Op, TensorShape, Weightless, numel
 from . import register
 from .base import Pass
 from .support import input_shapes, no_rule, node_shapes
@@ -43,12 +43,18 @@ __all__ = ["CountParams", "count_params", "node_params", "op_params", "params_at
            "no_rule"]
 
 
-def op_params(op: object, ins: list[TensorShape]) -> tuple[int, int, int]:
+_WEIGHTLESS = Weightless.params
+_ZERO = (0, 0, 0)
+
+
+def op_params(op: Op, ins: list[TensorShape]) -> tuple[int, int, int]:
     """``(params, bias, buffers)`` of an op given its input shapes (raises NoRule)."""
-    shapes = op.params(ins)  # type: ignore[attr-defined]
+    if type(op).params is _WEIGHTLESS:
+        return _ZERO
+    shapes = op.params(ins)
     if not shapes:
         return (0, 0, 0)
-    buffers = op.buffers  # type: ignore[attr-defined]
+    buffers = op.buffers
     p = buf = 0
     for name, shape in shapes.items():
         if name in buffers:
@@ -60,10 +66,17 @@ def op_params(op: object, ins: list[TensorShape]) -> tuple[int, int, int]:
 
 
 def params_at(graph: Graph, v: Node, known: dict[str, TensorShape],
-                 what: str) -> tuple[int, int, int]:
-    ins = node_shapes(v, known, what)
+              what: str) -> tuple[int, int, int]:
+    """``(params, bias, buffers)`` of the node ``v`` in a walk; ``known`` maps the nodes
+    walked so far to their shapes (``v``'s inputs among them)."""
+    if v.meta.get("shape") is None:
+        node_shapes(v, known, what)  # raises the clear error
+    op = v.op
+    if type(op).params is _WEIGHTLESS:
+        return _ZERO
     try:
-        return op_params(v.op, ins)
+        # a known shape implies known inputs (infer-shapes leaves the rest unset)
+        return op_params(op, [known[i] for i in v.inputs])
     except NoRule:
         raise no_rule(graph, v.name, what) from None
 

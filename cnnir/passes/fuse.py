@@ -34,6 +34,7 @@ needs a ``CxHxW`` map), so there is nothing to fold after a linear layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from ..errors import PassError
 from ..ir import Graph
@@ -153,9 +154,10 @@ class FuseConvBnRelu(Pass):
         conv = g.op(m.conv)
         assert isinstance(conv, Conv2d)
         bn = g.op(m.bn) if m.bn is not None else None
-        act = g.op(m.act) if m.act is not None else None
+        # matched by its trait; a FusedConv2d keeps it as its activation
+        act = cast("Activation | None", g.op(m.act) if m.act is not None else None)
         assert bn is None or isinstance(bn, BatchNorm2d)
-        assert act is None or isinstance(act, Activation)
+        assert act is None or act.has(FUSABLE_ACTIVATION)
         last = m.act or m.bn
         assert last is not None
         if g.weights is not None and bn is not None and m.conv in g.weights:

@@ -11,6 +11,7 @@ unset (``None``) and carries on; repair passes such as ``fix-residual`` use that
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import networkx as nx
 
@@ -36,10 +37,11 @@ class InferShapes(Pass):
         known: dict[str, TensorShape | None] = {}
         for v in graph.walk():
             n, op, ins, meta = v.name, v.op, v.inputs, v.meta
-            shapes = [known[i] for i in ins]
-            if any(s is None for s in shapes):
+            maybe = [known[i] for i in ins]
+            if any(s is None for s in maybe):
                 meta["shape"] = known[n] = None  # an upstream node failed (non-strict mode)
                 continue
+            shapes = cast("list[TensorShape]", maybe)
             try:
                 _check_arity(op, len(ins))
                 meta["shape"] = op.infer(shapes)

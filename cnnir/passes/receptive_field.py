@@ -169,10 +169,11 @@ def _report(st: State) -> RF:
 
 def _input_extent(graph: Graph) -> tuple[int, int] | None:
     """H and W of the input (the first one that is a feature map)."""
-    for n in graph.input_nodes:
-        shape = graph.op(n).shape  # type: ignore[attr-defined]
-        if len(shape) == 3:
-            return (shape[1], shape[2])
+    for v in graph.walk():
+        if type(v.op) is Input:
+            shape = v.op.shape
+            if len(shape) == 3:
+                return (shape[1], shape[2])
     return None
 
 
@@ -203,9 +204,13 @@ class ReceptiveField(Pass):
             n = v.name
             op = v.op
             meta = v.meta
-            shape = meta.get("shape")
             inputs = v.inputs
-            ins = node_shapes(v, known, "receptive-field")  # raises the clear error
+            shape: TensorShape | None = meta.get("shape")
+            if shape is None:
+                node_shapes(v, known, "receptive-field")  # raises the clear error
+                raise AssertionError(n)  # pragma: no cover
+            # infer-shapes leaves a node unset when an input is: these are known
+            ins = [known[i] for i in inputs]
             known[n] = shape
             if type(op) is Input:
                 units = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
