@@ -56,8 +56,7 @@ class Analysis:
 
 def analyze(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
     """Run every analysis pass on ``graph`` (shapes first where missing); return totals."""
-    nodes = graph._g.nodes
-    if any(nodes[n]["meta"].get("shape") is None for n in graph.nodes()):
+    if any(v.meta.get("shape") is None for v in graph.walk()):
         InferShapes().run(graph)
     params = CountParams()
     params.run(graph)

@@ -154,12 +154,19 @@ def _emit_torch(graph: Graph, output: str | None, weights: Any, seed: int, batch
     return text
 
 
+def _torch_weights(module: Any, graph: Graph) -> Any:
+    """A torch module's arrays in the IR's layout (torch imported only when given one)."""
+    from .backends.pytorch import weights_from_module
+
+    return weights_from_module(module, graph)
+
+
 def _emit_module(graph: Graph, output: str | None, weights: Any, seed: int, batch: int | str,
                  external_data: bool | None, max_params: float) -> Any:
     from .backends.pytorch import to_module
     from .weights import with_weights
 
-    g = with_weights(graph, weights)
+    g = with_weights(graph, weights, read_module=_torch_weights)
     return to_module(g, seed=seed, max_params=max_params)
 
 
@@ -170,7 +177,7 @@ def _emit_json(graph: Graph, output: str | None, weights: Any, seed: int, batch:
     from .frontends.json_io import emit_cli, to_json
     from .weights import with_weights
 
-    g = with_weights(graph, weights)
+    g = with_weights(graph, weights, read_module=_torch_weights)
     if output is None:
         return to_json(g)
     text, _ = emit_cli(g, SimpleNamespace(output=output))  # writes the weights side file

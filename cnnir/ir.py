@@ -65,7 +65,7 @@ class BlockInfo:
     repeat: tuple[int, int, int] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """A read-mostly view of one node (``graph.node(name)``)."""
 
@@ -93,6 +93,7 @@ class Graph:
         #: where the model came from (a DSL file, an ONNX file, a zoo name)
         self.source: str | None = None
         self._order: list[str] | None = None
+        self._walk: list[Node] | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -114,7 +115,7 @@ class Graph:
         self._g.add_node(name, op=op, loc=loc, scope=tuple(scope), inputs=inputs, meta={})
         for port, src in enumerate(inputs):
             self._g.add_edge(src, name, key=port, port=port)
-        self._order = None
+        self._order = self._walk = None
         return name
 
     def unique_name(self, base: str) -> str:
@@ -138,7 +139,7 @@ class Graph:
         for port, src in enumerate(inputs):
             self._g.add_edge(src, name, key=port, port=port)
         self._g.nodes[name]["inputs"] = inputs
-        self._order = None
+        self._order = self._walk = None
 
     def replace_uses(self, old: str, new: str, exclude: Iterable[str] = ()) -> None:
         """Make every user of ``old`` (but ``exclude``) read ``new``; outputs follow."""
@@ -151,6 +152,7 @@ class Graph:
 
     def set_op(self, name: str, op: Op) -> None:
         self._attrs(name)["op"] = op
+        self._walk = None
 
     def remove(self, name: str) -> None:
         """Remove a node; it must have no users and not be an output."""
@@ -161,7 +163,7 @@ class Graph:
         self._g.remove_node(name)
         if self.weights is not None:
             self.weights.pop(name, None)
-        self._order = None
+        self._order = self._walk = None
 
     # ------------------------------------------------------------------ access
 
@@ -197,6 +199,19 @@ class Graph:
     def node(self, name: str) -> Node:
         d = self._attrs(name)
         return Node(name, d["op"], d["inputs"], d["loc"], d["scope"], d["meta"])
+
+    def walk(self) -> list[Node]:
+        """Every node as a :class:`Node` view, in the order of :meth:`nodes` (cached
+        until the graph changes).  What passes and backends iterate: ``node.meta`` is
+        the node's own dict, so an analysis writes its results there."""
+        if self._walk is None:
+            nodes = self._g.nodes
+            views = []
+            for n in self.nodes():
+                d = nodes[n]
+                views.append(Node(n, d["op"], d["inputs"], d["loc"], d["scope"], d["meta"]))
+            self._walk = views
+        return self._walk
 
     def _attrs(self, name: str) -> dict[str, Any]:
         try:

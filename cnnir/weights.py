@@ -23,46 +23,34 @@ make a folding bug invisible).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .errors import BackendError
 from .ir import Graph
-from .ops import BatchNorm2d, Conv2d, ConvTranspose2d, FusedConv2d, Linear
+from .ops import ALL_OPS, NoRule
 
-#: names of non-trainable arrays (buffers)
-BUFFER_NAMES = ("running_mean", "running_var")
+#: names of non-trainable arrays (buffers), as the ops declare them
+BUFFER_NAMES = tuple(dict.fromkeys(b for cls in ALL_OPS for b in sorted(cls.buffers)))
 
 
 def param_shapes(graph: Graph, name: str) -> dict[str, tuple[int, ...]]:
-    """Shapes of the arrays node ``name`` owns (empty for weightless ops)."""
+    """Shapes of the arrays node ``name`` owns (empty for weightless ops), as the op
+    declares them (:meth:`cnnir.ops.Op.params`).  An op without a parameter rule owns
+    none here: each target refuses such an op by its own rules."""
     op = graph.op(name)
-    ins = graph.inputs(name)
-    if isinstance(op, (Conv2d, FusedConv2d)):
-        conv = op.conv if isinstance(op, FusedConv2d) else op
-        cin = graph.shape(ins[0])[0]
-        out: dict[str, tuple[int, ...]] = {
-            "weight": (conv.out_channels, cin // conv.groups, *conv.kernel)}
-        if isinstance(op, FusedConv2d) or conv.bias:
-            out["bias"] = (conv.out_channels,)
-        return out
-    if isinstance(op, ConvTranspose2d):
-        cin = graph.shape(ins[0])[0]
-        out = {"weight": (cin, op.out_channels // op.groups, *op.kernel)}
-        if op.bias:
-            out["bias"] = (op.out_channels,)
-        return out
-    if isinstance(op, BatchNorm2d):
-        c = graph.shape(ins[0])[0]
-        return {"weight": (c,), "bias": (c,), "running_mean": (c,), "running_var": (c,)}
-    if isinstance(op, Linear):
-        fin = graph.shape(ins[0])[0]
-        out = {"weight": (op.out_features, fin)}
-        if op.bias:
-            out["bias"] = (op.out_features,)
-        return out
-    return {}
+    inputs = graph.inputs(name)
+    ins: list[Any] = [graph.meta(i).get("shape") for i in inputs]
+    try:
+        return op.params(ins)
+    except NoRule:
+        return {}
+    except TypeError:
+        for i in inputs:
+            graph.shape(i)  # an input shape is unknown: say so
+        raise
 
 
 def total_params(graph: Graph) -> int:
@@ -100,46 +88,80 @@ def init_weights(
         if not shapes:
             continue
         op = graph.op(n)
-        arrays: dict[str, Any] = {}
-        if isinstance(op, BatchNorm2d):
-            c = shapes["weight"][0]
-            if rand:
-                arrays["weight"] = rng.uniform(0.5, 1.5, c)
-                arrays["bias"] = rng.normal(0.0, 0.1, c)
-                arrays["running_mean"] = rng.normal(0.0, 0.1, c)
-                arrays["running_var"] = rng.uniform(0.5, 1.5, c)
-            else:
-                arrays["weight"] = np.ones(c)
-                arrays["bias"] = np.zeros(c)
-                arrays["running_mean"] = np.zeros(c)
-                arrays["running_var"] = np.ones(c)
-        else:
-            wshape = shapes["weight"]
-            if isinstance(op, Linear):
-                std = 0.01 if not rand else 1.0 / np.sqrt(wshape[1])
-            elif isinstance(op, ConvTranspose2d):
-                # PyTorch computes fan_out of a transposed weight from dim 0
-                std = np.sqrt(2.0 / (wshape[0] * wshape[2] * wshape[3]))
-            else:
-                std = np.sqrt(2.0 / (wshape[0] * wshape[2] * wshape[3]))
-            arrays["weight"] = rng.normal(0.0, std, wshape)
-            if "bias" in shapes:
-                arrays["bias"] = (rng.normal(0.0, 0.05, shapes["bias"]) if rand
-                                  else np.zeros(shapes["bias"]))
+        scheme = _SCHEMES.get(op.init)  # type: ignore[attr-defined]
+        if scheme is None:
+            raise BackendError(f"'{n}': op kind '{op.kind}' declares no weight "
+                               f"initialisation (init={op.init!r})", node=n)  # type: ignore
+        arrays = scheme(rng, shapes, rand)
         weights[n] = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     return weights
 
 
-def with_weights(graph: Graph, weights: Any) -> Graph:
-    """``graph`` carrying ``weights`` (``{node: {name: array}}`` or a module built by the
-    PyTorch backend), as a copy that keeps the analysis results; ``graph`` itself if
-    ``weights`` is None.  The caller's graph is never changed."""
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of any rank >= 1, as PyTorch computes them
+    (dim 1 and dim 0 times the receptive field ``prod(shape[2:])``; a vector: its size)."""
+    if len(shape) < 2:
+        return shape[0], shape[0]
+    field = 1
+    for d in shape[2:]:
+        field *= d
+    return shape[1] * field, shape[0] * field
+
+
+def _bias(rng: Any, shapes: dict[str, tuple[int, ...]], rand: bool, out: dict[str, Any]) -> None:
+    if "bias" in shapes:
+        out["bias"] = rng.normal(0.0, 0.05, shapes["bias"]) if rand else np.zeros(shapes["bias"])
+
+
+def _kaiming(rng: Any, shapes: dict[str, tuple[int, ...]], rand: bool) -> dict[str, Any]:
+    """Convolutions: Kaiming-normal fan-out (PyTorch takes a transposed weight's
+    fan-out from dim 0 too), zero biases."""
+    wshape = shapes["weight"]
+    out = {"weight": rng.normal(0.0, np.sqrt(2.0 / _fans(wshape)[1]), wshape)}
+    _bias(rng, shapes, rand, out)
+    return out
+
+
+def _linear(rng: Any, shapes: dict[str, tuple[int, ...]], rand: bool) -> dict[str, Any]:
+    """Linear layers: N(0, 0.01) (random mode: N(0, 1/fan_in)), zero biases."""
+    wshape = shapes["weight"]
+    std = 0.01 if not rand else 1.0 / np.sqrt(_fans(wshape)[0])
+    out = {"weight": rng.normal(0.0, std, wshape)}
+    _bias(rng, shapes, rand, out)
+    return out
+
+
+def _affine(rng: Any, shapes: dict[str, tuple[int, ...]], rand: bool) -> dict[str, Any]:
+    """Normalisations: identity (scale 1, shift 0, mean 0, variance 1); random mode
+    draws them, so that a folding bug cannot hide behind an identity."""
+    c = shapes["weight"][0]
+    if rand:
+        return {"weight": rng.uniform(0.5, 1.5, c), "bias": rng.normal(0.0, 0.1, c),
+                "running_mean": rng.normal(0.0, 0.1, c),
+                "running_var": rng.uniform(0.5, 1.5, c)}
+    return {"weight": np.ones(c), "bias": np.zeros(c), "running_mean": np.zeros(c),
+            "running_var": np.ones(c)}
+
+
+#: initialisation scheme by the name an op declares in ``init``
+_SCHEMES: dict[str | None, Callable[[Any, dict[str, tuple[int, ...]], bool], dict[str, Any]]] = {
+    "kaiming": _kaiming, "linear": _linear, "affine": _affine,
+}
+
+
+def with_weights(graph: Graph, weights: Any,
+                 read_module: Callable[[Any, Graph], Any] | None = None) -> Graph:
+    """``graph`` carrying ``weights`` (``{node: {name: array}}``), as a copy that keeps
+    the analysis results; ``graph`` itself if ``weights`` is None.  The caller's graph
+    is never changed.  A torch module is read into arrays by ``read_module`` (the
+    PyTorch backend's ``weights_from_module``): this module imports no backend."""
     if weights is None:
         return graph
     if hasattr(weights, "state_dict"):
-        from .backends.pytorch import weights_from_module  # torch only when given a module
-
-        weights = weights_from_module(weights, graph)
+        if read_module is None:
+            raise TypeError("with_weights: read a torch module into arrays first, e.g. "
+                            "with read_module=cnnir.backends.pytorch.weights_from_module")
+        weights = read_module(weights, graph)
     g = graph.copy()
     g.weights = dict(weights)
     for n in graph.nodes():

@@ -103,12 +103,6 @@ def _s(stride: Sequence[int]) -> str:
     return f"/{stride[0]}" if stride[0] == stride[1] else f"/{stride[0]}×{stride[1]}"
 
 
-_ACT_NAMES = {
-    "relu": "ReLU", "leaky_relu": "LeakyReLU", "relu6": "ReLU6", "sigmoid": "sigmoid",
-    "hardsigmoid": "hard sigmoid", "tanh": "tanh", "hardswish": "hard swish", "silu": "SiLU",
-}
-
-
 def op_title(op: O.Op, detail: str, in_channels: int | None = None) -> str:
     """The words a box shows for one op: its type, plus kernel/stride unless compact.
 
@@ -136,8 +130,8 @@ def op_title(op: O.Op, detail: str, in_channels: int | None = None) -> str:
         return "BN"
     if isinstance(op, O.LocalResponseNorm):
         return "LRN"
-    if isinstance(op, O.Activation):
-        return _ACT_NAMES.get(op.kind, op.kind)
+    if op.has(O.FUSABLE_ACTIVATION):
+        return op.title or op.kind
     if isinstance(op, O.Softmax):
         return "softmax"
     if isinstance(op, (O.MaxPool2d, O.AvgPool2d)):

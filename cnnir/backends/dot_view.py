@@ -51,6 +51,11 @@ MERGE_OPS = (O.Add, O.Mul, O.Concat)
 Scope = tuple[str, ...]
 
 
+def _is(op: O.Op, want: type[O.Op]) -> bool:
+    """``want`` is an op class; ``Activation`` stands for the fusable-activation trait."""
+    return op.has(O.FUSABLE_ACTIVATION) if want is O.Activation else isinstance(op, want)
+
+
 @dataclass
 class Box:
     """One drawn box: a layer (possibly fused), a merge node or a collapsed block."""
@@ -387,7 +392,7 @@ class _Builder:
             cur = n
             for want in chain:
                 nxt = list(cg.successors(cur))
-                if (cur in outputs or len(nxt) != 1 or not isinstance(g.op(nxt[0]), want)
+                if (cur in outputs or len(nxt) != 1 or not _is(g.op(nxt[0]), want)
                         or cg.in_degree(nxt[0]) != 1 or g.scope(nxt[0]) != g.scope(n)):
                     if want is O.BatchNorm2d:
                         continue  # conv -> activation without a BatchNorm

@@ -63,6 +63,10 @@ def _batch_dim(batch: int | str) -> int | str:
 def resolve_weights(graph: Graph, weights: Any = None, seed: int = 0, mode: str = "torchvision",
                     max_params: float = 2e9) -> Weights:
     """The arrays to export: a dict, a PyTorch module's state, or ``graph.weights``/seeded."""
+    if hasattr(weights, "state_dict"):  # a torch module: its arrays, read by its backend
+        from .pytorch import weights_from_module
+
+        weights = weights_from_module(weights, graph)
     return ensure_weights(with_weights(graph, weights), seed, mode, max_params)
 
 

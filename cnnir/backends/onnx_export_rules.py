@@ -58,6 +58,7 @@ import numpy as np
 
 from .. import ops as O
 from ..errors import BackendError
+from ..passes.support import bin_matrix
 from ..rules import RuleTable
 from .onnx_builder import Emitter
 
@@ -246,14 +247,6 @@ def _avgpool(e: Emitter, n: str, op: O.AvgPool2d, ins: list[str], doc: str) -> s
     extra = [0, 0, pads[2] - op.padding[2], pads[3] - op.padding[3]]
     return e.emit("AveragePool", [x], n, n, doc, pads=extra, count_include_pad=0, **attrs)
 
-
-def bin_matrix(size: int, out: int) -> np.ndarray:
-    """``(out, size)`` matrix averaging PyTorch's adaptive pooling bins along one axis."""
-    m = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
 
 
 @rule(O.AdaptiveAvgPool2d)

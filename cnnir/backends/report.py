@@ -169,13 +169,10 @@ def build_report(graph: Graph, dtype: str = "float32", batch: int = 1,
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more, got {depth}")
     result = analyze(graph, dtype=dtype, batch=batch)
-    nodes = graph._g.nodes
     rows: list[Row] = []
     blocks: dict[tuple[str, ...], Row] = {}
-    for n in graph.nodes():
-        attrs = nodes[n]
-        meta = attrs["meta"]
-        scope = attrs["scope"]
+    for v in graph.walk():
+        n, meta, scope = v.name, v.meta, v.scope
         if depth is not None:
             for level in range(1, min(len(scope), depth) + 1):
                 path = scope[:level]
@@ -195,8 +192,7 @@ def build_report(graph: Graph, dtype: str = "float32", batch: int = 1,
                 row.add(meta)
             if len(scope) >= depth:
                 continue
-        op = attrs["op"]
-        loc = attrs["loc"]
+        op, loc = v.op, v.loc
         row = Row(name=n, op=op.kind, attrs=op.attrs(), scope=scope,
                   loc=str(loc) if loc else "", output_shape=meta["shape"], rf=meta["rf"],
                   indent=len(scope) if depth is not None else 0)

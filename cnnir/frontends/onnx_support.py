@@ -30,6 +30,7 @@ from .. import ops as O
 from ..errors import FrontendError
 from ..ir import SourceLoc
 from ..ops import TensorShape
+from ..passes.support import bin_matrix
 from ..rules import RuleTable
 from .importing import Importer, qualified_path, scoped_path
 
@@ -138,14 +139,6 @@ def nums(values: Any) -> list[int | float]:
         out.append(int(v) if float(v).is_integer() else float(v))
     return out
 
-
-def bin_matrix(size: int, out: int) -> np.ndarray:
-    """``(out, size)``: row i averages PyTorch's adaptive-pool bin i of an axis of ``size``."""
-    m = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
 
 
 # --------------------------------------------------------------------------- per-node helpers

@@ -46,14 +46,12 @@ from typing import Any
 
 from ..errors import PassError
 from ..ir import Graph
-from ..ops import Activation, BatchNorm2d, Conv2d, FusedConv2d, Op, TensorShape
+from ..ops import FUSABLE_ACTIVATION, BatchNorm2d, Conv2d, FusedConv2d, Op, TensorShape
 from ..util import human
 from . import register
 from .base import Pass
-from .count_macs import RULES as MAC_RULES
 from .count_macs import count_macs
-from .count_params import RULES as PARAM_RULES
-from .count_params import count_params
+from .count_params import count_params, op_params
 from .infer_shapes import InferShapes
 from .rewrite import NewNode, insert_before, sole_user
 
@@ -61,8 +59,8 @@ from .rewrite import NewNode, insert_before, sole_user
 def _cost(op: Op, ins: list[TensorShape]) -> tuple[int, int, TensorShape]:
     """(params, macs, output shape) of ``op`` on ``ins`` by the analysis passes' rules."""
     out = op.infer(ins)
-    params = PARAM_RULES[type(op)](op, ins)[0]
-    macs = MAC_RULES[type(op)](op, ins, out)[0]
+    params = op_params(op, ins)[0]
+    macs = op.cost(ins, out)[0]
     return params, macs, out
 
 
@@ -210,13 +208,22 @@ class InsertBottleneck(Pass):
         return nodes
 
 
+def _is_bn(op: Op) -> bool:
+    return isinstance(op, BatchNorm2d)
+
+
+def _is_activation(op: Op) -> bool:
+    """A weightless elementwise activation (copied after an inserted 1x1 conv)."""
+    return op.has(FUSABLE_ACTIVATION)
+
+
 def _successor_pattern(graph: Graph, n: str) -> list[Op]:
     """The BatchNorm2d and/or activation that follow conv ``n`` (its only readers)."""
     out: list[Op] = []
     cur = n
-    for want in (BatchNorm2d, Activation):
+    for want in (_is_bn, _is_activation):
         nxt = sole_user(graph, cur)
-        if nxt is None or not isinstance(graph.op(nxt), want):
+        if nxt is None or not want(graph.op(nxt)):
             continue
         out.append(graph.op(nxt))
         cur = nxt
@@ -232,7 +239,7 @@ def _preceding_1x1(graph: Graph, src: str) -> str | None:
             op = op.conv
         if isinstance(op, Conv2d):
             return cur if op.kernel == (1, 1) else None
-        if not isinstance(op, (BatchNorm2d, Activation)):
+        if not (_is_bn(op) or _is_activation(op)):
             return None
         (cur,) = graph.inputs(cur)
 

@@ -44,125 +44,22 @@ dropout, identity,     identity at inference)
 input
 =====================  ====================================================
 
-The rules are a table keyed by op type; an op kind without one raises a
-:class:`~cnnir.errors.PassError`, it is never counted as zero.
+Each op declares its cost (:meth:`cnnir.ops.Op.cost`); an op kind without one raises a
+:class:`~cnnir.errors.PassError` naming the node, it is never counted as zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import ops as O
 from ..errors import PassError
 from ..ir import Graph
-from ..ops import Op, TensorShape
+from ..ops import NoRule, TensorShape
 from . import register
 from .base import Pass
-from .count_params import input_shapes, no_rule
+from .support import adaptive_bins, no_rule, node_shapes
 
-#: (macs, other_ops) per image given the op, the input shapes and the output shape
-CostRule = Callable[[Op, list[TensorShape], TensorShape], tuple[int, int]]
-
-
-def _numel(shape: TensorShape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def _conv(op: O.Conv2d, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    c, h, w = out
-    macs = h * w * c * (ins[0][0] // op.groups) * op.kernel[0] * op.kernel[1]
-    return macs, (c * h * w if op.bias else 0)
-
-
-def _conv_t(op: O.ConvTranspose2d, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    cin, h, w = ins[0]
-    macs = h * w * cin * (op.out_channels // op.groups) * op.kernel[0] * op.kernel[1]
-    return macs, (_numel(out) if op.bias else 0)
-
-
-#: elementwise ops per output element of each activation
-ACT_OPS: dict[type[Op], int] = {
-    O.ReLU: 1, O.Tanh: 1, O.Sigmoid: 1, O.LeakyReLU: 2, O.ReLU6: 2, O.SiLU: 2,
-    O.HardSigmoid: 4, O.HardSwish: 5,
-}
-
-
-def _fused(op: O.FusedConv2d, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    macs, _ = _conv(op.conv, ins, out)
-    per = 1  # the bias: the conv's own or the folded BN shift (weights always carry one)
-    if op.act is not None:
-        act = ACT_OPS.get(type(op.act))
-        if act is None:
-            raise PassError(f"count-macs: no rule for the fused activation '{op.act.kind}'")
-        per += act
-    return macs, per * _numel(out)
-
-
-def _linear(op: O.Linear, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    return ins[0][0] * op.out_features, (op.out_features if op.bias else 0)
-
-
-def _per_element(k: int) -> CostRule:
-    def rule(op: Op, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-        return 0, k * _numel(out)
-    return rule
-
-
-def _lrn(op: O.LocalResponseNorm, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    return 0, (2 * op.size + 3) * _numel(out)
-
-
-def _maxpool(op: O.MaxPool2d, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    return 0, (op.kernel[0] * op.kernel[1] - 1) * _numel(out)
-
-
-def _avgpool(op: O.AvgPool2d, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    return 0, op.kernel[0] * op.kernel[1] * _numel(out)
-
-
-def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
-    """PyTorch's adaptive pooling bins ``[start, end)`` along one axis."""
-    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
-
-
-def _adaptive(op: O.AdaptiveAvgPool2d, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    c, h, w = ins[0]
-    sum_h = sum(e - s for s, e in adaptive_bins(h, op.output_size[0]))
-    sum_w = sum(e - s for s, e in adaptive_bins(w, op.output_size[1]))
-    return 0, c * sum_h * sum_w
-
-
-def _global(op: O.GlobalAvgPool, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    return 0, _numel(ins[0])
-
-
-def _upsample(op: O.Upsample, ins: list[TensorShape], out: TensorShape) -> tuple[int, int]:
-    return 0, (7 * _numel(out) if op.mode == "bilinear" else 0)
-
-
-RULES: dict[type[Op], CostRule] = {
-    O.Conv2d: _conv,  # type: ignore[dict-item]
-    O.ConvTranspose2d: _conv_t,  # type: ignore[dict-item]
-    O.FusedConv2d: _fused,  # type: ignore[dict-item]
-    O.Linear: _linear,  # type: ignore[dict-item]
-    O.BatchNorm2d: _per_element(2),
-    O.LocalResponseNorm: _lrn,  # type: ignore[dict-item]
-    **{t: _per_element(k) for t, k in ACT_OPS.items()},
-    O.Softmax: _per_element(3),
-    O.MaxPool2d: _maxpool,  # type: ignore[dict-item]
-    O.AvgPool2d: _avgpool,  # type: ignore[dict-item]
-    O.AdaptiveAvgPool2d: _adaptive,  # type: ignore[dict-item]
-    O.GlobalAvgPool: _global,  # type: ignore[dict-item]
-    O.Upsample: _upsample,  # type: ignore[dict-item]
-    O.Add: _per_element(1),
-    O.Mul: _per_element(1),
-    **{t: _per_element(0) for t in (O.Input, O.Concat, O.Flatten, O.Dropout, O.Identity)},
-}
-"""Cost rule per op type (exact type: a new op kind needs its own rule)."""
+__all__ = ["CountMacs", "count_macs", "adaptive_bins"]
 
 
 @register
@@ -183,21 +80,22 @@ class CountMacs(Pass):
             raise PassError(f"count-macs: batch must be at least 1, got {self.batch}")
         batch = self.batch
         macs_total = other_total = 0
-        node_attrs = graph._g.nodes
-        for n in graph.nodes():
-            attrs = node_attrs[n]
-            op = attrs["op"]
-            rule = RULES.get(type(op))
-            if rule is None:
-                raise no_rule(graph, n, "count-macs")
-            ins = input_shapes(graph, n, attrs, "count-macs")
+        known: dict[str, TensorShape] = {}
+        for v in graph.walk():
+            op = v.op
+            ins = node_shapes(v, known, "count-macs")
+            out = v.meta["shape"]
             try:
-                macs, other = rule(op, ins, attrs["meta"]["shape"])
-            except PassError as exc:
-                raise exc.with_context(attrs["loc"], n) from None
+                macs, other = op.cost(ins, out)
+            except NoRule as exc:
+                if exc.op is op:
+                    raise no_rule(graph, v.name, "count-macs") from None
+                raise PassError(f"count-macs: no rule for the fused activation "
+                                f"'{exc.op.kind}'", loc=v.loc, node=v.name) from None
+            known[v.name] = out
             macs *= batch
             other *= batch
-            attrs["meta"]["cost"] = {"macs": macs, "flops": 2 * macs, "other_ops": other}
+            v.meta["cost"] = {"macs": macs, "flops": 2 * macs, "other_ops": other}
             macs_total += macs
             other_total += other
         self.total_macs = macs_total

@@ -2,9 +2,10 @@
 
 Matches
     ``Conv2d -> BatchNorm2d [-> activation]`` and, with ``act_only=True`` (the
-    default), ``Conv2d -> activation``, where the activation is any elementwise
-    :class:`~cnnir.ops.Activation` (relu, relu6, leaky_relu, sigmoid, tanh,
-    hardsigmoid, hardswish, silu).
+    default), ``Conv2d -> activation``, where the activation is any op with the
+    ``fusable_activation`` trait (weightless and elementwise: relu, relu6,
+    leaky_relu, sigmoid, tanh, hardsigmoid, hardswish, silu).  An activation with
+    weights (a PReLU) does not declare the trait and is never folded.
 
 Checks (a candidate that fails one is skipped, and ``--explain`` says why)
     * the conv's output has exactly one user, the BN (or the activation), and is not
@@ -33,14 +34,32 @@ needs a ``CxHxW`` map), so there is nothing to fold after a linear layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from ..errors import PassError
 from ..ir import Graph
-from ..ops import Activation, BatchNorm2d, Conv2d, ConvTranspose2d, FusedConv2d
+from ..ops import (
+    FUSABLE_ACTIVATION,
+    Activation,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    FusedConv2d,
+    Op,
+)
 from ..weights import fold_batchnorm
 from . import register
 from .base import Pass
 from .rewrite import sole_user
+
+
+def _fusable(op: Op) -> bool:
+    return op.has(FUSABLE_ACTIVATION)
+
+
+def _follows(op: Op) -> bool:
+    """What a conv may absorb: a BatchNorm2d or a fusable activation."""
+    return isinstance(op, BatchNorm2d) or op.has(FUSABLE_ACTIVATION)
 
 
 @dataclass
@@ -88,7 +107,7 @@ class FuseConvBnRelu(Pass):
         if not isinstance(op, Conv2d):
             return None
         users = graph.users(n)
-        follow = [u for u in users if isinstance(graph.op(u), (BatchNorm2d, Activation))]
+        follow = [u for u in users if _follows(graph.op(u))]
         if not follow:
             return None
         nxt = sole_user(graph, n)
@@ -99,7 +118,7 @@ class FuseConvBnRelu(Pass):
                       f"'{follow[0]}' ({why})")
             return None
         nxt_op = graph.op(nxt)
-        if isinstance(nxt_op, Activation):
+        if _fusable(nxt_op):
             if not self.act_only:
                 return None
             if not op.bias:
@@ -111,9 +130,9 @@ class FuseConvBnRelu(Pass):
         # nxt is a BatchNorm2d
         act = None
         after = sole_user(graph, nxt)
-        if after is not None and isinstance(graph.op(after), Activation):
+        if after is not None and _fusable(graph.op(after)):
             act = after
-        elif any(isinstance(graph.op(u), Activation) for u in graph.users(nxt)):
+        elif any(_fusable(graph.op(u)) for u in graph.users(nxt)):
             why = ("it is a graph output" if nxt in graph.outputs
                    else f"it has {len(graph.users(nxt))} users")
             self.note(f"'{n}': fused with '{nxt}' only; the activation stays apart because "
@@ -135,9 +154,10 @@ class FuseConvBnRelu(Pass):
         conv = g.op(m.conv)
         assert isinstance(conv, Conv2d)
         bn = g.op(m.bn) if m.bn is not None else None
-        act = g.op(m.act) if m.act is not None else None
+        # matched by its trait; a FusedConv2d keeps it as its activation
+        act = cast("Activation | None", g.op(m.act) if m.act is not None else None)
         assert bn is None or isinstance(bn, BatchNorm2d)
-        assert act is None or isinstance(act, Activation)
+        assert act is None or act.has(FUSABLE_ACTIVATION)
         last = m.act or m.bn
         assert last is not None
         if g.weights is not None and bn is not None and m.conv in g.weights:

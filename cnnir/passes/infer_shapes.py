@@ -11,6 +11,7 @@ unset (``None``) and carries on; repair passes such as ``fix-residual`` use that
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import networkx as nx
 
@@ -33,15 +34,14 @@ class InferShapes(Pass):
 
     def run(self, graph: Graph) -> Graph:
         self.errors = []
-        for n in graph.nodes():
-            attrs = graph._attrs(n)
-            op = attrs["op"]
-            ins = attrs["inputs"]
-            meta = attrs["meta"]
-            shapes = [graph._attrs(i)["meta"].get("shape") for i in ins]
-            if any(s is None for s in shapes):
-                meta["shape"] = None  # an upstream node failed (non-strict mode)
+        known: dict[str, TensorShape | None] = {}
+        for v in graph.walk():
+            n, op, ins, meta = v.name, v.op, v.inputs, v.meta
+            maybe = [known[i] for i in ins]
+            if any(s is None for s in maybe):
+                meta["shape"] = known[n] = None  # an upstream node failed (non-strict mode)
                 continue
+            shapes = cast("list[TensorShape]", maybe)
             try:
                 _check_arity(op, len(ins))
                 meta["shape"] = op.infer(shapes)
@@ -52,6 +52,7 @@ class InferShapes(Pass):
                 self.errors.append(err)
                 self.note(str(err))
                 meta["shape"] = None
+            known[n] = meta["shape"]
         return graph
 
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 from ..errors import PassError
 from ..ir import Graph
+from ..ops import TensorShape
 from . import register
 from .base import Pass
-from .count_params import RULES as PARAM_RULES
-from .count_params import input_shapes, no_rule
+from .count_params import params_at
 
 #: bytes per element of each supported dtype
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "int8": 1}
@@ -62,43 +62,41 @@ class Memory(Pass):
         if self.batch < 1:
             raise PassError(f"memory: batch must be at least 1, got {self.batch}")
         act_elem = size * self.batch
-        order = graph.nodes()
-        node_attrs = graph._g.nodes
-        n_nodes = len(order)
+        views = graph.walk()
+        n_nodes = len(views)
 
         # last user of every tensor, by position in the schedule
         last: dict[str, int] = {}
-        for idx, n in enumerate(order):
-            last[n] = idx
-            for i in node_attrs[n]["inputs"]:
+        for idx, v in enumerate(views):
+            last[v.name] = idx
+            for i in v.inputs:
                 last[i] = idx
         for o in graph.outputs:
             last[o] = n_nodes
 
         live = peak = act_total = param_total = 0
         nbytes: dict[str, int] = {}
-        for idx, n in enumerate(order):
-            attrs = node_attrs[n]
-            op = attrs["op"]
-            rule = PARAM_RULES.get(type(op))
-            if rule is None:
-                raise no_rule(graph, n, "memory")
-            ins = input_shapes(graph, n, attrs, "memory")
-            p, _, buf = rule(op, ins)
+        known: dict[str, TensorShape] = {}
+        for idx, v in enumerate(views):
+            n = v.name
+            p, _, buf = params_at(graph, v, known, "memory")
+            meta = v.meta
+            shape = meta["shape"]
+            known[n] = shape
             numel = 1
-            for d in attrs["meta"]["shape"]:
+            for d in shape:
                 numel *= d
             out = numel * act_elem
             nbytes[n] = out
             live += out
             pbytes = (p + buf) * size
-            attrs["meta"]["memory"] = {
+            meta["memory"] = {
                 "activation_bytes": out, "param_bytes": pbytes, "live_bytes": live}
             if live > peak:
                 peak = live
             act_total += out
             param_total += pbytes
-            inputs = attrs["inputs"]
+            inputs = v.inputs
             for i in (set(inputs) if len(inputs) > 1 else inputs):
                 if last[i] == idx:
                     live -= nbytes[i]

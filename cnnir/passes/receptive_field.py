@@ -34,29 +34,35 @@ How each op maps its input's units to its output's units:
   set where the geometry says so (a 7x7 pool leaving one unit whose window spans
   the input), and stays set downstream.
 * flatten carries the RF of the map it flattens (each element is one map unit).
+* a broadcasting merge (add, mul) whose operand is smaller than its output along H
+  or W (squeeze-excitation's ``CxHxW * Cx1x1`` gate): the operand is the same for
+  every output unit, so it carries no stride and no alignment.  The result keeps
+  the spatial operands' size, stride, padding and alignment (the local window
+  around each unit) and is ``whole`` where the operand sees the whole input (a
+  global pool in the gate), as every unit then does.  An operand that does not see
+  the whole input marks the result unaligned, with a note.
+
+Each op declares its geometry (:meth:`cnnir.ops.Op.receptive_field`, in the terms of
+:mod:`cnnir.ops.rf`); this pass holds no per-op table.
 
 One forward sweep in topological order.  Each node keeps, per axis, one summary per
 distinct effective stride (largest and smallest r, the padding of the largest, the
 range of centre offsets), so the sweep is linear in the graph's size however many
 paths there are; a merge unions the summaries.  An op kind without a rule raises a
-:class:`~cnnir.errors.PassError`.
+:class:`~cnnir.errors.PassError` naming the node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
-from math import gcd
 from typing import Any
 
-from .. import ops as O
-from ..ir import Graph
-from ..ops import Op, TensorShape
+from ..ir import Graph, Node
+from ..ops import BROADCAST, Input, NoRule, TensorShape
+from ..ops.rf import norm as _norm
 from . import register
 from .base import Pass
-from .count_macs import adaptive_bins
-from .count_params import input_shapes, no_rule
+from .support import no_rule, node_shapes
 
 Num = Any  # int, or Fraction where a transposed conv or upsampling divides the stride
 
@@ -107,10 +113,6 @@ State = tuple[Axis, Axis, bool, bool, tuple[int, int]]
 _ORIGIN: Axis = ((1, 1, 0, 1, 0, 0),)
 
 
-def _norm(x: Num) -> Num:
-    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
-
-
 def _step(axis: Axis, n: Num, f: Num, g: Num) -> Axis:
     """Apply a layer that reads ``n`` units, moves ``f`` units per output unit and
     pads ``g`` units before the first (conv: n = dilated k, f = stride, g = pad)."""
@@ -146,117 +148,6 @@ def _top(axis: Axis) -> Class:
     return axis[0] if len(axis) == 1 else max(axis, key=lambda c: (c[1], c[0]))
 
 
-def _window(k: int, s: int, p: int, d: int = 1) -> tuple[Num, Num, Num]:
-    return d * (k - 1) + 1, s, p
-
-
-def _up(s: int, n: int) -> tuple[Num, Num, Num]:
-    """Upsampling by s reading n units: centre of output y at ``(y + 1/2)/s - 1/2``."""
-    f = Fraction(1, s)
-    shift = (f - 1) / 2
-    return n, f, Fraction(n - 1, 2) - shift
-
-
-def _conv_t_axis(k: int, s: int, p: int, d: int) -> tuple[Num, Num, Num]:
-    m = s // gcd(d, s)  # taps that hit one output are m apart
-    n = Fraction(((k - 1) // m) * m * d, s) + 1
-    f = Fraction(1, s)
-    shift = Fraction(2 * p - d * (k - 1), 2 * s)
-    return _norm(n), f, _norm((n - 1) / 2 - shift)
-
-
-# A rule returns per-axis (n, f, g), or None for "RF unchanged", plus flags.
-Geometry = tuple[tuple[Num, Num, Num], tuple[Num, Num, Num]] | None
-RfRule = Callable[[Op, list[TensorShape], State], tuple[Geometry, bool, bool]]
-
-
-def _same(op: Op, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    return None, False, False
-
-
-def _conv(op: O.Conv2d, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    return ((_window(op.kernel[0], op.stride[0], op.padding[0], op.dilation[0]),
-             _window(op.kernel[1], op.stride[1], op.padding[1], op.dilation[1])), False, False)
-
-
-def _fused(op: O.FusedConv2d, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    return _conv(op.conv, ins, st)
-
-
-def _pool(op: O.MaxPool2d, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    return ((_window(op.kernel[0], op.stride[0], op.padding[0]),
-             _window(op.kernel[1], op.stride[1], op.padding[1])), False, False)
-
-
-def _conv_t(op: O.ConvTranspose2d, ins: list[TensorShape],
-            st: State) -> tuple[Geometry, bool, bool]:
-    return ((_conv_t_axis(op.kernel[0], op.stride[0], op.padding[0], op.dilation[0]),
-             _conv_t_axis(op.kernel[1], op.stride[1], op.padding[1], op.dilation[1])),
-            False, False)
-
-
-def _upsample(op: O.Upsample, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    geo: list[tuple[Num, Num, Num]] = []
-    for a in range(2):
-        s, size = op.scale[a], ins[0][1 + a]
-        if s == 1:
-            geo.append((1, 1, 0))
-        elif op.mode == "nearest":
-            geo.append(_up(s, 1))
-        elif op.align_corners and size > 1:
-            # output y samples input y * (I-1)/(O-1): two units around it
-            f = Fraction(size - 1, size * s - 1)
-            geo.append((2, f, Fraction(1, 2)))
-        else:
-            geo.append(_up(s, 2 if size > 1 else 1))
-    return (geo[0], geo[1]), False, False
-
-
-def _global(op: Op, ins: list[TensorShape], st: State) -> tuple[Geometry, bool, bool]:
-    units = st[4]
-    return ((units[0], units[0], 0), (units[1], units[1], 0)), True, False
-
-
-def _adaptive(op: O.AdaptiveAvgPool2d, ins: list[TensorShape],
-              st: State) -> tuple[Geometry, bool, bool]:
-    if op.output_size == (1, 1):
-        return _global(op, ins, st)
-    geo = []
-    irregular = False
-    for a in range(2):
-        size, out = ins[0][1 + a], op.output_size[a]
-        if size % out == 0:
-            geo.append((size // out, size // out, 0))
-        else:
-            irregular = True
-            n = max(e - s for s, e in adaptive_bins(size, out))
-            f = Fraction(size, out)
-            geo.append((n, f, _norm(Fraction(n - 1, 2) - (f - 1) / 2)))
-    return (geo[0], geo[1]), False, irregular
-
-
-RULES: dict[type[Op], RfRule] = {
-    O.Conv2d: _conv,  # type: ignore[dict-item]
-    O.FusedConv2d: _fused,  # type: ignore[dict-item]
-    O.ConvTranspose2d: _conv_t,  # type: ignore[dict-item]
-    O.MaxPool2d: _pool,  # type: ignore[dict-item]
-    O.AvgPool2d: _pool,  # type: ignore[dict-item]
-    O.AdaptiveAvgPool2d: _adaptive,  # type: ignore[dict-item]
-    O.GlobalAvgPool: _global,
-    O.Linear: _global,
-    O.Upsample: _upsample,  # type: ignore[dict-item]
-    **{t: _same for t in (
-        O.BatchNorm2d, O.LocalResponseNorm, O.ReLU, O.LeakyReLU, O.ReLU6, O.Sigmoid,
-        O.HardSigmoid, O.Tanh, O.HardSwish, O.SiLU, O.Softmax, O.Dropout, O.Identity,
-        O.Flatten, O.Concat, O.Add, O.Mul,
-    )},
-}
-"""RF rule per op type (exact type; Input starts the sweep)."""
-
-#: rules that read their input's shape
-_NEEDS_SHAPES = (_upsample, _adaptive)
-
-
 def _report(st: State) -> RF:
     axes = st[0], st[1]
     size, min_size, stride, padding = [], [], [], []
@@ -278,10 +169,11 @@ def _report(st: State) -> RF:
 
 def _input_extent(graph: Graph) -> tuple[int, int] | None:
     """H and W of the input (the first one that is a feature map)."""
-    for n in graph.input_nodes:
-        shape = graph.op(n).shape  # type: ignore[attr-defined]
-        if len(shape) == 3:
-            return (shape[1], shape[2])
+    for v in graph.walk():
+        if type(v.op) is Input:
+            shape = v.op.shape
+            if len(shape) == 3:
+                return (shape[1], shape[2])
     return None
 
 
@@ -306,52 +198,81 @@ class ReceptiveField(Pass):
     def run(self, graph: Graph) -> Graph:
         states: dict[str, State] = {}
         reports: dict[str, RF] = {}
-        node_attrs = graph._g.nodes
+        known: dict[str, TensorShape] = {}
         extent = _input_extent(graph)
-        for n in graph.nodes():
-            attrs = node_attrs[n]
-            op = attrs["op"]
-            meta = attrs["meta"]
-            shape = meta.get("shape")
-            inputs = attrs["inputs"]
+        for v in graph.walk():
+            n = v.name
+            op = v.op
+            meta = v.meta
+            inputs = v.inputs
+            shape: TensorShape | None = meta.get("shape")
             if shape is None:
-                input_shapes(graph, n, attrs, "receptive-field")  # raises the clear error
-            if type(op) is O.Input:
+                node_shapes(v, known, "receptive-field")  # raises the clear error
+                raise AssertionError(n)  # pragma: no cover
+            # infer-shapes leaves a node unset when an input is: these are known
+            ins = [known[i] for i in inputs]
+            known[n] = shape
+            if type(op) is Input:
                 units = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
                 st: State = (_ORIGIN, _ORIGIN, False, False, units)
+                states[n] = st
+                meta["rf"] = reports[n] = _report(st)
+                continue
+            if len(inputs) == 1:
+                prev = states[inputs[0]]
             else:
-                rule = RULES.get(type(op))
-                if rule is None:
-                    raise no_rule(graph, n, "receptive-field")
-                if rule is _same and len(inputs) == 1:
-                    # BN, activations, dropout...: the RF of the input, as it is
-                    prev = states[inputs[0]]
-                    units = (shape[1], shape[2]) if len(shape) == 3 else prev[4]
-                    states[n] = (prev[0], prev[1], prev[2], prev[3], units)
-                    meta["rf"] = reports[n] = reports[inputs[0]]
-                    continue
-                ins = (input_shapes(graph, n, attrs, "receptive-field")
-                       if rule in _NEEDS_SHAPES else [])
-                if len(inputs) == 1:
-                    prev = states[inputs[0]]
-                else:
-                    olds = [states[i] for i in inputs]
-                    prev = (_merge([s[0] for s in olds]), _merge([s[1] for s in olds]),
-                            any(s[2] for s in olds), any(s[3] for s in olds), olds[0][4])
-                geo, whole, irregular = rule(op, ins, prev)
+                prev = self._merge(v, ins, states)
+            try:
+                step = op.receptive_field(ins, prev[4])
+            except NoRule:
+                raise no_rule(graph, n, "receptive-field") from None
+            if step is None and len(inputs) == 1:
+                # BN, activations, dropout...: the RF of the input, as it is
+                units = (shape[1], shape[2]) if len(shape) == 3 else prev[4]
+                states[n] = (prev[0], prev[1], prev[2], prev[3], units)
+                meta["rf"] = reports[n] = reports[inputs[0]]
+                continue
+            if step is None:
+                st = (prev[0], prev[1], prev[2], prev[3],
+                      (shape[1], shape[2]) if len(shape) == 3 else prev[4])
+            else:
+                geo_h, geo_w, whole, irregular = step
                 units = (shape[1], shape[2]) if len(shape) == 3 else (
                     (1, 1) if whole else prev[4])
-                if geo is None:
-                    st = (prev[0], prev[1], prev[2], prev[3], units)
-                else:
-                    st = (_step(prev[0], *geo[0]), _step(prev[1], *geo[1]),
-                          prev[2] or whole, prev[3] or irregular, units)
+                st = (_step(prev[0], *geo_h), _step(prev[1], *geo_w),
+                      prev[2] or whole, prev[3] or irregular, units)
                 if irregular and not prev[3]:
                     self.note(f"'{n}': adaptive pooling bins of unequal size; the RF uses "
                               f"the largest bin and is marked unaligned")
-                if not st[2] and extent is not None and len(shape) == 3 and _covers(
-                        st, shape, extent):
-                    st = (st[0], st[1], True, st[3], st[4])
+            if not st[2] and extent is not None and len(shape) == 3 and _covers(
+                    st, shape, extent):
+                st = (st[0], st[1], True, st[3], st[4])
             states[n] = st
             meta["rf"] = reports[n] = _report(st)
         return graph
+
+    def _merge(self, v: Node, ins: list[TensorShape], states: dict[str, State]) -> State:
+        """The state where paths meet: the union of their summaries.  A broadcast
+        operand (smaller than the output along H or W) is the same for every unit:
+        it adds no stride class; it makes the result whole if it sees everything."""
+        olds = [states[i] for i in v.inputs]
+        out = v.meta["shape"]
+        spatial = olds
+        if v.op.has(BROADCAST) and len(out) == 3:
+            spatial = [s for s, shape in zip(olds, ins) if tuple(shape[1:]) == tuple(out[1:])]
+            gates = [(i, s) for i, s, shape in zip(v.inputs, olds, ins)
+                     if tuple(shape[1:]) != tuple(out[1:])]
+            if not spatial:  # nothing has the output's extent: an ordinary union
+                spatial = olds
+            elif gates:
+                local = [s for _, s in gates if not s[2]]
+                for i, _ in gates:
+                    if states[i][2]:
+                        continue
+                    self.note(f"'{v.name}': broadcasts '{i}', which does not see the whole "
+                              f"input; the RF shows the spatial path only, marked unaligned")
+                return (_merge([s[0] for s in spatial]), _merge([s[1] for s in spatial]),
+                        any(s[2] for s in olds), any(s[3] for s in spatial) or bool(local),
+                        spatial[0][4])
+        return (_merge([s[0] for s in spatial]), _merge([s[1] for s in spatial]),
+                any(s[2] for s in olds), any(s[3] for s in olds), spatial[0][4])

@@ -1,0 +1,189 @@
+"""The op interface: what every op declares, in one place, and the network input.
+
+An op is a frozen dataclass.  Its class says what it *means*:
+
+* ``kind`` -- its printer and JSON name; ``prefix`` -- the DSL's auto-name stem
+  (``conv`` -> ``conv1``, ``conv2``); ``family`` -- its colour in diagrams;
+  ``title`` -- the word a diagram box shows; ``arity`` -- its number of inputs.
+* ``traits`` -- a frozenset of what passes may do with it (:data:`ELEMENTWISE`,
+  :data:`FUSABLE_ACTIVATION`, :data:`INPLACE_SAFE`, :data:`SHAPE_PRESERVING`,
+  :data:`MERGE`, :data:`BROADCAST`).  Passes test traits, never ``isinstance``.
+* ``infer(inputs)`` -- its output shape (PyTorch's rule).
+* ``params(inputs)`` -- ``{name: shape}`` of the arrays it owns, with PyTorch's names
+  and layouts (``weight``, ``bias``, ``running_mean``...); ``buffers`` names the
+  non-trainable ones.  The one source for count-params, memory, weight init and
+  weight files.
+* ``cost(inputs, out)`` -- ``(macs, other_ops)`` per image (see ``count-macs``).
+* ``receptive_field(inputs, units)`` -- how its output units read its input's units:
+  None (the RF is unchanged: per-pixel ops and merges) or ``(h, w, whole, irregular)``
+  where ``h`` and ``w`` are ``(n, f, g)``: reads ``n`` units, moves ``f`` units per
+  output unit, pads ``g`` units before the first (:mod:`cnnir.ops.rf`).
+
+An op without one of the rules raises :class:`NoRule` from the base method; a pass
+turns it into a :class:`~cnnir.errors.PassError` naming the node.  Ops of this
+package inherit their family's rules (a ReLU is an activation); a subclass defined
+elsewhere does not: it is a new op kind, and an unknown op is never counted as zero,
+so its rules and traits start empty until it declares its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from ..errors import CnnirError
+from .shape import TensorShape
+
+#: output element i depends on input element(s) i alone (activations, BN, add, mul)
+ELEMENTWISE = "elementwise"
+#: a weightless elementwise activation that a fused conv can absorb
+FUSABLE_ACTIVATION = "fusable_activation"
+#: PyTorch can run it in place (``inplace=True``) without changing the result
+INPLACE_SAFE = "inplace_safe"
+#: the output has its input's shape
+SHAPE_PRESERVING = "shape_preserving"
+#: reads two or more tensors (concat, add, mul)
+MERGE = "merge"
+#: a merge that broadcasts its operands (a ``Cx1x1`` gate onto a ``CxHxW`` map)
+BROADCAST = "broadcast"
+
+TRAITS = frozenset({ELEMENTWISE, FUSABLE_ACTIVATION, INPLACE_SAFE, SHAPE_PRESERVING, MERGE,
+                    BROADCAST})
+"""Every trait an op may declare."""
+
+#: the rules an op declares (methods); a subclass from outside the package starts
+#: without them
+RULES = ("params", "cost", "receptive_field")
+
+Num = Any  #: int, or Fraction where a transposed conv or upsampling divides the stride
+Geometry = tuple[Num, Num, Num]
+#: per-axis ``(n, f, g)`` for height and width, whether every output unit sees the
+#: whole input, whether the bins differ in size (adaptive pooling)
+RfStep = tuple[Geometry, Geometry, bool, bool]
+
+
+class NoRule(CnnirError):
+    """Raised by an op that lacks a rule; the pass adds the node's name and location."""
+
+    def __init__(self, op: Op, rule: str) -> None:
+        super().__init__(f"op kind '{op.kind}' ({type(op).__name__}) has no {rule} rule")
+        self.op = op
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class Op:
+    """Base of every op.  ``kind`` is the op's printer and JSON name."""
+
+    kind: ClassVar[str] = "op"
+    #: number of inputs: an int, or -1 for "two or more"
+    arity: ClassVar[int] = 1
+    #: the family used by diagrams and reports ("conv", "norm", "act", "pool", ...)
+    family: ClassVar[str] = "other"
+    #: the DSL's auto-name stem (``conv`` -> ``conv1``); None where the DSL has no method
+    prefix: ClassVar[str | None] = None
+    #: the word a diagram box shows (None: the kind)
+    title: ClassVar[str | None] = None
+    #: what passes may do with the op (see the module docstring)
+    traits: ClassVar[frozenset[str]] = frozenset()
+    #: names in :meth:`params` that are non-trainable state
+    buffers: ClassVar[frozenset[str]] = frozenset()
+    #: how :mod:`cnnir.weights` initialises the arrays: "kaiming" (convs), "linear",
+    #: "affine" (normalisations); None for an op without arrays
+    init: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith(__package__ + "."):
+            # a new op kind from elsewhere: it inherits no rule and no trait
+            for name in RULES:
+                if name not in cls.__dict__:
+                    setattr(cls, name, getattr(Op, name))
+            if "traits" not in cls.__dict__:
+                cls.traits = frozenset()
+        unknown = cls.traits - TRAITS
+        if unknown:
+            raise TypeError(f"{cls.__name__}: unknown trait(s) {', '.join(sorted(unknown))}")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} has no shape rule")
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        """``{name: shape}`` of the arrays the op owns (PyTorch's names and layouts)."""
+        raise NoRule(self, "parameter")
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        """``(macs, other_ops)`` for one image."""
+        raise NoRule(self, "cost")
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        """How output units read input units (None: unchanged); ``units`` is the
+        number of units per axis of the map the op reads."""
+        raise NoRule(self, "receptive-field")
+
+    def has(self, trait: str) -> bool:
+        """Whether the op declares ``trait``."""
+        return trait in self.traits
+
+    def attrs(self) -> str:
+        """Short attribute string for the printer, e.g. ``k=3x3,s=1,p=1``."""
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values as JSON-friendly data (tuples become lists, nested ops dicts)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Op):
+                v = {"op": v.kind, **v.to_dict()}
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+
+@dataclass(frozen=True)
+class Weightless(Op):
+    """Base of ops that own no arrays (activations, pools, merges, reshapes)."""
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        return {}
+
+
+@dataclass(frozen=True)
+class Input(Weightless):
+    """The network input: ``shape`` is ``(C, H, W)`` (or ``(F,)``), batch excluded.
+
+    It starts the receptive-field sweep (each unit sees itself)."""
+
+    shape: tuple[int, ...] = (3, 224, 224)
+    kind: ClassVar[str] = "input"
+    arity: ClassVar[int] = 0
+    family: ClassVar[str] = "io"
+    title: ClassVar[str | None] = "input"
+
+    def __post_init__(self) -> None:
+        if not self.shape or any(
+            not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in self.shape
+        ):
+            raise CnnirError(f"input shape must be positive integers, got {self.shape!r}")
+        if len(self.shape) not in (1, 3):
+            raise CnnirError(
+                f"input shape must be (C, H, W) or (F,), without the batch axis, "
+                f"got {self.shape!r}"
+            )
+        object.__setattr__(self, "shape", tuple(self.shape))
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        return TensorShape(self.shape)
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, 0
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return None
+
+    def attrs(self) -> str:
+        return ""

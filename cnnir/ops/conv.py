@@ -1,0 +1,190 @@
+"""Convolutions: :class:`Conv2d` and :class:`ConvTranspose2d`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import CnnirError, ShapeError
+from . import rf
+from .base import Op, RfStep
+from .shape import (
+    Pads,
+    Pair,
+    TensorShape,
+    _check_channels,
+    _flag,
+    _fmt_pads,
+    _fmt_pair,
+    _need_map,
+    _pads,
+    _pair,
+    _positive,
+    _window_shape,
+    numel,
+)
+
+
+def _conv_attrs(op: Any, extra: str = "") -> str:
+    parts = [f"k={op.kernel[0]}x{op.kernel[1]}", f"s={_fmt_pair(op.stride)}",
+             f"p={_fmt_pads(op.padding) if len(op.padding) == 4 else _fmt_pair(op.padding)}"]
+    if op.dilation != (1, 1):
+        parts.append(f"d={_fmt_pair(op.dilation)}")
+    if op.groups != 1:
+        parts.append(f"g={op.groups}")
+    if extra:
+        parts.append(extra)
+    if not op.bias:
+        parts.append("nobias")
+    return ",".join(parts)
+
+
+def _check_groups(op: Any) -> None:
+    _check_channels(op.groups, "groups")
+    _flag(op.bias, "bias")
+    if op.out_channels % op.groups:
+        raise CnnirError(
+            f"groups={op.groups} does not divide out_channels={op.out_channels}"
+        )
+
+
+@dataclass(frozen=True)
+class Conv2d(Op):
+    """2-D convolution.  Input channels come from the input shape.
+
+    Params: ``weight`` ``(Cout, Cin/groups, kh, kw)``, ``bias`` ``(Cout)`` if bias.
+    Cost: ``Hout * Wout * Cout * Cin/groups * kh * kw`` MACs, one add per output for
+    the bias."""
+
+    out_channels: int
+    kernel: Pair = (3, 3)
+    stride: Pair = (1, 1)
+    padding: Pads = (0, 0, 0, 0)
+    dilation: Pair = (1, 1)
+    groups: int = 1
+    bias: bool = True
+    kind: ClassVar[str] = "conv2d"
+    family: ClassVar[str] = "conv"
+    prefix: ClassVar[str | None] = "conv"
+    init: ClassVar[str | None] = "kaiming"
+    title: ClassVar[str | None] = "conv"
+
+    def __post_init__(self) -> None:
+        _check_channels(self.out_channels, "out_channels")
+        object.__setattr__(self, "kernel", _pair(self.kernel, "kernel"))
+        object.__setattr__(self, "stride", _pair(self.stride, "stride"))
+        object.__setattr__(self, "dilation", _pair(self.dilation, "dilation"))
+        object.__setattr__(self, "padding", _pads(self.padding))
+        _positive(self.kernel, "kernel")
+        _positive(self.stride, "stride")
+        _positive(self.dilation, "dilation")
+        _check_groups(self)
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        if x[0] % self.groups:
+            raise ShapeError(
+                f"groups={self.groups} does not divide the {x[0]} input channels"
+            )
+        h, w = _window_shape(x, self.kernel, self.stride, self.padding, self.dilation, False)
+        return TensorShape((self.out_channels, h, w))
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        out: dict[str, tuple[int, ...]] = {
+            "weight": (self.out_channels, inputs[0][0] // self.groups, *self.kernel)}
+        if self.bias:
+            out["bias"] = (self.out_channels,)
+        return out
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        c, h, w = out
+        macs = h * w * c * (inputs[0][0] // self.groups) * self.kernel[0] * self.kernel[1]
+        return macs, (c * h * w if self.bias else 0)
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return (rf.window(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
+                rf.window(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
+                False, False)
+
+    def attrs(self) -> str:
+        return _conv_attrs(self)
+
+
+@dataclass(frozen=True)
+class ConvTranspose2d(Op):
+    """Transposed convolution ("up-convolution"); padding is symmetric per axis ``(ph, pw)``.
+
+    Output size: ``(I - 1) * s - 2p + d * (k - 1) + output_padding + 1`` (PyTorch).
+    Params: ``weight`` ``(Cin, Cout/groups, kh, kw)``, ``bias`` ``(Cout)`` if bias.
+    Cost: ``Hin * Win * Cin * Cout/groups * kh * kw`` MACs (every input pixel scatters
+    one kernel).  RF: see :func:`cnnir.ops.rf.transposed`.
+    """
+
+    out_channels: int
+    kernel: Pair = (2, 2)
+    stride: Pair = (2, 2)
+    padding: Pair = (0, 0)
+    output_padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    groups: int = 1
+    bias: bool = True
+    kind: ClassVar[str] = "conv_transpose2d"
+    family: ClassVar[str] = "conv"
+    prefix: ClassVar[str | None] = "upconv"
+    init: ClassVar[str | None] = "kaiming"
+    title: ClassVar[str | None] = "up-conv"
+
+    def __post_init__(self) -> None:
+        _check_channels(self.out_channels, "out_channels")
+        for name in ("kernel", "stride", "padding", "output_padding", "dilation"):
+            object.__setattr__(self, name, _pair(getattr(self, name), name))
+        _positive(self.kernel, "kernel")
+        _positive(self.stride, "stride")
+        _positive(self.dilation, "dilation")
+        if min(self.padding) < 0 or min(self.output_padding) < 0:
+            raise CnnirError("padding and output_padding must not be negative")
+        for a in range(2):
+            if self.output_padding[a] >= max(self.stride[a], self.dilation[a]):
+                raise CnnirError(
+                    f"output_padding {_fmt_pair(self.output_padding)} must be smaller than "
+                    f"the stride or the dilation"
+                )
+        _check_groups(self)
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        if x[0] % self.groups:
+            raise ShapeError(f"groups={self.groups} does not divide the {x[0]} input channels")
+        dims = []
+        for a, axis in ((0, "height"), (1, "width")):
+            out = ((x[1 + a] - 1) * self.stride[a] - 2 * self.padding[a]
+                   + self.dilation[a] * (self.kernel[a] - 1) + self.output_padding[a] + 1)
+            if out < 1:
+                raise ShapeError(f"output {axis} would be {out}: padding too large")
+            dims.append(out)
+        return TensorShape((self.out_channels, dims[0], dims[1]))
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        out: dict[str, tuple[int, ...]] = {
+            "weight": (inputs[0][0], self.out_channels // self.groups, *self.kernel)}
+        if self.bias:
+            out["bias"] = (self.out_channels,)
+        return out
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        cin, h, w = inputs[0]
+        macs = h * w * cin * (self.out_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        return macs, (numel(out) if self.bias else 0)
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return (rf.transposed(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
+                rf.transposed(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
+                False, False)
+
+    def attrs(self) -> str:
+        extra = "" if self.output_padding == (0, 0) else f"op={_fmt_pair(self.output_padding)}"
+        return _conv_attrs(self, extra)

@@ -1,0 +1,68 @@
+"""Fused ops made by transforms: :class:`FusedConv2d` (conv + folded BN + activation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .activation import Activation
+from .base import NoRule, Op, RfStep
+from .conv import Conv2d, _conv_attrs
+from .norm import BatchNorm2d
+from .shape import TensorShape, numel
+
+
+@dataclass(frozen=True)
+class FusedConv2d(Op):
+    """A convolution with a folded BatchNorm and an optional activation.
+
+    Produced by the ``fuse-conv-bn-relu`` pass.  ``conv`` keeps the original conv
+    attributes; the fused conv always has a bias (the folded BN shift), and its
+    weights, where the graph carries weights, are already folded.
+
+    Params: the conv's ``weight`` and always a ``bias`` ``(Cout)``.  Cost: the conv's
+    MACs; per output one add (the bias) plus the activation's operations.  RF: the conv's.
+    """
+
+    conv: Conv2d
+    bn: BatchNorm2d | None = None
+    act: Activation | None = None
+    kind: ClassVar[str] = "fused_conv2d"
+    family: ClassVar[str] = "conv"
+    init: ClassVar[str | None] = "kaiming"
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        return self.conv.infer(inputs)
+
+    @property
+    def has_bias(self) -> bool:
+        """Always True: the fused conv carries the folded BN shift, or the conv's
+        own bias, or (conv + activation alone) a zero bias, as ``cnnir.weights`` does."""
+        return True
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        c = self.conv
+        return {"weight": (c.out_channels, inputs[0][0] // c.groups, *c.kernel),
+                "bias": (c.out_channels,)}
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        macs, _ = self.conv.cost(inputs, out)
+        other = numel(out)  # the bias: the conv's own or the folded BN shift
+        if self.act is not None:
+            other += self.act.cost([out], out)[1]  # NoRule names the activation
+        return macs, other
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return self.conv.receptive_field(inputs, units)
+
+    def attrs(self) -> str:
+        parts = [_conv_attrs(self.conv).replace(",nobias", "")]
+        if self.bn is not None:
+            parts.append("+bn")
+        if self.act is not None:
+            parts.append(f"+{self.act.kind}")
+        return ",".join(parts)
+
+
+__all__ = ["FusedConv2d", "NoRule"]

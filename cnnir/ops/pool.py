@@ -1,0 +1,240 @@
+"""Pooling and resizing: max / average / adaptive / global pools, upsampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+from ..errors import CnnirError
+from . import rf
+from .base import Geometry, RfStep, Weightless
+from .shape import (
+    Pads,
+    Pair,
+    TensorShape,
+    _flag,
+    _fmt_pads,
+    _fmt_pair,
+    _need_map,
+    _pads,
+    _pair,
+    _positive,
+    _window_shape,
+    numel,
+)
+
+
+def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling bins ``[start, end)`` along one axis."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def _whole(units: tuple[int, int]) -> RfStep:
+    """Every output unit reads every unit of the map: ``whole``."""
+    return (units[0], units[0], 0), (units[1], units[1], 0), True, False
+
+
+@dataclass(frozen=True)
+class _Pool(Weightless):
+    kernel: Pair = (2, 2)
+    stride: Pair = (2, 2)
+    padding: Pads = (0, 0, 0, 0)
+    ceil_mode: bool = False
+    family: ClassVar[str] = "pool"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel", _pair(self.kernel, "kernel"))
+        object.__setattr__(self, "stride", _pair(self.stride, "stride"))
+        object.__setattr__(self, "padding", _pads(self.padding))
+        _positive(self.kernel, "kernel")
+        _positive(self.stride, "stride")
+        _flag(self.ceil_mode, "ceil_mode")
+        if hasattr(self, "count_include_pad"):
+            _flag(self.count_include_pad, "count_include_pad")
+        p = self.padding
+        if max(p[0], p[2]) > self.kernel[0] // 2 or max(p[1], p[3]) > self.kernel[1] // 2:
+            raise CnnirError(
+                f"pool padding {_fmt_pads(p)} must be at most half the kernel "
+                f"{self.kernel[0]}x{self.kernel[1]}"
+            )
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        h, w = _window_shape(x, self.kernel, self.stride, self.padding, (1, 1), self.ceil_mode)
+        return TensorShape((x[0], h, w))
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        # ceil_mode changes how many units there are, not the RF
+        return (rf.window(self.kernel[0], self.stride[0], self.padding[0]),
+                rf.window(self.kernel[1], self.stride[1], self.padding[1]), False, False)
+
+    def attrs(self) -> str:
+        s = f"k={self.kernel[0]}x{self.kernel[1]},s={_fmt_pair(self.stride)}"
+        if any(self.padding):
+            s += f",p={_fmt_pads(self.padding)}"
+        if self.ceil_mode:
+            s += ",ceil"
+        return s
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_Pool):
+    """Max pooling: ``kh * kw - 1`` compares per output."""
+
+    kind: ClassVar[str] = "maxpool2d"
+    prefix: ClassVar[str | None] = "maxpool"
+    title: ClassVar[str | None] = "max pool"
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, (self.kernel[0] * self.kernel[1] - 1) * numel(out)
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_Pool):
+    """Average pooling: ``kh * kw`` per output (adds and one divide)."""
+
+    count_include_pad: bool = True
+    kind: ClassVar[str] = "avgpool2d"
+    prefix: ClassVar[str | None] = "avgpool"
+    title: ClassVar[str | None] = "avg pool"
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, self.kernel[0] * self.kernel[1] * numel(out)
+
+    def attrs(self) -> str:
+        s = super().attrs()
+        if any(self.padding) and not self.count_include_pad:
+            s += ",exclude_pad"
+        return s
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool2d(Weightless):
+    """Average pooling to a fixed ``output_size`` (PyTorch's adaptive bins).
+
+    Cost: the size of each bin, summed exactly.  RF: an exact pool when the input
+    size is a multiple of the output size; otherwise the largest bin, unaligned; to
+    1x1 it is a global pool (``whole``)."""
+
+    output_size: Pair = (1, 1)
+    kind: ClassVar[str] = "adaptive_avgpool2d"
+    family: ClassVar[str] = "pool"
+    prefix: ClassVar[str | None] = "adaptpool"
+    title: ClassVar[str | None] = "adaptive avg pool"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_size", _pair(self.output_size, "output_size"))
+        _positive(self.output_size, "output_size")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        return TensorShape((x[0], *self.output_size))
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        c, h, w = inputs[0]
+        sum_h = sum(e - s for s, e in adaptive_bins(h, self.output_size[0]))
+        sum_w = sum(e - s for s, e in adaptive_bins(w, self.output_size[1]))
+        return 0, c * sum_h * sum_w
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        if self.output_size == (1, 1):
+            return _whole(units)
+        geo: list[Geometry] = []
+        irregular = False
+        for a in range(2):
+            size, out = inputs[0][1 + a], self.output_size[a]
+            if size % out == 0:
+                geo.append((size // out, size // out, 0))
+            else:
+                irregular = True
+                n = max(e - s for s, e in adaptive_bins(size, out))
+                f = Fraction(size, out)
+                geo.append((n, f, rf.norm(Fraction(n - 1, 2) - (f - 1) / 2)))
+        return geo[0], geo[1], False, irregular
+
+    def attrs(self) -> str:
+        return f"out={self.output_size[0]}x{self.output_size[1]}"
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Weightless):
+    """Average over the whole spatial extent: ``CxHxW -> Cx1x1``; ``H * W`` per output.
+
+    RF: every output sees the whole input (``whole``)."""
+
+    kind: ClassVar[str] = "global_avgpool"
+    family: ClassVar[str] = "pool"
+    prefix: ClassVar[str | None] = "gap"
+    title: ClassVar[str | None] = "global avg pool"
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        return TensorShape((x[0], 1, 1))
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, numel(inputs[0])
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return _whole(units)
+
+
+@dataclass(frozen=True)
+class Upsample(Weightless):
+    """Resize by an integer ``scale`` per axis, ``nearest`` or ``bilinear``.
+
+    Cost: nearest 0 (a gather), bilinear 7 per output (4 mul, 3 add).  RF: nearest
+    reads 1 unit, bilinear 2; the stride divides by the scale (``align_corners``: by
+    ``(O-1)/(I-1)``)."""
+
+    scale: Pair = (2, 2)
+    mode: str = "nearest"
+    align_corners: bool = False
+    kind: ClassVar[str] = "upsample"
+    family: ClassVar[str] = "pool"
+    prefix: ClassVar[str | None] = "upsample"
+    title: ClassVar[str | None] = "upsample"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", _pair(self.scale, "scale"))
+        _positive(self.scale, "scale")
+        _flag(self.align_corners, "align_corners")
+        if self.mode not in ("nearest", "bilinear"):
+            raise CnnirError(f"upsample mode must be 'nearest' or 'bilinear', got {self.mode!r}")
+        if self.align_corners and self.mode == "nearest":
+            raise CnnirError("align_corners applies to bilinear upsampling only")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        return TensorShape((x[0], x[1] * self.scale[0], x[2] * self.scale[1]))
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, (7 * numel(out) if self.mode == "bilinear" else 0)
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        geo: list[Geometry] = []
+        for a in range(2):
+            s, size = self.scale[a], inputs[0][1 + a]
+            if s == 1:
+                geo.append((1, 1, 0))
+            elif self.mode == "nearest":
+                geo.append(rf.upsampled(s, 1))
+            elif self.align_corners and size > 1:
+                # output y samples input y * (I-1)/(O-1): two units around it
+                f = Fraction(size - 1, size * s - 1)
+                geo.append((2, f, Fraction(1, 2)))
+            else:
+                geo.append(rf.upsampled(s, 2 if size > 1 else 1))
+        return geo[0], geo[1], False, False
+
+    def attrs(self) -> str:
+        s = f"x{_fmt_pair(self.scale)},{self.mode}"
+        return s + (",align_corners" if self.align_corners else "")
