@@ -63,7 +63,9 @@ def test_figures_are_exact_and_the_table_prints_them_whole():
                                                        8_178_368_512)
     row = next(r for r in (ROOT / "docs" / "zoo.md").read_text().splitlines()
                if r.startswith("| `resnet50` |"))
-    assert row.endswith("| He et al. 2015 [9] | 3x224x224 | 25,557,032 | 4,089,184,256 |")
+    assert row.split(" | ")[2:7] == ["He et al. 2015 [9]", "3x224x224", "25,557,032",
+                                      "4,089,184,256",
+                                      "25,557,032 params, 4.089G MACs (torchvision)"]
 
 
 def test_the_table_lists_every_model_once():
@@ -85,3 +87,24 @@ def test_readme_lists_every_family_and_links_the_table():
     assert "[docs/zoo.md](docs/zoo.md)" in sentence
     missing = [f for f in zoo.PAPERS if f not in sentence]
     assert not missing, f"README's zoo sentence does not name {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(catalog.PUBLISHED))
+def test_published_figures_read_the_same_unless_a_note_says_why(name):
+    pub = catalog.PUBLISHED[name]
+    assert name in zoo.MODELS and (pub.params or pub.macs)
+    fig = catalog.figures(name)
+    if not pub.note:
+        assert catalog.agrees(pub, fig), (name, pub, fig)
+
+
+def test_published_rounding_is_the_printed_one():
+    assert catalog.as_printed(25_557_032, "25,557,032") == "25,557,032"
+    assert catalog.as_printed(272_474, "0.27M") == "0.27M"
+    assert catalog.as_printed(275_226, "0.46M") == "0.28M"
+    assert catalog.as_printed(568_740_352, "569M") == "569M"
+    assert catalog.as_printed(4_089_184_256, "4.089G") == "4.089G"
+    # a disagreement the table notes: option B's projections round ResNet-32 up
+    pub = catalog.PUBLISHED["resnet32_cifar"]
+    assert pub.note and not catalog.agrees(pub, catalog.figures("resnet32_cifar"))
+    assert not catalog.agrees(catalog.Published("x", "4.2M"), catalog.Figures(4_140_000, 0, 0))
