@@ -2,13 +2,16 @@
 
 ``get(name)`` returns the :class:`~cnnir.frontends.dsl.Model`; ``names()`` lists
 them.  Each entry is ``"module:attribute"`` under ``cnnir.zoo`` and is imported
-only when asked for.
+only when asked for.  ``entry(name)`` says what a model is without building it
+(description, declared input, the paper it follows); ``cnnir.zoo.catalog`` adds
+the computed figures and writes docs/zoo.md.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..frontends.dsl import Model
@@ -43,6 +46,99 @@ MODELS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Paper:
+    """The publication a zoo family follows."""
+
+    family: str      #: the family's name as the README lists it ("ResNet")
+    authors: str     #: "He et al."
+    year: int        #: the year of the first public version (arXiv where there is one)
+    title: str
+    where: str       #: "arXiv:1512.03385", or the venue where there is no preprint
+
+    @property
+    def short(self) -> str:
+        """``"He et al. 2015"``, as the zoo descriptions cite it."""
+        return f"{self.authors} {self.year}"
+
+    @property
+    def url(self) -> str | None:
+        if self.where.startswith("arXiv:"):
+            return f"https://arxiv.org/abs/{self.where.removeprefix('arXiv:')}"
+        return None
+
+
+PAPERS: dict[str, Paper] = {p.family: p for p in (
+    Paper("LeNet", "LeCun et al.", 1998,
+          "Gradient-Based Learning Applied to Document Recognition", "Proc. IEEE 86(11), 1998"),
+    Paper("AlexNet", "Krizhevsky et al.", 2012,
+          "ImageNet Classification with Deep Convolutional Neural Networks", "NIPS 2012"),
+    Paper("ZFNet", "Zeiler & Fergus", 2013,
+          "Visualizing and Understanding Convolutional Networks", "arXiv:1311.2901"),
+    Paper("NiN", "Lin et al.", 2013, "Network In Network", "arXiv:1312.4400"),
+    Paper("VGG", "Simonyan & Zisserman", 2014,
+          "Very Deep Convolutional Networks for Large-Scale Image Recognition", "arXiv:1409.1556"),
+    Paper("GoogLeNet", "Szegedy et al.", 2014, "Going Deeper with Convolutions",
+          "arXiv:1409.4842"),
+    Paper("BN-Inception", "Ioffe & Szegedy", 2015,
+          "Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
+          "Covariate Shift", "arXiv:1502.03167"),
+    Paper("Inception v3", "Szegedy et al.", 2015,
+          "Rethinking the Inception Architecture for Computer Vision", "arXiv:1512.00567"),
+    Paper("ResNet", "He et al.", 2015, "Deep Residual Learning for Image Recognition",
+          "arXiv:1512.03385"),
+    Paper("pre-activation ResNet", "He et al.", 2016, "Identity Mappings in Deep Residual Networks",
+          "arXiv:1603.05027"),
+    Paper("Wide ResNet", "Zagoruyko & Komodakis", 2016, "Wide Residual Networks",
+          "arXiv:1605.07146"),
+    Paper("ResNeXt", "Xie et al.", 2016,
+          "Aggregated Residual Transformations for Deep Neural Networks", "arXiv:1611.05431"),
+    Paper("DenseNet", "Huang et al.", 2016, "Densely Connected Convolutional Networks",
+          "arXiv:1608.06993"),
+    Paper("SqueezeNet", "Iandola et al.", 2016,
+          "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size",
+          "arXiv:1602.07360"),
+    Paper("MobileNet v1", "Howard et al.", 2017,
+          "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
+          "arXiv:1704.04861"),
+    Paper("MobileNet v2", "Sandler et al.", 2018,
+          "MobileNetV2: Inverted Residuals and Linear Bottlenecks", "arXiv:1801.04381"),
+    Paper("U-Net", "Ronneberger et al.", 2015,
+          "U-Net: Convolutional Networks for Biomedical Image Segmentation", "arXiv:1505.04597"),
+)}
+
+#: zoo name prefix -> family in PAPERS, first match wins; a name none matches has no paper
+_FAMILY_OF = (("preact_resnet", "pre-activation ResNet"), ("wide_resnet", "Wide ResNet"),
+              ("resnext", "ResNeXt"), ("resnet", "ResNet"), ("densenet", "DenseNet"),
+              ("mobilenet_v1", "MobileNet v1"), ("mobilenet_v2", "MobileNet v2"),
+              ("squeezenet", "SqueezeNet"), ("alexnet", "AlexNet"), ("zfnet", "ZFNet"),
+              ("lenet", "LeNet"), ("nin", "NiN"), ("vgg", "VGG"), ("googlenet", "GoogLeNet"),
+              ("bn_inception", "BN-Inception"), ("inception_v3", "Inception v3"), ("unet", "U-Net"))
+#: models that follow no paper (teaching examples)
+NO_PAPER = frozenset({"cifar_small"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the registry knows of a zoo model without building it."""
+
+    name: str
+    description: str            #: one line: what it is, paper and year, input size
+    input: tuple[int, ...]      #: the declared (C, H, W)
+    paper: Paper | None
+
+    @property
+    def input_size(self) -> str:
+        """``"3x224x224"``."""
+        return "x".join(map(str, self.input))
+
+    @property
+    def summary(self) -> str:
+        """The description without the paper citation and the input size (for table cells)."""
+        text = self.description.removesuffix(f"; {self.input_size}.")
+        return text.replace(f" ({self.paper.short})", "") if self.paper else text
+
+
 def names() -> list[str]:
     return sorted(MODELS)
 
@@ -64,8 +160,27 @@ def get(name: str) -> Model:
 
 
 def describe(name: str) -> str:
+    """The first line of the model's docstring: what it is, paper and year, input size."""
     doc = (get(name).__doc__ or "").strip()
     return doc.splitlines()[0] if doc else ""
 
 
-__all__ = ["MODELS", "names", "get", "describe"]
+def paper(name: str) -> Paper | None:
+    """The paper zoo model ``name`` follows (None for the teaching examples)."""
+    get(name)  # an unknown name: the usual error
+    if name.lower() in NO_PAPER:
+        return None
+    family = next((f for prefix, f in _FAMILY_OF if name.lower().startswith(prefix)), None)
+    if family is None:
+        raise KeyError(f"zoo model '{name}' has no family in cnnir.zoo._FAMILY_OF")
+    return PAPERS[family]
+
+
+def entry(name: str) -> Entry:
+    """Description, declared input and paper of zoo model ``name`` (imports it, builds nothing)."""
+    model = get(name)
+    return Entry(name.lower(), describe(name), model.input, paper(name))
+
+
+__all__ = ["MODELS", "PAPERS", "NO_PAPER", "Paper", "Entry", "names", "get", "describe", "paper",
+           "entry"]

@@ -5,7 +5,7 @@ from ..dsl import model, scope
 
 @model(input=(3, 224, 224))
 def alexnet(x):
-    """AlexNet (2012), torchvision layout: 64-192-384-256-256 convs, no LRN, 224 input."""
+    """AlexNet (Krizhevsky et al. 2012) as in torchvision: 5 convs, 3 FC, no LRN; 3x224x224."""
     x = x.conv(64, 11, stride=4, padding=2).relu().maxpool(3, stride=2)
     x = x.conv(192, 5, padding=2).relu().maxpool(3, stride=2)
     x = x.conv(384, 3, padding=1).relu()
@@ -19,7 +19,7 @@ def alexnet(x):
 
 @model(input=(3, 227, 227))
 def alexnet_original(x, caffe=False, num_classes=1000):
-    """AlexNet (2012) as published: two-GPU grouped conv2/4/5, LRN, 227 input (Caffe reference).
+    """AlexNet (Krizhevsky et al. 2012) as published: 2-GPU grouped convs, LRN; 3x227x227.
 
     The layout of Caffe's reference model (``bvlc_alexnet``: 60,965,224 parameters).
     227x227 input (the paper says 224, but 11x11/4 without padding needs 227 to give

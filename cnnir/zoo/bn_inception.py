@@ -66,7 +66,7 @@ def inception(x, c1, c3r, c3, d3r, d3, pool, proj):
 
 @model(input=(3, 224, 224))
 def bn_inception(x, num_classes=1000):
-    """BN-Inception / Inception v2 (2015), paper Figure 5: BN everywhere, 5x5 -> two 3x3."""
+    """BN-Inception (Ioffe & Szegedy 2015): GoogLeNet + BatchNorm, 5x5 as two 3x3; 3x224x224."""
     with scope("stem"):
         x = conv_bn(x, 64, 7, stride=2, padding=3, name="conv1")
         x = x.maxpool(3, stride=2, ceil_mode=True, name="pool1")

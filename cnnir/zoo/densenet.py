@@ -48,23 +48,23 @@ def densenet(x, growth, blocks, init_features, num_classes=1000):
 
 @model(input=(3, 224, 224))
 def densenet121(x):
-    """DenseNet-121 (2017): growth 32, dense blocks 6-12-24-16, torchvision layout."""
+    """DenseNet-121 (Huang et al. 2016): each layer sees all earlier maps, 6-12-24-16; 3x224x224."""
     return densenet(x, 32, (6, 12, 24, 16), 64)
 
 
 @model(input=(3, 224, 224))
 def densenet169(x):
-    """DenseNet-169 (2017): growth 32, dense blocks 6-12-32-32, torchvision layout."""
+    """DenseNet-169 (Huang et al. 2016): each layer sees all earlier maps, 6-12-32-32; 3x224x224."""
     return densenet(x, 32, (6, 12, 32, 32), 64)
 
 
 @model(input=(3, 224, 224))
 def densenet201(x):
-    """DenseNet-201 (2017): growth 32, dense blocks 6-12-48-32, torchvision layout."""
+    """DenseNet-201 (Huang et al. 2016): each layer sees all earlier maps, 6-12-48-32; 3x224x224."""
     return densenet(x, 32, (6, 12, 48, 32), 64)
 
 
 @model(input=(3, 224, 224))
 def densenet161(x):
-    """DenseNet-161 (2017): growth 48, 96 stem maps, dense blocks 6-12-36-24, torchvision layout."""
+    """DenseNet-161 (Huang et al. 2016): the wide one, growth 48, blocks 6-12-36-24; 3x224x224."""
     return densenet(x, 48, (6, 12, 36, 24), 96)

@@ -55,11 +55,11 @@ def densenet_cifar_net(x, depth, growth, bc, num_classes=10, compression=0.5):
 
 @model(input=(3, 32, 32))
 def densenet_bc100_cifar(x, num_classes=10):
-    """DenseNet-BC (2017) for CIFAR, L = 100, k = 12: 3 blocks of 16 bottleneck layers."""
+    """DenseNet-BC-100 for CIFAR (Huang et al. 2016): growth 12, 3x16 bottlenecks; 3x32x32."""
     return densenet_cifar_net(x, 100, 12, True, num_classes)
 
 
 @model(input=(3, 32, 32))
 def densenet_cifar(x, depth=40, growth=12, bc=False, num_classes=10):
-    """DenseNet (2017) for CIFAR of any row of Table 2: ``depth``, ``growth``, ``bc``."""
+    """DenseNet for CIFAR (Huang et al. 2016), any row of Table 2: ``depth``, ``growth``, ``bc``."""
     return densenet_cifar_net(x, depth, growth, bc, num_classes)

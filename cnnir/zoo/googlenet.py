@@ -61,11 +61,11 @@ def _googlenet(x, aux=False):
 
 @model(input=(3, 224, 224))
 def googlenet(x):
-    """GoogLeNet (2014), paper Table 1: 9 inception modules, no BN, no auxiliary heads."""
+    """GoogLeNet (Szegedy et al. 2014): Inception v1, 9 inception modules; 3x224x224."""
     return _googlenet(x)
 
 
 @model(input=(3, 224, 224))
 def googlenet_aux(x):
-    """GoogLeNet (2014) as trained: three outputs, the main and the two auxiliary classifiers."""
+    """GoogLeNet (Szegedy et al. 2014) as trained: main and 2 auxiliary classifiers; 3x224x224."""
     return _googlenet(x, aux=True)

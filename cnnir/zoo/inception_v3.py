@@ -100,7 +100,7 @@ def inception_e(x):
 
 @model(input=(3, 299, 299))
 def inception_v3(x):
-    """Inception v3 (2015): factorised 7x7 into 1x7/7x1, 299 input, torchvision layout, no aux."""
+    """Inception v3 (Szegedy et al. 2015): factorised (1x7, 7x1) inception modules; 3x299x299."""
     with scope("stem"):
         x = basic_conv(x, 32, 3, stride=2, name="1a_3x3")
         x = basic_conv(x, 32, 3, name="2a_3x3")

@@ -32,7 +32,7 @@ def inverted_residual(x, in_ch, out_ch, stride=1, expand=6):
 
 @model(input=(3, 224, 224))
 def mobilenet_v2(x):
-    """MobileNetV2 (2018): inverted residuals with linear bottlenecks, ReLU6, torchvision layout."""
+    """MobileNetV2 (Sandler et al. 2018): inverted residuals, linear bottlenecks; 3x224x224."""
     with scope("stem"):
         x = x.conv(32, 3, stride=2, padding=1, bias=False, name="conv").bn(name="bn").relu6()
     in_ch = 32

@@ -55,8 +55,8 @@ def _make(width: float, suffix: str):
         return mobilenet_v1_net(x, width, num_classes)
 
     net.__name__ = f"mobilenet_v1{suffix}"
-    net.__doc__ = (f"MobileNet v1 (2017), width multiplier {width}: depthwise separable "
-                   f"convs, paper Table 1, 224 input.")
+    net.__doc__ = (f"MobileNet v1 (Howard et al. 2017), width {width}: depthwise separable "
+                   f"convs for mobiles; 3x224x224.")
     return model(net, input=(3, 224, 224))
 
 
@@ -68,5 +68,5 @@ mobilenet_v1_025 = _make(0.25, "_025")
 
 @model(input=(3, 224, 224))
 def mobilenet_v1_any(x, width=1.0, num_classes=1000):
-    """MobileNet v1 (2017) with any whole-channel width multiplier (``build(width=0.5)``)."""
+    """MobileNet v1 (Howard et al. 2017), any whole-channel width (``build(width=0.5)``)."""
     return mobilenet_v1_net(x, width, num_classes)

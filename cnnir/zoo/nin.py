@@ -26,7 +26,7 @@ def mlpconv(x, out, kernel, stride=1, padding=0, mlp=None):
 
 @model(input=(3, 224, 224))
 def nin(x):
-    """Network in Network (2013), ImageNet model: 4 mlpconv layers, global average pool."""
+    """Network in Network (Lin et al. 2013), ImageNet: 4 mlpconv layers, no FC; 3x224x224."""
     x = mlpconv(x, 96, 11, stride=4, name="1").maxpool(3, stride=2, ceil_mode=True)
     x = mlpconv(x, 256, 5, padding=2, name="2").maxpool(3, stride=2, ceil_mode=True)
     x = mlpconv(x, 384, 3, padding=1, name="3").maxpool(3, stride=2, ceil_mode=True)
@@ -37,7 +37,7 @@ def nin(x):
 
 @model(input=(3, 32, 32))
 def nin_cifar10(x, num_classes=10):
-    """Network in Network (2013), CIFAR-10: 3 mlpconv layers (192 maps), global average pool.
+    """Network in Network (Lin et al. 2013), CIFAR-10: 3 mlpconv layers of 192 maps; 3x32x32.
 
     ``num_classes=100``: the paper's CIFAR-100 network (the same but for the last
     mlpconv's 100 maps)."""

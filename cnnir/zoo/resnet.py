@@ -53,8 +53,9 @@ def _make(depth: int, unit, layers):
         return resnet(x, unit, layers)
 
     net.__name__ = f"resnet{depth}"
-    net.__doc__ = (f"ResNet-{depth} (2015), {'bottleneck' if unit is bottleneck else 'basic'} "
-                   f"blocks {'-'.join(map(str, layers))}, torchvision layout.")
+    kind = "bottleneck" if unit is bottleneck else "basic"
+    net.__doc__ = (f"ResNet-{depth} (He et al. 2015): residual net, {kind} blocks "
+                   f"{'-'.join(map(str, layers))}; 3x224x224.")
     return model(net, input=(3, 224, 224))
 
 

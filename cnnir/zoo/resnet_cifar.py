@@ -46,8 +46,8 @@ def _make(depth: int):
         return resnet_cifar(x, depth, num_classes)
 
     net.__name__ = f"resnet{depth}_cifar"
-    net.__doc__ = (f"ResNet-{depth} for CIFAR-10 (2015): 3 stages of {(depth - 2) // 6} basic "
-                   f"blocks, 16-32-64 filters, projection shortcuts (option B).")
+    net.__doc__ = (f"ResNet-{depth} for CIFAR-10 (He et al. 2015): 3 stages of {(depth - 2) // 6} "
+                   f"basic blocks, 16-32-64 maps; 3x32x32.")
     return model(net, input=(3, 32, 32))
 
 
@@ -60,5 +60,5 @@ resnet110_cifar = _make(110)
 
 @model(input=(3, 32, 32))
 def resnet_cifar_n(x, depth=20, num_classes=10):
-    """ResNet for CIFAR-10 (2015) of any depth 6n + 2 (``build(depth=1202)``), option B."""
+    """ResNet for CIFAR-10 (He et al. 2015) of any depth 6n + 2 (``build(depth=1202)``)."""
     return resnet_cifar(x, depth, num_classes)

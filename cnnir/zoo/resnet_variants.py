@@ -86,8 +86,8 @@ def _make_preact(depth: int, unit, layers):
 
     kind = "bottleneck" if unit is preact_bottleneck else "basic"
     net.__name__ = f"preact_resnet{depth}"
-    net.__doc__ = (f"Pre-activation ResNet-{depth} (2016): BN-ReLU-conv {kind} units "
-                   f"{'-'.join(map(str, layers))}, identity shortcuts.")
+    net.__doc__ = (f"Pre-activation ResNet-{depth} (He et al. 2016): BN-ReLU-conv {kind} "
+                   f"units {'-'.join(map(str, layers))}; 3x224x224.")
     return model(net, input=(3, 224, 224))
 
 
@@ -141,17 +141,17 @@ def _make_grouped(name: str, doc: str, layers, groups: int, width_per_group: int
 
 wide_resnet50_2 = _make_grouped(
     "wide_resnet50_2",
-    "Wide ResNet-50-2 (2016): ResNet-50 with bottlenecks twice as wide inside.",
+    "Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): ResNet-50, bottlenecks 2x wider; 3x224x224.",
     (3, 4, 6, 3), 1, 128)
 wide_resnet101_2 = _make_grouped(
     "wide_resnet101_2",
-    "Wide ResNet-101-2 (2016): ResNet-101 with bottlenecks twice as wide inside.",
+    "Wide ResNet-101-2 (Zagoruyko & Komodakis 2016): ResNet-101, bottlenecks 2x wider; 3x224x224.",
     (3, 4, 23, 3), 1, 128)
 resnext50_32x4d = _make_grouped(
     "resnext50_32x4d",
-    "ResNeXt-50 32x4d (2017): ResNet-50 bottlenecks with a 32-group 3x3 conv, 4 wide per group.",
+    "ResNeXt-50 32x4d (Xie et al. 2016): ResNet-50, 3x3 convs in 32 groups of 4; 3x224x224.",
     (3, 4, 6, 3), 32, 4)
 resnext101_32x8d = _make_grouped(
     "resnext101_32x8d",
-    "ResNeXt-101 32x8d (2017): ResNet-101 bottlenecks with a 32-group 3x3 conv, 8 wide per group.",
+    "ResNeXt-101 32x8d (Xie et al. 2016): ResNet-101, 3x3 convs in 32 groups of 8; 3x224x224.",
     (3, 4, 23, 3), 32, 8)

@@ -28,7 +28,7 @@ def fire(x, squeeze, expand1x1, expand3x3):
 
 @model(input=(3, 224, 224))
 def squeezenet1_0(x):
-    """SqueezeNet 1.0 (2016): fire modules, no FC layers, AlexNet accuracy with 1.25M params."""
+    """SqueezeNet 1.0 (Iandola et al. 2016): fire modules, AlexNet accuracy, no FC; 3x224x224."""
     with scope("features"):
         x = x.conv(96, 7, stride=2, name="conv1").relu()
         x = x.maxpool(3, stride=2, ceil_mode=True, name="maxpool1")
@@ -50,7 +50,7 @@ def squeezenet1_0(x):
 
 @model(input=(3, 224, 224))
 def squeezenet1_1(x):
-    """SqueezeNet 1.1 (2016): 3x3/2 conv1 of 64 maps, earlier pools, 2.4x less compute than 1.0."""
+    """SqueezeNet 1.1 (Iandola et al. 2016): 1.0 at 2.4x less compute; 3x224x224."""
     with scope("features"):
         x = x.conv(64, 3, stride=2, name="conv1").relu()
         x = x.maxpool(3, stride=2, ceil_mode=True, name="maxpool1")

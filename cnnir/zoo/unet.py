@@ -42,7 +42,7 @@ def expand(x, skip, channels):
 
 @model(input=(1, 256, 256))
 def unet(x):
-    """U-Net (2015): 4-level encoder-decoder, 2x2 up-convs, concat skips, 2 classes (padded)."""
+    """U-Net (Ronneberger et al. 2015): segmentation encoder-decoder, padded convs; 1x256x256."""
     c1 = contract(x, 64, pool=False, name="1")
     c2 = contract(c1, 128, name="2")
     c3 = contract(c2, 256, name="3")

@@ -41,8 +41,9 @@ def _make(depth: int, batch_norm: bool):
         return vgg_classifier(vgg_features(x, CONFIGS[depth], batch_norm))
 
     net.__name__ = f"vgg{depth}{'_bn' if batch_norm else ''}"
-    with_bn = " with BatchNorm after every conv" if batch_norm else ""
-    net.__doc__ = f"VGG-{depth} (configuration {letter}, 2014){with_bn}, torchvision layout."
+    with_bn = " + BatchNorm" if batch_norm else ""
+    net.__doc__ = (f"VGG-{depth} (Simonyan & Zisserman 2014), config {letter}: stacked 3x3 "
+                   f"convs{with_bn}; 3x224x224.")
 
     return model(net, input=(3, 224, 224))
 

@@ -43,11 +43,11 @@ def vgg_features(x, blocks):
 
 @model(input=(3, 224, 224))
 def vgg11_lrn(x):
-    """VGG-11 with LRN (configuration A-LRN, 2014): LRN after conv1_1, torchvision-style head."""
+    """VGG-11 with LRN (Simonyan & Zisserman 2014), config A-LRN: LRN after conv1_1; 3x224x224."""
     return vgg_classifier(vgg_features(x, CONFIGS["A-LRN"]))
 
 
 @model(input=(3, 224, 224))
 def vgg16_c(x):
-    """VGG-16 configuration C (2014): 1x1 convs closing blocks 3, 4 and 5 (134M params)."""
+    """VGG-16 config C (Simonyan & Zisserman 2014): 1x1 convs close blocks 3, 4 and 5; 3x224x224."""
     return vgg_classifier(vgg_features(x, CONFIGS["C"]))

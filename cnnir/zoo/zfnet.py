@@ -13,7 +13,7 @@ from ..dsl import model, scope
 
 @model(input=(3, 224, 224))
 def zfnet(x):
-    """ZFNet (2013), paper Figure 3: AlexNet with a 7x7/2 first conv, 224 input."""
+    """ZFNet (Zeiler & Fergus 2013): AlexNet retuned by visualisation, 7x7/2 conv1; 3x224x224."""
     with scope("features"):
         x = x.conv(96, 7, stride=2, padding=1, name="conv1").relu()
         x = x.maxpool(3, stride=2, ceil_mode=True, name="pool1").lrn(name="norm1")
