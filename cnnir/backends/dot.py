@@ -153,8 +153,9 @@ def op_title(op: O.Op, detail: str, in_channels: int | None = None) -> str:
         return "+"
     if isinstance(op, O.Mul):
         return "×"
+    name = op.title or op.kind  # an op's own diagram word, where no rule above says more
     attrs = op.attrs()
-    return f"{op.kind} [{attrs}]" if std and attrs else op.kind
+    return f"{name} [{attrs}]" if std and attrs else name
 
 
 def _shape(shape: Any) -> str:

@@ -28,18 +28,11 @@ from dataclasses import fields
 from typing import Any
 
 from ..errors import CnnirError
-from .activation import (
-    Activation,
-    HardSigmoid,
-    HardSwish,
-    LeakyReLU,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
-)
+
+# each family module lists its public names (``__all__``) and its concrete ops (``OPS``):
+# a new op is written in its family's module alone, and appears here by itself
+from . import activation, conv, dense, fused, merge, norm, pool
+from .activation import *  # noqa: F403
 from .base import (
     BROADCAST,
     ELEMENTWISE,
@@ -55,20 +48,15 @@ from .base import (
     RfStep,
     Weightless,
 )
-from .conv import Conv2d, ConvTranspose2d, _conv_attrs
-from .dense import Dropout, Flatten, Identity, Linear
-from .fused import FusedConv2d
-from .merge import Add, Concat, Mul, _Elementwise
-from .norm import BatchNorm2d, LocalResponseNorm
-from .pool import (
-    AdaptiveAvgPool2d,
-    AvgPool2d,
-    GlobalAvgPool,
-    MaxPool2d,
-    Upsample,
-    _Pool,
-    adaptive_bins,
-)
+from .conv import *  # noqa: F403
+from .conv import _conv_attrs
+from .dense import *  # noqa: F403
+from .fused import *  # noqa: F403
+from .merge import *  # noqa: F403
+from .merge import _Elementwise
+from .norm import *  # noqa: F403
+from .pool import *  # noqa: F403
+from .pool import _Pool
 from .shape import (
     Pads,
     Pair,
@@ -90,12 +78,8 @@ from .shape import (
     same_padding,
 )
 
-ALL_OPS: tuple[type[Op], ...] = (
-    Input, Conv2d, ConvTranspose2d, BatchNorm2d, LocalResponseNorm,
-    ReLU, LeakyReLU, ReLU6, Sigmoid, HardSigmoid, Tanh, HardSwish, SiLU, Softmax,
-    MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool, Upsample,
-    Dropout, Identity, Flatten, Linear, Concat, Add, Mul, FusedConv2d,
-)
+ALL_OPS: tuple[type[Op], ...] = (Input,) + tuple(
+    cls for family in (conv, norm, activation, pool, dense, merge, fused) for cls in family.OPS)
 """Every concrete op class (what the coverage tests walk)."""
 
 OP_TYPES: dict[str, type[Op]] = {cls.kind: cls for cls in ALL_OPS}
@@ -126,12 +110,10 @@ def op_from_dict(kind: str, data: dict[str, Any]) -> Op:
 
 
 __all__ = [
-    "TensorShape", "Op", "Input", "Conv2d", "ConvTranspose2d", "BatchNorm2d",
-    "LocalResponseNorm", "Activation", "ReLU", "LeakyReLU", "ReLU6", "Sigmoid",
-    "HardSigmoid", "Tanh", "HardSwish", "SiLU", "Softmax", "MaxPool2d", "AvgPool2d",
-    "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Dropout", "Identity", "Flatten",
-    "Linear", "Concat", "Add", "Mul", "FusedConv2d", "OP_TYPES", "ALL_OPS", "op_from_dict",
-    "same_padding", "broadcast", "describe_mismatch", "numel", "adaptive_bins",
+    "TensorShape", "Op", "Input", "OP_TYPES", "ALL_OPS", "op_from_dict",
+    *(name for family in (activation, conv, dense, fused, merge, norm, pool)
+      for name in family.__all__ if name != "OPS"),
+    "same_padding", "broadcast", "describe_mismatch", "numel",
     "NoRule", "Weightless", "RfStep", "Geometry", "Pair", "Pads", "TRAITS", "ELEMENTWISE",
     "FUSABLE_ACTIVATION", "INPLACE_SAFE", "SHAPE_PRESERVING", "MERGE", "BROADCAST",
     # helpers other modules use by their private names

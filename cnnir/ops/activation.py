@@ -17,6 +17,7 @@ from .base import (
     INPLACE_SAFE,
     SHAPE_PRESERVING,
     NoRule,
+    Op,
     RfStep,
     Weightless,
 )
@@ -152,3 +153,14 @@ class Softmax(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return None
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (
+    ReLU, LeakyReLU, ReLU6, Sigmoid, HardSigmoid, Tanh, HardSwish, SiLU, Softmax,
+)
+
+__all__ = [
+    "Activation", "ReLU", "LeakyReLU", "ReLU6", "Sigmoid", "HardSigmoid", "Tanh", "HardSwish",
+    "SiLU", "Softmax", "OPS",
+]

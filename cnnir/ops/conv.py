@@ -188,3 +188,9 @@ class ConvTranspose2d(Op):
     def attrs(self) -> str:
         extra = "" if self.output_padding == (0, 0) else f"op={_fmt_pair(self.output_padding)}"
         return _conv_attrs(self, extra)
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Conv2d, ConvTranspose2d,)
+
+__all__ = ["Conv2d", "ConvTranspose2d", "OPS"]

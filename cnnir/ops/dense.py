@@ -112,3 +112,9 @@ class Linear(Op):
 
     def attrs(self) -> str:
         return f"out={self.out_features}" + ("" if self.bias else ",nobias")
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Dropout, Identity, Flatten, Linear,)
+
+__all__ = ["Dropout", "Identity", "Flatten", "Linear", "OPS"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .activation import Activation
-from .base import NoRule, Op, RfStep
+from .base import Op, RfStep
 from .conv import Conv2d, _conv_attrs
 from .norm import BatchNorm2d
 from .shape import TensorShape, numel
@@ -65,4 +65,7 @@ class FusedConv2d(Op):
         return ",".join(parts)
 
 
-__all__ = ["FusedConv2d", "NoRule"]
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (FusedConv2d,)
+
+__all__ = ["FusedConv2d", "OPS"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import BROADCAST, ELEMENTWISE, MERGE, RfStep, Weightless
+from .base import BROADCAST, ELEMENTWISE, MERGE, Op, RfStep, Weightless
 from .shape import TensorShape, broadcast, describe_mismatch, numel
 
 
@@ -86,3 +86,9 @@ class Mul(_Elementwise):
     kind: ClassVar[str] = "mul"
     prefix: ClassVar[str | None] = "mul"
     title: ClassVar[str | None] = "×"
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Concat, Add, Mul,)
+
+__all__ = ["Concat", "Add", "Mul", "OPS"]

@@ -88,3 +88,9 @@ class LocalResponseNorm(_PerPixel, Weightless):
 
     def attrs(self) -> str:
         return f"size={self.size}"
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm,)
+
+__all__ = ["BatchNorm2d", "LocalResponseNorm", "OPS"]

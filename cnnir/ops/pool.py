@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ..errors import CnnirError
 from . import rf
-from .base import Geometry, RfStep, Weightless
+from .base import Geometry, Op, RfStep, Weightless
 from .shape import (
     Pads,
     Pair,
@@ -238,3 +238,12 @@ class Upsample(Weightless):
     def attrs(self) -> str:
         s = f"x{_fmt_pair(self.scale)},{self.mode}"
         return s + (",align_corners" if self.align_corners else "")
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool, Upsample,)
+
+__all__ = [
+    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "adaptive_bins",
+    "OPS",
+]
