@@ -7,8 +7,7 @@ with passes, and emit PyTorch, ONNX, Graphviz or reports.  Heavy libraries
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__  # noqa: E402
 from .api import Diagram, RunResult, analyze, compile, draw, report, run  # noqa: E402
 from .errors import (  # noqa: E402
     BackendError,

@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .. import __version__
+from .._version import __version__
 from ..errors import BackendError, UsageError
 from ..ir import Graph
 from ..util import check_writable

@@ -158,7 +158,7 @@ def to_source(graph: Graph, seed: int = 0, weights_file: str | None = None,
     in_shapes = ", ".join(str(graph.shape(i)) for i in plan.inputs)
     out_shapes = ", ".join(str(graph.shape(o)) for o in plan.outputs)
     src = f" from {graph.source}" if graph.source else ""
-    from .. import __version__
+    from .._version import __version__
 
     wfile = weights_file or "weights.pt"
     doc = [

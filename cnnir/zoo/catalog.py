@@ -97,9 +97,10 @@ def agrees(pub: Published, fig: Figures) -> bool:
 
 def figures(name: str) -> Figures:
     """Build and analyse zoo model ``name``: its params, buffers and MACs, exact."""
-    from ..api import analyze
+    from ..analysis import analyze
+    from . import get
 
-    a = analyze(name)
+    a = analyze(get(name).build())
     return Figures(a.params, a.buffers, a.macs)
 
 
