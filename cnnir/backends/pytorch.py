@@ -32,8 +32,6 @@ The weights file stays the user's: nothing is copied beside the source.
 
 from __future__ import annotations
 
-import argparse
-import math
 import operator
 import os
 from typing import Any
@@ -334,26 +332,6 @@ def layer_outputs(module: fx.GraphModule, *inputs: torch.Tensor, clone: bool = T
     return seen
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def emit_cli(graph: Graph, args: argparse.Namespace) -> tuple[str, str]:
-    """``cnnir compile MODEL --to torch [-o model.py] [--seed N] [--weights FILE.pt]``."""
-    if getattr(args, "external_data", False):
-        raise UsageError("--external-data applies to --to onnx only")
-    if getattr(args, "batch", "dynamic") not in (None, "dynamic"):
-        raise UsageError("--batch applies to --to onnx only: the PyTorch module takes any "
-                         "batch size")
-    max_params = getattr(args, "max_params", 2e9)
-    if not (max_params > 0 and math.isfinite(max_params)):
-        raise UsageError(f"--max-params must be a positive number, got {max_params:g}")
-    check_size(graph, max_params)
-    weights = getattr(args, "weights", None)
-    if weights:
-        state_dict_to_weights(graph, load_state_dict_file(weights), source=weights)
-    return to_source(graph, seed=getattr(args, "seed", 0), weights_file=weights), ".py"
-
-
 __all__ = ["to_module", "to_source", "weights_from_module", "state_dict_to_weights",
-           "expected_state_dict", "load_state_dict_file", "layer_outputs", "emit_cli",
+           "expected_state_dict", "load_state_dict_file", "layer_outputs",
            "MODES"]
