@@ -150,6 +150,24 @@ def check_output(path: str, image: bool = False) -> None:
         _format_of(path)
 
 
+def _backend(module: str, what: str) -> Any:
+    """Import a backend (or the JSON frontend) for a command; a build without that
+    cnnir module says so in one line (a missing third-party package is re-raised)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("cnnir"):
+            raise UsageError(f"{what} is not available in this build") from None
+        raise
+
+
+#: the module each ``compile`` target needs
+_TARGET_MODULES = {"onnx": "cnnir.backends.onnx_export", "torch": "cnnir.backends.pytorch_source",
+                   "module": "cnnir.backends.pytorch", "json": "cnnir.frontends.json_io"}
+
+
 def _write(path: str, data: str | bytes) -> None:
     from .util import write_atomic
 
@@ -256,6 +274,7 @@ def compile(model: Graph | str, to: str = "onnx", output: str | None = None, *,
             raise UsageError("compile(to='module') returns an object; write source with "
                              "to='torch' or ONNX with to='onnx'")
         check_output(output)
+    _backend(_TARGET_MODULES[to], f"the {to} target")
     graph = _prepare(model, input, passes, explain, print_after_all, log)
     if to != "onnx" and (batch not in (None, "dynamic") or external_data):
         raise UsageError("batch and external_data apply to to='onnx' only")
@@ -430,10 +449,11 @@ def draw(model: Graph | str, path: str | None = None, *,
     ``expand``; and ``dpi`` for PNG.  Drawing DOT needs no Graphviz; without it an
     image ``path`` gets its ``.dot`` written beside it and raises (:meth:`Diagram.save`).
     """
+    dpi = options.pop("dpi", None)
+    draw_check(path, **options)
     from .backends.dot import PNG_DPI, to_dot
 
-    dpi = int(options.pop("dpi", PNG_DPI))
-    draw_check(path, **options)
+    dpi = int(PNG_DPI if dpi is None else dpi)
     graph = _prepare(model, input, passes, explain, print_after_all, log)
     theme = options.get("theme", "paper")
     diagram = Diagram(to_dot(graph, **options), dpi=dpi,
@@ -446,11 +466,12 @@ def draw(model: Graph | str, path: str | None = None, *,
 def draw_check(path: str | None = None, **options: Any) -> None:
     """What :func:`draw` checks before any work: ``path`` is writable and names a
     drawing format, and ``options["width"]`` reads as a width."""
-    from .backends.dot import parse_width
-
     if path is not None:
-        check_output(path, image=True)
-    parse_width(options.get("width"))
+        check_output(path)
+    dot = _backend("cnnir.backends.dot", "the Graphviz backend")
+    if path is not None:
+        dot._format_of(path)
+    dot.parse_width(options.get("width"))
 
 
 # --------------------------------------------------------------------------- run
@@ -536,6 +557,7 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
     """
     import tempfile
 
+    _backend("cnnir.backends.runtime", "the onnxruntime backend")
     from .backends.runtime import (
         _onnx_input_shape,
         available_providers,

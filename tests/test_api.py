@@ -392,3 +392,19 @@ def test_listings():
     info = {p.name: p for p in cnnir.api.pass_list()}
     assert info["infer-shapes"].options == {"strict": True}
     assert info["fuse-conv-bn-relu"].kind == "transform"
+
+
+@pytest.mark.parametrize("module, call, argv, message", [
+    ("cnnir.backends.dot", lambda: cnnir.draw("lenet5"), ["draw", "lenet5"],
+     "the Graphviz backend is not available in this build"),
+    ("cnnir.backends.runtime", lambda: cnnir.run("lenet5"), ["run", "lenet5"],
+     "the onnxruntime backend is not available in this build"),
+    ("cnnir.backends.onnx_export", lambda: cnnir.compile("lenet5", to="onnx"),
+     ["compile", "lenet5", "--to", "onnx"], "the onnx target is not available in this build"),
+])
+def test_a_build_without_a_backend_says_so(monkeypatch, capsys, module, call, argv, message):
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(cnnir.UsageError, match=message):
+        call()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
