@@ -11,7 +11,7 @@
   (``graph.weights``), :func:`state_dict_to_weights` does the same for a
   ``state_dict`` (``--weights file.pt``), checking every key and shape.
 * :func:`layer_outputs` runs the module once and returns every IR node's output.
-* :func:`emit_cli` is ``cnnir compile MODEL --to torch``: it writes the source of
+* ``cnnir compile MODEL --to torch`` (:func:`cnnir.compile`) writes the source of
   :func:`~cnnir.backends.pytorch_source.to_source` (the file imports only torch).
 
 The layer plan (which PyTorch op each IR op becomes, in-place activations,
