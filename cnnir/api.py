@@ -163,8 +163,9 @@ def _backend(module: str, what: str) -> Any:
         raise
 
 
-#: the module each ``compile`` target needs
-_TARGET_MODULES = {"onnx": "cnnir.backends.onnx_export", "torch": "cnnir.backends.pytorch_source",
+#: the module each ``compile`` target needs; ``torch`` source is checked against
+#: (and its weights file read by) the PyTorch backend, so it needs torch too
+_TARGET_MODULES = {"onnx": "cnnir.backends.onnx_export", "torch": "cnnir.backends.pytorch",
                    "module": "cnnir.backends.pytorch", "json": "cnnir.frontends.json_io"}
 
 
