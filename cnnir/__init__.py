@@ -8,7 +8,18 @@ with passes, and emit PyTorch, ONNX, Graphviz or reports.  Heavy libraries
 from __future__ import annotations
 
 from ._version import __version__  # noqa: E402
-from .api import Diagram, RunResult, analyze, compile, draw, report, run  # noqa: E402
+from .api import (  # noqa: E402
+    Diagram,
+    RunResult,
+    analyze,
+    check,
+    compare,
+    compile,
+    draw,
+    load,
+    report,
+    run,
+)
 from .errors import (  # noqa: E402
     BackendError,
     CnnirError,
@@ -18,7 +29,6 @@ from .errors import (  # noqa: E402
     ShapeError,
     UsageError,
 )
-from .frontends import load  # noqa: E402
 from .ir import BlockInfo, Graph, Node, SourceLoc  # noqa: E402
 from .ops import TensorShape  # noqa: E402
 from .passes import get_pass, parse_pipeline  # noqa: E402
@@ -26,7 +36,8 @@ from .passes.infer_shapes import infer_shapes  # noqa: E402
 from .passes.manager import PassManager, run_pipeline  # noqa: E402
 
 __all__ = [
-    "__version__", "load", "analyze", "report", "compile", "draw", "run", "Diagram",
+    "__version__", "load", "check", "analyze", "report", "compare", "compile", "draw", "run",
+    "Diagram",
     "RunResult", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
     "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
     "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",

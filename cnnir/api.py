@@ -22,16 +22,19 @@ analysis path never imports torch or onnxruntime.  Errors are the CLI's:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import CnnirError, UsageError
+from .errors import BackendError, CnnirError, UsageError
 from .ir import Graph
 
 if TYPE_CHECKING:
     from .analysis import Analysis
+    from .backends.compare import Comparison
     from .backends.report import Report
+    from .passes.manager import PassRecord
 
 #: ``compile(to=...)`` targets: what each returns
 TARGETS = {
@@ -41,54 +44,220 @@ TARGETS = {
     "json": "the JSON IR document (str)",
 }
 
+#: the file suffix of each target that writes a file (``cnnir compile``'s default name)
+SUFFIXES = {"onnx": ".onnx", "torch": ".py", "json": ".json"}
 
-def _graph(model: Graph | str, input: Any = None) -> Graph:
-    """The graph to work on, its shapes inferred (a graph fresh from ``Model.build()``
-    has none yet): every call here starts as ``cnnir check`` does."""
+#: where the pass log (``explain``, ``print_after_all``) goes unless ``log`` is given
+Log = Callable[[str], None]
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(model: str, input: str | Sequence[int] | None = None, infer: bool = True) -> Graph:
+    """``MODEL`` as the CLI takes it: a zoo name, ``net.py[:NAME]``, ``.onnx`` or ``.json``.
+
+    ``input`` (``"3x299x299"`` or a tuple) overrides the input size.  The shapes are
+    inferred unless ``infer=False`` (a pipeline starting with a repair pass infers
+    them itself).  Zoo names are resolved here, not in the frontends: the zoo is
+    models written in the DSL (a user of the frontend, like ``examples/``), and a
+    name is a reference the command layer resolves, as it resolves paths.
+    """
+    from .frontends import is_file_spec, parse_input
+    from .frontends import load as load_file
+
+    if is_file_spec(model):
+        return load_file(model, input=input, infer=infer)
+    shape = parse_input(input)
+    from . import zoo
+    from .frontends.dsl import user_code
+
+    m = zoo.get(model)
+    with user_code():
+        graph = m.build(shape)
+    if infer:
+        from .passes.infer_shapes import infer_shapes
+
+        graph = infer_shapes(graph)
+    return graph
+
+
+def explain_lines(records: Sequence[PassRecord]) -> list[str]:
+    """``--explain``: what each pass of a run did, one header line per pass and its notes."""
+    lines = []
+    for rec in records:
+        lines.append(f"[{rec.name}] {'changed' if rec.changed else 'no change'} "
+                     f"({rec.seconds * 1e3:.1f} ms)")
+        lines.extend(f"  {note}" for note in rec.notes)
+    return lines
+
+
+def check(model: Graph | str, input: str | Sequence[int] | None = None,
+          passes: str | None = None, *, explain: bool = False, print_after_all: bool = False,
+          log: Log | None = None) -> Graph:
+    """``cnnir check``: the model loaded (``input`` overrides its size), ``passes`` run,
+    every shape inferred.  Every command starts here.
+
+    ``explain`` logs what each pass changed and why candidates were skipped;
+    ``print_after_all`` logs the IR after every pass (or once, without passes).
+    The log goes to ``log`` (a function taking a line), by default stderr.
+    """
+    return _prepare(model, input, passes, explain, print_after_all, log)
+
+
+def _prepare(model: Graph | str, input: Any, passes: str | None, explain: bool,
+             print_after_all: bool, log: Log | None) -> Graph:
+    """:func:`check`'s work (positional, for the commands; :func:`run`'s ``check`` is a flag)."""
+    say = log or _stderr
     if isinstance(model, Graph):
-        if any(model.meta(n).get("shape") is None for n in model.nodes()):
+        graph = model
+        if not passes and any(graph.meta(n).get("shape") is None for n in graph.nodes()):
             from .passes.infer_shapes import InferShapes
 
-            InferShapes().run(model)
-        return model
-    if isinstance(model, str):
-        from .frontends import load
+            InferShapes().run(graph)
+    elif isinstance(model, str):
+        # with a pipeline the pass manager infers shapes (non-strictly before fix-residual)
+        graph = load(model, input=input, infer=not passes)
+    else:
+        raise UsageError(f"expected a cnnir.Graph or a model name/path, "
+                         f"got {type(model).__name__}")
+    if passes:
+        from .passes.manager import PassManager
 
-        return load(model, input=input)
-    raise UsageError(f"expected a cnnir.Graph or a model name/path, got {type(model).__name__}")
+        pm = PassManager.from_string(passes, print_after_all=print_after_all, printer=say)
+        graph = pm.run(graph)
+        if explain:
+            for line in explain_lines(pm.records):
+                say(line)
+    elif print_after_all:
+        say(graph.format())
+    return graph
+
+
+def check_output(path: str, image: bool = False) -> None:
+    """What every writing command checks before any work: ``path`` can be written
+    (and, with ``image``, its suffix names a drawing format)."""
+    from .util import check_writable
+
+    check_writable(path)
+    if image:
+        from .backends.dot import _format_of
+
+        _format_of(path)
+
+
+def _backend(module: str, what: str) -> Any:
+    """Import a backend (or the JSON frontend) for a command; a build without that
+    cnnir module says so in one line (a missing third-party package is re-raised)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("cnnir"):
+            raise UsageError(f"{what} is not available in this build") from None
+        raise
+
+
+#: the module each ``compile`` target needs; ``torch`` source is checked against
+#: (and its weights file read by) the PyTorch backend, so it needs torch too
+_TARGET_MODULES = {"onnx": "cnnir.backends.onnx_export", "torch": "cnnir.backends.pytorch",
+                   "module": "cnnir.backends.pytorch", "json": "cnnir.frontends.json_io"}
+
+
+def _write(path: str, data: str | bytes) -> None:
+    from .util import write_atomic
+
+    write_atomic(path, data)
+
+
+# --------------------------------------------------------------------------- analysis
 
 
 def analyze(model: Graph | str, dtype: str = "float32", batch: int = 1) -> Analysis:
     """Every analysis (shapes, params, MACs, memory, receptive fields); the totals."""
     from .analysis import analyze as _analyze
 
-    return _analyze(_graph(model), dtype=dtype, batch=batch)
+    return _analyze(_prepare(model, None, None, False, False, None), dtype=dtype, batch=batch)
 
 
 def report(model: Graph | str, format: str = "table", depth: int | None = None,
            columns: str | list[str] | None = None, dtype: str = "float32",
-           batch: int = 1) -> Report:
+           batch: int = 1, *, output: str | None = None,
+           input: str | Sequence[int] | None = None, passes: str | None = None,
+           explain: bool = False, print_after_all: bool = False,
+           log: Log | None = None) -> Report:
     """``cnnir report``: a :class:`~cnnir.backends.report.Report`.
 
     ``str(r)`` is the text in ``format``, ``r.render("latex")`` another format,
     ``r.to_dict()`` the JSON contract; in Jupyter it shows as an HTML table.
+    ``output`` writes the text atomically too.
     """
     from .backends.report import FORMATS, build_report, parse_columns
 
+    if output is not None:
+        check_output(output)
     if format not in FORMATS:
         raise UsageError(f"unknown report format {format!r}; formats: {', '.join(FORMATS)}")
     text = columns if columns is None or isinstance(columns, str) else ",".join(columns)
-    cols = None if format == "json" else parse_columns(text, format)
-    rep = build_report(_graph(model), dtype=dtype, batch=batch, depth=depth)
-    rep.columns = cols
+    cols = parse_columns(text, format)  # a bad column fails before any work
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth must be 0 or more, got {depth}")
+    graph = _prepare(model, input, passes, explain, print_after_all, log)
+    rep = build_report(graph, dtype=dtype, batch=batch, depth=depth)
+    rep.columns = None if format == "json" else cols
     rep.format = format
+    if output is not None:
+        _write(output, str(rep))
     return rep
+
+
+def compare(model: Graph | str, pipeline: str, format: str = "table", dtype: str = "float32",
+            batch: int = 1, *, output: str | None = None,
+            input: str | Sequence[int] | None = None, passes: str | None = None,
+            explain: bool = False, print_after_all: bool = False,
+            log: Log | None = None) -> Comparison:
+    """``cnnir report --compare PIPELINE``: before / after / delta of ``pipeline``.
+
+    The model after ``passes`` is *before*; *after* is before + ``pipeline``
+    (:class:`~cnnir.backends.compare.Comparison`; ``str(c)`` is the text in
+    ``format``).  ``explain`` logs what each pass of both pipelines did.
+    """
+    try:
+        from .backends.compare import RENDERERS
+        from .backends.compare import compare as _compare
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("cnnir"):
+            raise UsageError("--compare is not available in this build") from None
+        raise
+    if output is not None:
+        check_output(output)
+    if format not in RENDERERS:
+        raise UsageError(f"unknown format {format!r}; formats: {', '.join(RENDERERS)}")
+    graph = _prepare(model, input, passes, explain, print_after_all, log)
+    result = _compare(graph, pipeline, dtype=dtype, batch=batch)
+    result.format = format
+    if explain:
+        for line in explain_lines(result.records):
+            (log or _stderr)(line)
+    if output is not None:
+        _write(output, str(result))
+    return result
+
+
+# --------------------------------------------------------------------------- compile
 
 
 def compile(model: Graph | str, to: str = "onnx", output: str | None = None, *,
             passes: str | None = None, weights: Any = None, seed: int = 0,
             batch: int | str = "dynamic", external_data: bool | None = None,
-            max_params: float = 2e9) -> Any:
+            max_params: float = 2e9, input: str | Sequence[int] | None = None,
+            explain: bool = False, print_after_all: bool = False,
+            log: Log | None = None) -> Any:
     """``cnnir compile --to TARGET``: what each target returns is in :data:`TARGETS`.
 
     ``passes`` runs a pipeline first.  ``weights``: ``{node: {name: array}}``, a
@@ -101,23 +270,28 @@ def compile(model: Graph | str, to: str = "onnx", output: str | None = None, *,
     """
     if to not in TARGETS:
         raise UsageError(f"unknown target {to!r}; targets: {', '.join(TARGETS)}")
-    graph = _graph(model)
-    if passes:
-        from .passes.manager import run_pipeline
-
-        graph = run_pipeline(graph, passes)
     if output is not None:
         if to == "module":
             raise UsageError("compile(to='module') returns an object; write source with "
                              "to='torch' or ONNX with to='onnx'")
-        from .util import check_writable
-
-        check_writable(output)
+        check_output(output)
+    _backend(_TARGET_MODULES[to], f"the {to} target")
+    graph = _prepare(model, input, passes, explain, print_after_all, log)
     if to != "onnx" and (batch not in (None, "dynamic") or external_data):
         raise UsageError("batch and external_data apply to to='onnx' only")
-    if isinstance(weights, (str, os.PathLike)):
-        from .backends.onnx_export import weights_from_file
+    if to == "onnx":
+        from .backends.onnx_export import parse_batch
 
+        batch = parse_batch(batch)  # a bad batch fails before the weights are read
+    elif to == "torch":
+        import math
+
+        from .weights import check_size
+
+        if not (max_params > 0 and math.isfinite(max_params)):
+            raise UsageError(f"--max-params must be a positive number, got {max_params:g}")
+        check_size(graph, max_params)
+    if isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
         weights = weights_from_file(graph, path)  # every key and shape checked
         if to == "torch":  # the source loads the file itself: named in its docstring
@@ -129,28 +303,33 @@ def compile(model: Graph | str, to: str = "onnx", output: str | None = None, *,
     return _EMITTERS[to](graph, output, weights, seed, batch, external_data, max_params)
 
 
+def weights_from_file(graph: Graph, path: str) -> dict[str, dict[str, Any]]:
+    """``--weights FILE.pt``: a PyTorch ``state_dict`` of the PyTorch backend's module,
+    every key and shape checked (a mismatch is a user error, exit 2)."""
+    from .backends.pytorch import load_state_dict_file, state_dict_to_weights
+
+    return state_dict_to_weights(graph, load_state_dict_file(path), source=path)
+
+
 def _emit_onnx(graph: Graph, output: str | None, weights: Any, seed: int, batch: int | str,
                external_data: bool | None, max_params: float) -> Any:
-    from .backends.onnx_export import needs_external, parse_batch, save, to_onnx
+    from .backends import onnx_export
 
-    proto = to_onnx(graph, weights=weights, seed=seed, batch=parse_batch(batch),
-                    max_params=max_params)
+    proto = onnx_export.to_onnx(graph, weights=weights, seed=seed, batch=batch,
+                                max_params=max_params)
     if output is not None:
-        save(proto, output, external_data=bool(external_data) or needs_external(proto))
+        onnx_export.save(proto, output,
+                         external_data=bool(external_data) or onnx_export.needs_external(proto))
     return proto
 
 
 def _emit_torch(graph: Graph, output: str | None, weights: Any, seed: int, batch: int | str,
                 external_data: bool | None, max_params: float) -> Any:
     from .backends.pytorch_source import to_source
-    from .weights import check_size
 
-    check_size(graph, max_params)
     text = to_source(graph, seed=seed, weights_file=weights)
     if output is not None:
-        from .util import write_atomic
-
-        write_atomic(output, text)
+        _write(output, text)
     return text
 
 
@@ -172,24 +351,33 @@ def _emit_module(graph: Graph, output: str | None, weights: Any, seed: int, batc
 
 def _emit_json(graph: Graph, output: str | None, weights: Any, seed: int, batch: int | str,
                external_data: bool | None, max_params: float) -> Any:
-    from types import SimpleNamespace
-
-    from .frontends.json_io import emit_cli, to_json
+    """The JSON IR; written with its weights in a ``.weights.npz`` side file, named and
+    hashed in the document, when the graph carries weights."""
+    from .frontends.json_io import to_json, weights_npz
     from .weights import with_weights
 
     g = with_weights(graph, weights, read_module=_torch_weights)
     if output is None:
         return to_json(g)
-    text, _ = emit_cli(g, SimpleNamespace(output=output))  # writes the weights side file
-    from .util import write_atomic
+    ref = None
+    if g.weights:
+        import hashlib
 
-    write_atomic(output, text)
+        side = os.path.splitext(output)[0] + ".weights.npz"
+        data = weights_npz(g)
+        _write(side, data)
+        ref = {"file": os.path.basename(side), "sha256": hashlib.sha256(data).hexdigest()}
+    text = to_json(g, ref)
+    _write(output, text)
     return text
 
 
 _EMITTERS: dict[str, Callable[..., Any]] = {
     "onnx": _emit_onnx, "torch": _emit_torch, "module": _emit_module, "json": _emit_json,
 }
+
+
+# --------------------------------------------------------------------------- draw
 
 
 @dataclass
@@ -202,20 +390,51 @@ class Diagram:
 
     dot: str
     dpi: int = 192
+    theme: str = "paper"  #: the theme's name, for :meth:`size_note`
+    #: the format :meth:`save` last wrote (``"svg"``, ``"pdf"``, ``"png"``, ``"dot"``)
+    saved: str | None = field(default=None, repr=False, compare=False)
+    _svg: str | None = field(default=None, repr=False, compare=False)
 
     def svg(self) -> str:
-        from .backends.dot import run_dot
+        if self._svg is None:
+            from .backends.dot import run_dot
 
-        return run_dot(self.dot, "svg").decode()
+            self._svg = run_dot(self.dot, "svg").decode()
+        return self._svg
 
     def save(self, path: str) -> str:
-        """Write the drawing to ``path`` (format from the suffix); returns ``path``."""
-        from .backends.dot import _format_of, run_dot
-        from .util import write_atomic
+        """Write the drawing to ``path`` (format from the suffix); returns ``path``.
+
+        Without Graphviz an image cannot be drawn: the DOT text is written beside
+        ``path`` (``fig.dot``) and :class:`~cnnir.BackendError` says how to finish.
+        """
+        from .backends.dot import INSTALL_HINT, _format_of, find_dot, run_dot
 
         fmt = _format_of(path)
-        write_atomic(path, self.dot if fmt == "dot" else run_dot(self.dot, fmt, self.dpi))
+        if fmt == "dot":
+            _write(path, self.dot)
+            self.saved = fmt
+            return path
+        if find_dot() is None:
+            dot_path = os.path.splitext(path)[0] + ".dot"
+            _write(dot_path, self.dot)
+            raise BackendError(
+                f"Graphviz's 'dot' program was not found, so {path} was not drawn; wrote "
+                f"{dot_path}; {INSTALL_HINT} and run: dot -T{fmt} {dot_path} -o {path}")
+        _write(path, self.svg().encode() if fmt == "svg" else run_dot(self.dot, fmt, self.dpi))
+        self.saved = fmt
         return path
+
+    def size_note(self) -> str:
+        """`` (3.31 x 5.97 in, text at 9.1 to 11.4 pt)``: the drawing's size and its text
+        size at that size (what ``cnnir draw --width`` prints); needs Graphviz."""
+        from .backends.dot import svg_size_and_scale
+        from .backends.dot_theme import get_theme
+
+        w, h, scale = svg_size_and_scale(self.svg())
+        th = get_theme(self.theme)
+        return (f" ({w:.2f} x {h:.2f} in, text at {th.small * scale:.1f}"
+                f" to {th.fontsize * scale:.1f} pt)")
 
     def _repr_svg_(self) -> str | None:
         from .backends.dot import find_dot
@@ -226,27 +445,44 @@ class Diagram:
         return self.dot
 
 
-def draw(model: Graph | str, path: str | None = None, **options: Any) -> Diagram:
+def draw(model: Graph | str, path: str | None = None, *,
+         input: str | Sequence[int] | None = None, passes: str | None = None,
+         explain: bool = False, print_after_all: bool = False, log: Log | None = None,
+         **options: Any) -> Diagram:
     """``cnnir draw``: a :class:`Diagram`; written to ``path`` too when given.
 
     ``options`` are those of :func:`cnnir.backends.dot.to_dot`: ``level``
     (layer/block/stage), ``detail`` (compact/standard/full), ``theme``
     (paper/mono/slides), ``rankdir`` (TB/LR), ``width`` ("3.3in"), ``collapse``,
-    ``expand``.  Drawing DOT needs no Graphviz; images need its ``dot`` program.
+    ``expand``; and ``dpi`` for PNG.  Drawing DOT needs no Graphviz; without it an
+    image ``path`` gets its ``.dot`` written beside it and raises (:meth:`Diagram.save`).
     """
+    dpi = options.pop("dpi", None)
+    draw_check(path, **options)
     from .backends.dot import PNG_DPI, to_dot
 
-    dpi = int(options.pop("dpi", PNG_DPI))
-    if path is not None:
-        from .backends.dot import _format_of
-        from .util import check_writable
-
-        _format_of(path)
-        check_writable(path)
-    diagram = Diagram(to_dot(_graph(model), **options), dpi=dpi)
+    dpi = int(PNG_DPI if dpi is None else dpi)
+    graph = _prepare(model, input, passes, explain, print_after_all, log)
+    theme = options.get("theme", "paper")
+    diagram = Diagram(to_dot(graph, **options), dpi=dpi,
+                      theme=theme if isinstance(theme, str) else "paper")
     if path is not None:
         diagram.save(path)
     return diagram
+
+
+def draw_check(path: str | None = None, **options: Any) -> None:
+    """What :func:`draw` checks before any work: ``path`` is writable and names a
+    drawing format, and ``options["width"]`` reads as a width."""
+    if path is not None:
+        check_output(path)
+    dot = _backend("cnnir.backends.dot", "the Graphviz backend")
+    if path is not None:
+        dot._format_of(path)
+    dot.parse_width(options.get("width"))
+
+
+# --------------------------------------------------------------------------- run
 
 
 @dataclass
@@ -254,11 +490,17 @@ class RunResult:
     """What ``cnnir run`` prints, as data."""
 
     provider: str            #: the onnxruntime provider that ran (e.g. CPUExecutionProvider)
-    note: str | None         #: the fallback line, when ``auto`` fell back to CPU
+    note: str | None         #: the fallback line(s), when ``auto`` fell back to CPU
     batch: int
     seconds: list[float] = field(repr=False)  #: each timed run
     output: Any = field(repr=False)           #: the first output of the last run (numpy)
     macs: int | None = None  #: MACs per image (cnnir's count); None when cnnir cannot count
+    title: str = ""          #: the model's name (and source file), or the .onnx file's name
+    input_shape: tuple[int, ...] = ()  #: the input of one image (batch excluded)
+    macs_note: str | None = None  #: why ``macs`` is None (``n/a (...)``)
+    notes: list[str] = field(default_factory=list)  #: the provider notes, one per line
+    #: with ``check=True``: (max |onnxruntime - pytorch|, the output's scale)
+    check: tuple[float, float] | None = None
 
     @property
     def median_ms(self) -> float:
@@ -284,10 +526,33 @@ class RunResult:
             return None
         return 2 * self.macs * self.batch / (self.median_ms / 1e3) / 1e9
 
+    @property
+    def provider_label(self) -> str:
+        """``CPU``, ``CUDA`` or ``TensorRT``."""
+        from .backends.runtime import LABELS
+
+        return LABELS.get(self.provider, self.provider)
+
+    @property
+    def tolerance(self) -> float:
+        """The relative tolerance of ``check`` (of the output's scale)."""
+        from .backends.runtime import RTOL
+
+        return RTOL
+
+    @property
+    def check_ok(self) -> bool | None:
+        """Whether onnxruntime agrees with PyTorch within :attr:`tolerance`; None unchecked."""
+        if self.check is None:
+            return None
+        diff, scale = self.check
+        return diff <= self.tolerance * max(scale, 1e-30)
+
 
 def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int = 20,
         seed: int = 0, warmup: int = 3, passes: str | None = None,
-        input: Any = None) -> RunResult:
+        input: Any = None, check: bool = False, *, explain: bool = False,
+        print_after_all: bool = False, log: Log | None = None) -> RunResult:
     """``cnnir run``: compile to ONNX (seeded random weights) and time onnxruntime.
 
     ``model`` is a graph, a zoo name or DSL file, or an ``.onnx`` file (run as it
@@ -295,9 +560,16 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
     the reason in ``note``), ``cuda``, ``tensorrt`` or ``cpu``; an unusable
     requested provider raises :class:`cnnir.BackendError`.  ``input`` (``"3x224x224"``
     or a tuple) overrides the model's input size, or fills an ONNX file's symbolic one.
+    A model over protobuf's 2 GB goes to onnxruntime through a temporary external-data
+    file.  ``check`` compares the output with the PyTorch backend's on the same weights.
     """
+    import tempfile
+
+    _backend("cnnir.backends.runtime", "the onnxruntime backend")
     from .backends.runtime import (
+        _onnx_input_shape,
         available_providers,
+        check_against_torch,
         create_session,
         input_tensor,
         make_runner,
@@ -308,53 +580,115 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
     if not (isinstance(batch, int) and batch >= 1 and isinstance(repeat, int) and repeat >= 1):
         raise UsageError(f"batch and repeat must be positive integers, got {batch!r}, {repeat!r}")
     plan = plan_providers(provider, available_providers())
-    macs: int | None = None
-    if isinstance(model, str) and model.lower().endswith(".onnx"):
-        if not os.path.isfile(model):
-            raise UsageError(f"no such file: {model}")
-        source: bytes | str = model
-        try:
-            graph: Graph | None = _graph(model, input)
-        except CnnirError:  # onnxruntime may still run what the frontend cannot read
-            graph = None
-    else:
-        from .backends.onnx_export import to_onnx
-        from .weights import ensure_weights
+    is_file = isinstance(model, str) and os.path.splitext(model)[1].lower() == ".onnx"
+    graph: Graph | None = None
+    weights = None
+    macs_note = None
+    tmpdir = None
+    try:
+        if is_file:
+            assert isinstance(model, str)
+            if not os.path.isfile(model):
+                raise UsageError(f"no such file: {model}")
+            source: bytes | str = model
+            try:  # onnxruntime may still run what the frontend cannot read
+                graph = _prepare(model, input, passes, explain, print_after_all, log)
+            except CnnirError as exc:
+                macs_note = f"n/a (the ONNX frontend cannot read it: {exc.msg})"
+            weights = getattr(graph, "weights", None)
+            title = os.path.basename(model)
+        else:
+            from .backends import onnx_export
+            from .weights import ensure_weights
 
-        graph = _graph(model, input)
-        if passes:
-            from .passes.manager import run_pipeline
+            graph = _prepare(model, input, passes, explain, print_after_all, log)
+            # random biases and BN statistics, so that check= exercises them
+            weights = ensure_weights(graph, seed, mode="random")
+            proto = onnx_export.to_onnx(graph, weights=weights, batch="dynamic")
+            if onnx_export.needs_external(proto):  # over protobuf's 2 GB
+                tmpdir = tempfile.mkdtemp(prefix="cnnir-run-")
+                source = os.path.join(tmpdir, f"{graph.name}.onnx")
+                onnx_export.save(proto, source, external_data=True)
+            else:
+                source = proto.SerializeToString()
+            del proto
+            title = f"{graph.name} ({graph.source})" if graph.source else graph.name
+        if check and graph is None:
+            raise BackendError(f"--check: {macs_note or 'no IR for this file'}")
+        sess, ran, fallback = create_session(source, plan)
+    finally:
+        if tmpdir is not None:
+            import shutil
 
-            graph = run_pipeline(graph, passes)
-        weights = ensure_weights(graph, seed, mode="random")
-        source = to_onnx(graph, weights=weights, batch="dynamic").SerializeToString()
-        macs = _macs(graph)
-    sess, ran, fallback = create_session(source, plan)
-    if isinstance(source, bytes):
-        assert graph is not None
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    if graph is not None and not is_file:
         shape = tuple(graph.input_shape)
     else:
-        from .backends.runtime import _onnx_input_shape
         from .frontends import parse_input
 
-        shape = _onnx_input_shape(sess, batch, source, parse_input(input))
-        macs = _macs(graph) if graph is not None else None
+        assert isinstance(model, str)
+        shape = _onnx_input_shape(sess, batch, model, parse_input(input))
     x = input_tensor(shape, batch, seed)
     step, outputs = make_runner(sess, x, ran)
     timing = time_runs(step, repeat, batch, warmup=warmup)
+    y = outputs()[0]
+    macs = None
+    if macs_note is None and graph is not None:
+        try:
+            macs = _macs(graph)
+        except CnnirError as exc:  # an op without a cost rule: unknown, never zero
+            macs_note = f"n/a ({exc.msg})"
+    diff = None
+    if check:
+        import numpy as np
+
+        assert graph is not None
+        diff = check_against_torch(graph, weights, x, y.astype(np.float64))
     notes = [n for n in (plan.note, fallback) if n]
     return RunResult(provider=ran, note="; ".join(notes) or None, batch=batch,
-                     seconds=list(timing.seconds), output=outputs()[0], macs=macs)
+                     seconds=list(timing.seconds), output=y, macs=macs, title=title,
+                     input_shape=shape, macs_note=macs_note, notes=notes, check=diff)
 
 
-def _macs(graph: Graph) -> int | None:
-    """cnnir's MAC count, None when an op has no cost rule (never a silent zero)."""
+def _macs(graph: Graph) -> int:
+    """cnnir's MAC count; raises when an op has no cost rule (never a silent zero)."""
     from .passes.count_macs import count_macs
 
-    try:
-        return count_macs(graph)
-    except CnnirError:
-        return None
+    return count_macs(graph)
 
 
-__all__ = ["analyze", "report", "compile", "draw", "run", "Diagram", "RunResult", "TARGETS"]
+# --------------------------------------------------------------------------- listings
+
+
+def zoo_models() -> dict[str, str]:
+    """``cnnir zoo``: each zoo model's name and its one-line description."""
+    from . import zoo
+
+    return {name: zoo.describe(name) for name in zoo.names()}
+
+
+@dataclass(frozen=True)
+class PassInfo:
+    """One line of ``cnnir passes``."""
+
+    name: str
+    kind: str            #: "analysis" or "transform"
+    summary: str
+    options: dict[str, Any]  #: option -> default
+
+
+def pass_list() -> list[PassInfo]:
+    """``cnnir passes``: every registered pass, its kind, summary and options."""
+    from dataclasses import fields
+
+    from .passes import available
+
+    return [PassInfo(name, cls.kind, cls.summary(),
+                     {f.name: f.default for f in fields(cls) if f.init})
+            for name, cls in available().items()]
+
+
+__all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "run",
+           "zoo_models", "pass_list", "explain_lines", "check_output", "draw_check",
+           "weights_from_file",
+           "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]

@@ -1,12 +1,15 @@
 """The ``cnnir`` command.
 
 Every subcommand loads MODEL (a zoo name, ``net.py[:name]``, ``.onnx`` or ``.json``),
-optionally runs a pass pipeline, then hands the graph to one backend.  A user's
+optionally runs a pass pipeline, then hands the graph to one backend.  The work is
+:mod:`cnnir.api`'s: this module only turns argv into those calls and prints what
+they return.  A user's
 mistake (any :class:`~cnnir.errors.CnnirError`) prints one message and exits 2;
 ``--debug`` shows the traceback.  Anything else is a cnnir bug: exit 1 with the
 traceback.  Output files are written atomically.
 
 Heavy libraries are imported by the backends that need them, never here.
+
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from . import api
+from ._version import __version__
 from .errors import CnnirError, UsageError
+from .util import human
 
 MODEL_HELP = ("a zoo name (see 'cnnir zoo'), a DSL file net.py or net.py:NAME, "
               "an .onnx file or a .json IR file")
@@ -145,35 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- commands
+# Each command turns its flags into one cnnir.api call and prints what it returns.
 
 
-def load_graph(args: argparse.Namespace) -> Any:
-    """MODEL (+ --input), then --passes; returns the graph ready for a backend."""
-    from .frontends import load
-
-    pipeline = getattr(args, "passes", None)
-    # with a pipeline the pass manager infers shapes (non-strictly before fix-residual)
-    graph = load(args.model, input=getattr(args, "input", None), infer=not pipeline)
-    if pipeline:
-        from .passes.manager import PassManager
-
-        pm = PassManager.from_string(
-            pipeline, print_after_all=getattr(args, "print_after_all", False),
-            printer=lambda s: print(s, file=sys.stderr))
-        graph = pm.run(graph)
-        if getattr(args, "explain", False):
-            for rec in pm.records:
-                print(f"[{rec.name}] {'changed' if rec.changed else 'no change'} "
-                      f"({rec.seconds * 1e3:.1f} ms)", file=sys.stderr)
-                for note in rec.notes:
-                    print(f"  {note}", file=sys.stderr)
-    elif getattr(args, "print_after_all", False):
-        print(graph.format(), file=sys.stderr)
-    return graph
+def _pipeline(args: argparse.Namespace) -> dict[str, Any]:
+    """MODEL's flags shared by every command: --input, --passes, --print-after-all, --explain."""
+    return {"input": getattr(args, "input", None), "passes": getattr(args, "passes", None),
+            "explain": getattr(args, "explain", False),
+            "print_after_all": getattr(args, "print_after_all", False)}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    graph = load_graph(args)
+    graph = api.check(args.model, **_pipeline(args))
     if args.print:
         print(graph.format())
     outs = ", ".join(str(graph.shape(o)) for o in graph.outputs)
@@ -182,65 +170,91 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .backends.report import cli_report
-
-    if args.output:
-        from .util import check_writable
-
-        check_writable(args.output)
-    return cli_report(args, load_graph)
+    if args.compare:
+        for flag, value in (("--depth", args.depth), ("--columns", args.columns)):
+            if value is not None:
+                raise UsageError(f"{flag} does not apply to --compare (it prints totals, "
+                                 f"not layers)")
+        result: Any = api.compare(args.model, args.compare, format=args.format,
+                                  dtype=args.dtype, batch=args.batch, output=args.output,
+                                  **_pipeline(args))
+    else:
+        result = api.report(args.model, format=args.format, depth=args.depth,
+                            columns=args.columns, dtype=args.dtype, batch=args.batch,
+                            output=args.output, **_pipeline(args))
+    if not args.output:
+        print(str(result), end="")
+    return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .backends import compile_cli
-
     if args.output:
-        from .util import check_writable
-
-        check_writable(args.output)
-    return compile_cli(args, load_graph)
+        api.check_output(args.output)
+    graph = api.check(args.model, **_pipeline(args))
+    if args.to != "onnx":  # the flags that only ONNX takes, named as flags
+        if args.external_data:
+            raise UsageError("--external-data applies to --to onnx only")
+        if args.batch not in (None, "dynamic"):
+            why = ": the PyTorch module takes any batch size" if args.to == "torch" else ""
+            raise UsageError(f"--batch applies to --to onnx only{why}")
+    out = args.output or f"{graph.name}{api.SUFFIXES[args.to]}"
+    api.compile(graph, to=args.to, output=out, weights=args.weights, seed=args.seed,
+                batch=args.batch, external_data=args.external_data or None,
+                max_params=args.max_params)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
-    if args.output:
-        from .util import check_writable
-
-        check_writable(args.output)
-    try:
-        from .backends.dot import cli_draw
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("cnnir"):
-            raise UsageError("the Graphviz backend is not available in this build") from None
-        raise
-    return cli_draw(args, load_graph)
+    options = {"level": args.level, "detail": args.detail, "theme": args.theme,
+               "rankdir": args.rankdir, "width": args.width,
+               "collapse": args.collapse or (), "expand": args.expand or ()}
+    api.draw_check(args.output, **options)  # a bad -o or --width fails before any work
+    graph = api.check(args.model, **_pipeline(args))
+    out = args.output or f"{graph.name}.svg"
+    diagram = api.draw(graph, out, **options)
+    note = diagram.size_note() if args.width and diagram.saved != "dot" else ""
+    print(f"wrote {out}{note}", file=sys.stderr)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        from .backends.runtime import cli_run
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("cnnir"):
-            raise UsageError("the onnxruntime backend is not available in this build") from None
-        raise
-    return cli_run(args, load_graph)
+    res = api.run(args.model, provider=args.provider, batch=args.batch, repeat=args.repeat,
+                  seed=args.seed, check=args.check, **_pipeline(args))
+    for note in res.notes:
+        print(note, file=sys.stderr)
+    y = res.output
+    print(f"model       {res.title}: input {res.batch}x{'x'.join(map(str, res.input_shape))}, "
+          f"output {'x'.join(map(str, y.shape))}")
+    print(f"provider    {res.provider_label} ({res.provider})")
+    print(f"latency     median {res.median_ms:.3f} ms, p90 {res.p90_ms:.3f} ms "
+          f"({args.repeat} runs, batch {res.batch})")
+    print(f"throughput  {res.throughput:.1f} images/s")
+    if res.macs is not None:
+        print(f"compute     {res.macs:,} MACs/image ({human(res.macs)}), "
+              f"{res.gflops:.1f} GFLOP/s achieved")
+    else:
+        print(f"compute     {res.macs_note}")
+    if res.check is not None:
+        diff, scale = res.check
+        print(f"check       max |onnxruntime - pytorch| = {diff:.3g} "
+              f"({diff / max(scale, 1e-30):.3g} of the output scale {scale:.3g}): "
+              + ("ok" if res.check_ok else f"MISMATCH (tolerance {res.tolerance:g})"))
+        if not res.check_ok:
+            return 1
+    return 0
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    from . import zoo
-
-    for name in zoo.names():
-        print(f"{name:<20} {zoo.describe(name)}")
+    for name, description in api.zoo_models().items():
+        print(f"{name:<20} {description}")
     return 0
 
 
 def cmd_passes(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
-    from .passes import available
-
-    for name, cls in available().items():
-        opts = [f"{f.name}={f.default!r}" for f in fields(cls) if f.init]
-        print(f"{name:<24} {cls.kind:<10} {cls.summary()}")
+    for info in api.pass_list():
+        opts = [f"{k}={v!r}" for k, v in info.options.items()]
+        print(f"{info.name:<24} {info.kind:<10} {info.summary}")
         if opts:
             print(f"{'':<24} {'':<10} options: {', '.join(opts)}")
     return 0

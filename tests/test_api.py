@@ -4,6 +4,7 @@ command gives, checked against the CLI's own output or the backend it wraps."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -245,3 +246,165 @@ def test_a_graph_fresh_from_build_needs_no_infer_shapes_first():
     assert len(cnnir.compile(tiny.build(), to="onnx").graph.node) == 4
     assert tiny.build().draw().dot.startswith("digraph")
     assert to_module(tiny.build())(torch.zeros(1, 3, 16, 16)).shape == (1, 2)
+
+
+# --------------------------------------------------------------------------- once CLI-only
+# Behaviours the CLI had and the API lacked; cnnir.api now implements both sides.
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _no_ms(text: str) -> str:
+    import re
+
+    return re.sub(r"\(\d+\.\d ms\)", "(ms)", text)
+
+
+def test_explain_and_print_after_all_log_what_the_cli_prints(capsys):
+    lines: list[str] = []
+    g = cnnir.check("resnet18", passes="fuse-conv-bn-relu", explain=True, log=lines.append)
+    assert lines[0].startswith("[fuse-conv-bn-relu] changed (")
+    assert "  'stem/conv1' <- 'stem/bn1' + 'stem/relu1'" in lines
+    assert sum(g.op(n).kind == "batchnorm2d" for n in g.nodes()) == 0
+    # by default the log is stderr, line for line the CLI's
+    cnnir.check("resnet18", passes="fuse-conv-bn-relu", explain=True, print_after_all=True)
+    api_err = capsys.readouterr().err
+    assert main(["check", "resnet18", "--passes", "fuse-conv-bn-relu", "--explain",
+                 "--print-after-all"]) == 0
+    assert _no_ms(api_err) == _no_ms(capsys.readouterr().err)
+    assert g.format() in api_err and _no_ms("\n".join(lines)) in _no_ms(api_err)
+
+
+def test_report_and_compare_write_what_the_cli_writes(tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    rep = cnnir.report("lenet5", format="csv", depth=1, output=str(out))
+    assert out.read_text() == str(rep) == _cli(capsys, "report", "lenet5", "--format", "csv",
+                                                "--depth", "1")
+    c = cnnir.compare("lenet5", "fuse-conv-bn-relu", format="json", batch=2,
+                      output=str(tmp_path / "c.json"))
+    assert json.loads((tmp_path / "c.json").read_text()) == json.loads(str(c)) == json.loads(
+        _cli(capsys, "report", "lenet5", "--compare", "fuse-conv-bn-relu", "--format", "json",
+             "--batch", "2"))
+    assert c.before["layers"] - c.after["layers"] == 2
+    with pytest.raises(cnnir.UsageError, match="does not exist"):
+        cnnir.report("lenet5", output=str(tmp_path / "no" / "r.txt"))
+
+
+def _cli(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_run_goes_through_external_data_above_the_threshold(monkeypatch, tmp_path):
+    import tempfile
+
+    from cnnir.backends import onnx_export
+
+    saved = []
+    real_save = onnx_export.save
+
+    def spy(model, path, external_data=None, threshold=None):
+        files = real_save(model, path, external_data, threshold)
+        saved.append([os.path.getsize(f) for f in files])
+        return files
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_THRESHOLD", 100_000)
+    monkeypatch.setattr(onnx_export, "save", spy)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    res = cnnir.run("lenet5", provider="cpu", repeat=2, check=True)
+    assert len(saved) == 1 and len(saved[0]) == 2 and saved[0][1] >= 61_706 * 4
+    assert os.listdir(tmp_path) == []  # the temporary model is gone
+    assert res.check_ok and res.check is not None and res.check[0] <= res.tolerance * res.check[1]
+    assert (res.title, res.input_shape, res.macs) == ("lenet5 (cnnir/zoo/lenet.py)",
+                                                      (1, 32, 32), 416520)
+
+
+def test_run_check_on_a_file_without_ir_is_refused(tmp_path):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4, 4])
+    path = str(tmp_path / "erf.onnx")
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Erf", ["x"], ["y"])],
+                                                  "erf", [x], [y]),
+                                opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    res = cnnir.run(path, repeat=1, provider="cpu")
+    assert res.macs is None and res.macs_note.startswith("n/a (the ONNX frontend cannot read")
+    with pytest.raises(cnnir.BackendError, match="--check: n/a"):
+        cnnir.run(path, repeat=1, provider="cpu", check=True)
+
+
+def test_draw_without_graphviz_writes_the_dot_and_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    with pytest.raises(cnnir.BackendError) as err:
+        cnnir.draw("lenet5", str(tmp_path / "fig.png"))
+    assert f"dot -Tpng {tmp_path / 'fig.dot'} -o {tmp_path / 'fig.png'}" in str(err.value)
+    assert "apt-get install graphviz" in str(err.value)
+    assert sorted(os.listdir(tmp_path)) == ["fig.dot"]
+    assert (tmp_path / "fig.dot").read_text() == to_dot(cnnir.load("lenet5"))
+    d = cnnir.draw("lenet5", str(tmp_path / "only.dot"))  # DOT needs no Graphviz
+    assert d.saved == "dot" and (tmp_path / "only.dot").read_text() == d.dot
+
+
+def test_draw_size_note_is_the_clis(tmp_path, capsys):
+    d = cnnir.draw("resnet50", str(tmp_path / "a.svg"), level="stage", width="3.3in")
+    assert main(["draw", "resnet50", "--level", "stage", "--width", "3.3in",
+                 "-o", str(tmp_path / "b.svg")]) == 0
+    assert capsys.readouterr().err == f"wrote {tmp_path / 'b.svg'}{d.size_note()}\n"
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+    with pytest.raises(cnnir.UsageError, match="--width must look like"):
+        cnnir.draw("no-such-model", width="wide")  # checked before the model is loaded
+
+
+def test_compile_json_takes_weights_on_both_sides(tmp_path, capsys):
+    import torch
+
+    g = cnnir.load("lenet5")
+    torch.save(g.compile(to="module", seed=4).state_dict(), tmp_path / "w.pt")
+    text = cnnir.compile(g, to="json", output=str(tmp_path / "a.json"),
+                         weights=str(tmp_path / "w.pt"))
+    assert main(["compile", "lenet5", "--to", "json", "-o", str(tmp_path / "b.json"),
+                 "--weights", str(tmp_path / "w.pt")]) == 0
+    a, b = json.loads(text), json.loads((tmp_path / "b.json").read_text())
+    assert a["weights"]["sha256"] == b["weights"]["sha256"]
+    assert (tmp_path / "a.weights.npz").read_bytes() == (tmp_path / "b.weights.npz").read_bytes()
+    assert main(["compile", "lenet5", "--to", "json", "--external-data"]) == 2
+    assert "--external-data applies to --to onnx only" in capsys.readouterr().err
+
+
+def test_zoo_names_are_the_command_layers():
+    """cnnir.load resolves zoo names; the frontends read files and never import the zoo."""
+    from cnnir.frontends import load as load_file
+
+    with pytest.raises(cnnir.UsageError, match="cannot read resnet50"):
+        load_file("resnet50")
+    with pytest.raises(cnnir.UsageError, match="did you mean resnet50"):
+        cnnir.load("resnet51")
+    code = ("import sys, cnnir; cnnir.load('examples/googlenet.py');"
+            "print('cnnir.zoo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_listings():
+    assert cnnir.api.zoo_models()["resnet50"] == cnnir.zoo.describe("resnet50")
+    info = {p.name: p for p in cnnir.api.pass_list()}
+    assert info["infer-shapes"].options == {"strict": True}
+    assert info["fuse-conv-bn-relu"].kind == "transform"
+
+
+@pytest.mark.parametrize("module, call, argv, message", [
+    ("cnnir.backends.dot", lambda: cnnir.draw("lenet5"), ["draw", "lenet5"],
+     "the Graphviz backend is not available in this build"),
+    ("cnnir.backends.runtime", lambda: cnnir.run("lenet5"), ["run", "lenet5"],
+     "the onnxruntime backend is not available in this build"),
+    ("cnnir.backends.onnx_export", lambda: cnnir.compile("lenet5", to="onnx"),
+     ["compile", "lenet5", "--to", "onnx"], "the onnx target is not available in this build"),
+])
+def test_a_build_without_a_backend_says_so(monkeypatch, capsys, module, call, argv, message):
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(cnnir.UsageError, match=message):
+        call()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"

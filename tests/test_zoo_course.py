@@ -13,11 +13,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnir import load, zoo
 from cnnir import ops as O
-from cnnir import zoo
 from cnnir.analysis import analyze
 from cnnir.errors import CnnirError
-from cnnir.frontends import load
 from cnnir.zoo.densenet_cifar import densenet_cifar
 from cnnir.zoo.googlenet import googlenet_aux
 from cnnir.zoo.mobilenet_v1 import mobilenet_v1_any

@@ -20,11 +20,10 @@ from collections import Counter
 import pytest
 import torch
 
+from cnnir import load, zoo
 from cnnir import ops as O
-from cnnir import zoo
 from cnnir.analysis import analyze
 from cnnir.errors import CnnirError
-from cnnir.frontends import load
 
 # --------------------------------------------------------------------------- first principles
 

@@ -29,11 +29,7 @@ the pipeline did (stderr); ``-o`` writes atomically.  Light: no torch, no onnx.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +40,17 @@ from ..ops import Input
 from ..passes import get_pass
 from ..passes.manager import PassManager, PassRecord
 from ..util import human, human_bytes
+from .tables import (
+    csv_text,
+    md_escape,
+    md_row,
+    md_rule,
+    tex_document,
+    tex_escape,
+    tex_row,
+    tex_spec,
+    text_table,
+)
 
 #: metric id -> (label, kind: "count" or "bytes")
 METRICS: dict[str, tuple[str, str]] = {
@@ -91,6 +98,14 @@ class Comparison:
     after: dict[str, int]
     records: list[PassRecord] = field(default_factory=list)
     graph: Graph | None = None  #: the graph after the pipeline
+    format: str = "table"  #: the format ``str(c)`` renders
+
+    def render(self, fmt: str | None = None) -> str:
+        """The comparison as text in ``fmt`` (default: :attr:`format`)."""
+        return render(self, self.format if fmt is None else fmt)
+
+    def __str__(self) -> str:
+        return self.render()
 
     @property
     def delta(self) -> dict[str, int]:
@@ -134,6 +149,7 @@ def _rows(c: Comparison) -> list[list[str]]:
 
 
 HEADERS = ["metric", "before", "after", "delta", "change"]
+_RIGHT = [False, True, True, True, True]  # the metric's name left, its numbers right
 
 
 def _title(c: Comparison) -> str:
@@ -142,19 +158,7 @@ def _title(c: Comparison) -> str:
 
 
 def render_table(c: Comparison) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD)
-    for i, h in enumerate(HEADERS):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in _rows(c):
-        table.add_row(*row)
-    buf = io.StringIO()
-    Console(file=buf, width=1000, force_terminal=False, color_system=None,
-            highlight=False).print(table)
-    lines = [line.rstrip() for line in buf.getvalue().strip("\n").splitlines()]
+    lines = text_table(HEADERS, _RIGHT, _rows(c))
     while lines and not lines[-1]:
         lines.pop()
     while lines and not lines[0]:
@@ -173,33 +177,24 @@ def render_json(c: Comparison) -> str:
 
 
 def render_csv(c: Comparison) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["metric", "before", "after", "delta"])
     d = c.delta
-    for k in METRICS:
-        w.writerow([k, c.before[k], c.after[k], d[k]])
-    return buf.getvalue()
+    return csv_text([["metric", "before", "after", "delta"],
+                     *([k, c.before[k], c.after[k], d[k]] for k in METRICS)])
 
 
 def render_md(c: Comparison) -> str:
-    lines = [f"**{_title(c)}**", "", "| " + " | ".join(HEADERS) + " |",
-             "|:---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-              for row in _rows(c)]
+    lines = [f"**{_title(c)}**", "", md_row(HEADERS), md_rule(_RIGHT)]
+    lines += [md_row(md_escape(cell) for cell in row) for row in _rows(c)]
     return "\n".join(lines) + "\n"
 
 
 def render_latex(c: Comparison) -> str:
-    from .report import tex_escape
-
-    lines = [r"\documentclass{article}", r"\usepackage{booktabs}", r"\begin{document}",
-             r"\begin{table}", r"\centering", rf"\caption{{{tex_escape(_title(c))}}}",
-             r"\begin{tabular}{lrrrr}", r"\toprule",
-             " & ".join(HEADERS) + r" \\", r"\midrule"]
-    lines += [" & ".join(tex_escape(cell) for cell in row) + r" \\" for row in _rows(c)]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", r"\end{document}"]
-    return "\n".join(lines) + "\n"
+    body = [r"\begin{table}", r"\centering", rf"\caption{{{tex_escape(_title(c))}}}",
+            rf"\begin{{tabular}}{{{tex_spec(_RIGHT)}}}", r"\toprule", tex_row(HEADERS),
+            r"\midrule"]
+    body += [tex_row(tex_escape(cell) for cell in row) for row in _rows(c)]
+    body += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return tex_document(["booktabs"], body)
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {
@@ -214,36 +209,4 @@ def render(c: Comparison, fmt: str = "table") -> str:
     return RENDERERS[fmt](c)
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def compare_cli(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Graph]) -> int:
-    """``cnnir report MODEL [--passes P] --compare PIPELINE``: before / after / delta."""
-    for flag, value in (("--depth", getattr(args, "depth", None)),
-                        ("--columns", getattr(args, "columns", None))):
-        if value is not None:
-            raise UsageError(f"{flag} does not apply to --compare (it prints totals, "
-                             f"not layers)")
-    fmt = getattr(args, "format", "table")
-    if fmt not in RENDERERS:
-        raise UsageError(f"unknown format {fmt!r}; formats: {', '.join(RENDERERS)}")
-    graph = load_graph(args)
-    result = compare(graph, args.compare, dtype=getattr(args, "dtype", "float32"),
-                     batch=getattr(args, "batch", 1))
-    if getattr(args, "explain", False):
-        for rec in result.records:
-            print(f"[{rec.name}] {'changed' if rec.changed else 'no change'} "
-                  f"({rec.seconds * 1e3:.1f} ms)", file=sys.stderr)
-            for note in rec.notes:
-                print(f"  {note}", file=sys.stderr)
-    text = render(result, fmt)
-    if getattr(args, "output", None):
-        from ..util import write_atomic
-
-        write_atomic(args.output, text)
-    else:
-        print(text, end="")
-    return 0
-
-
-__all__ = ["METRICS", "Comparison", "measure", "compare", "render", "compare_cli"]
+__all__ = ["METRICS", "Comparison", "measure", "compare", "render"]

@@ -34,13 +34,11 @@ runs Graphviz.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .. import ops as O
@@ -604,37 +602,5 @@ def svg_size_and_scale(svg: str) -> tuple[float, float, float]:
     return float(m.group(1)) / 72, float(m.group(2)) / 72, float(s.group(1)) if s else 1.0
 
 
-def cli_draw(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Graph]) -> int:
-    """``cnnir draw``: load, run passes, draw, write atomically; exit 2 without ``dot``."""
-    out = args.output
-    fmt = _format_of(out) if out else "svg"
-    parse_width(args.width)  # a bad --width fails before any work
-    graph = load_graph(args)
-    out = out or f"{graph.name}.svg"
-    text = to_dot(graph, level=args.level, detail=args.detail, theme=args.theme,
-                  rankdir=args.rankdir, width=args.width, collapse=args.collapse or (),
-                  expand=args.expand or ())
-    if fmt == "dot":
-        write_atomic(out, text)
-        print(f"wrote {out}", file=sys.stderr)
-        return 0
-    if find_dot() is None:
-        dot_path = os.path.splitext(out)[0] + ".dot"
-        write_atomic(dot_path, text)
-        raise BackendError(
-            f"Graphviz's 'dot' program was not found, so {out} was not drawn; wrote "
-            f"{dot_path}; {INSTALL_HINT} and run: dot -T{fmt} {dot_path} -o {out}")
-    data = run_dot(text, fmt)
-    write_atomic(out, data)
-    note = ""
-    if args.width:
-        svg = data.decode() if fmt == "svg" else run_dot(text, "svg").decode()
-        w, h, scale = svg_size_and_scale(svg)
-        note = (f" ({w:.2f} x {h:.2f} in, text at {get_theme(args.theme).small * scale:.1f}"
-                f" to {get_theme(args.theme).fontsize * scale:.1f} pt)")
-    print(f"wrote {out}{note}", file=sys.stderr)
-    return 0
-
-
-__all__ = ["to_dot", "to_svg", "render", "run_dot", "find_dot", "cli_draw", "parse_width",
+__all__ = ["to_dot", "to_svg", "render", "run_dot", "find_dot", "parse_width",
            "op_title", "number", "notebook_svg", "DETAILS", "FORMATS", "svg_size_and_scale"]

@@ -20,7 +20,6 @@ it (ONNX external data) when asked, or when the file would pass protobuf's 2 GB 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
@@ -184,7 +183,7 @@ def save(model: onnx.ModelProto, path: str, external_data: bool | None = None,
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- batch
 
 
 def parse_batch(text: Any) -> int | str:
@@ -203,27 +202,5 @@ def parse_batch(text: Any) -> int | str:
     return value
 
 
-def weights_from_file(graph: Graph, path: str) -> Weights:
-    """``--weights FILE.pt``: a PyTorch ``state_dict`` of the PyTorch backend's module,
-    every key and shape checked (a mismatch is a user error, exit 2)."""
-    from .pytorch import load_state_dict_file, state_dict_to_weights
-
-    return state_dict_to_weights(graph, load_state_dict_file(path), source=path)
-
-
-def emit_cli(graph: Graph, args: argparse.Namespace) -> tuple[bytes | None, str]:
-    """``cnnir compile MODEL --to onnx``: bytes for compile_cli, or write with external data."""
-    batch = parse_batch(getattr(args, "batch", "dynamic"))
-    weights = None
-    if getattr(args, "weights", None):
-        weights = weights_from_file(graph, args.weights)
-    model = to_onnx(graph, weights=weights, seed=getattr(args, "seed", 0), batch=batch,
-                    max_params=getattr(args, "max_params", 2e9))
-    if getattr(args, "external_data", False) or needs_external(model):
-        save(model, args.output or f"{graph.name}.onnx", external_data=True)
-        return None, ".onnx"
-    return model.SerializeToString(), ".onnx"
-
-
-__all__ = ["to_onnx", "save", "emit_cli", "resolve_weights", "bin_matrix", "tensor_bytes",
+__all__ = ["to_onnx", "save", "resolve_weights", "bin_matrix", "tensor_bytes",
            "needs_external", "parse_batch", "RULES", "DEFAULT_OPSET", "EXTERNAL_THRESHOLD"]

@@ -11,7 +11,7 @@
   (``graph.weights``), :func:`state_dict_to_weights` does the same for a
   ``state_dict`` (``--weights file.pt``), checking every key and shape.
 * :func:`layer_outputs` runs the module once and returns every IR node's output.
-* :func:`emit_cli` is ``cnnir compile MODEL --to torch``: it writes the source of
+* ``cnnir compile MODEL --to torch`` (:func:`cnnir.compile`) writes the source of
   :func:`~cnnir.backends.pytorch_source.to_source` (the file imports only torch).
 
 The layer plan (which PyTorch op each IR op becomes, in-place activations,
@@ -33,8 +33,6 @@ The weights file stays the user's: nothing is copied beside the source.
 
 from __future__ import annotations
 
-import argparse
-import math
 import operator
 import os
 from typing import Any
@@ -337,26 +335,6 @@ def layer_outputs(module: fx.GraphModule, *inputs: torch.Tensor, clone: bool = T
     return seen
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def emit_cli(graph: Graph, args: argparse.Namespace) -> tuple[str, str]:
-    """``cnnir compile MODEL --to torch [-o model.py] [--seed N] [--weights FILE.pt]``."""
-    if getattr(args, "external_data", False):
-        raise UsageError("--external-data applies to --to onnx only")
-    if getattr(args, "batch", "dynamic") not in (None, "dynamic"):
-        raise UsageError("--batch applies to --to onnx only: the PyTorch module takes any "
-                         "batch size")
-    max_params = getattr(args, "max_params", 2e9)
-    if not (max_params > 0 and math.isfinite(max_params)):
-        raise UsageError(f"--max-params must be a positive number, got {max_params:g}")
-    check_size(graph, max_params)
-    weights = getattr(args, "weights", None)
-    if weights:
-        state_dict_to_weights(graph, load_state_dict_file(weights), source=weights)
-    return to_source(graph, seed=getattr(args, "seed", 0), weights_file=weights), ".py"
-
-
 __all__ = ["to_module", "to_source", "weights_from_module", "state_dict_to_weights",
-           "expected_state_dict", "load_state_dict_file", "layer_outputs", "emit_cli",
+           "expected_state_dict", "load_state_dict_file", "layer_outputs",
            "MODES"]

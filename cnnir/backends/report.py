@@ -35,9 +35,6 @@ JSON, whose layout is fixed.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +45,17 @@ from ..errors import UsageError
 from ..ir import Graph
 from ..passes.receptive_field import RF
 from ..util import human, human_bytes
+from .tables import (
+    csv_text,
+    md_escape,
+    md_row,
+    md_rule,
+    tex_document,
+    tex_escape,
+    tex_row,
+    tex_spec,
+    text_table,
+)
 
 FORMATS = ("table", "json", "csv", "md", "latex")
 
@@ -325,13 +333,8 @@ def render_json(report: Report, columns: list[str] | None = None) -> str:
 
 
 def render_csv(report: Report, columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in report.rows:
-        w.writerow([_csv_cell(_value(r, c)) for c in columns])
-    w.writerow(_total_cells(report, columns, lambda c, v: str(v)))
-    return buf.getvalue()
+    return csv_text([columns, *([_csv_cell(_value(r, c)) for c in columns] for r in report.rows),
+                     _total_cells(report, columns, lambda c, v: str(v))])
 
 
 def _csv_cell(v: Any) -> Any:
@@ -356,53 +359,43 @@ def _title(report: Report) -> str:
             f"{report.dtype}")
 
 
-def render_table(report: Report, columns: list[str]) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+def _right(columns: list[str]) -> list[bool]:
+    """Numbers and shapes right-aligned."""
+    return [COLUMNS[c][1] in ("count", "bytes", "shape") for c in columns]
 
-    table = Table(title=_title(report), title_justify="left", box=box.SIMPLE_HEAD,
-                  show_footer=True)
-    totals = _total_cells(report, columns, _human_total)
-    for col, total in zip(columns, totals):
-        header, kind = COLUMNS[col]
-        just = "right" if kind in ("count", "bytes", "shape") else "left"
-        table.add_column(header, justify=just, footer=total)  # type: ignore[arg-type]
+
+def _cells(report: Report, columns: list[str], indent: str,
+           escape: Callable[[str, str], str] | None = None) -> list[list[str]]:
+    """Each row's human cells (``escape``d for the format), the first indented by
+    block depth when it is the name."""
+    rows = []
     for r in report.rows:
-        cells = [_human(r, c) for c in columns]
+        cells = [_human(r, c) if escape is None else escape(c, _human(r, c)) for c in columns]
         if columns[0] == "name" and r.indent:
-            cells[0] = "  " * r.indent + cells[0]
-        table.add_row(*cells, style="bold" if r.is_block else None)
-    buf = io.StringIO()
-    # the table's natural width, never cut: a wide console, trailing blanks stripped
-    Console(file=buf, width=1000, force_terminal=False, color_system=None,
-            highlight=False).print(table)
-    lines = [line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines()]
+            cells[0] = indent * r.indent + cells[0]
+        rows.append(cells)
+    return rows
+
+
+def render_table(report: Report, columns: list[str]) -> str:
+    lines = text_table([COLUMNS[c][0] for c in columns], _right(columns),
+                       _cells(report, columns, "  "), title=_title(report),
+                       footer=_total_cells(report, columns, _human_total),
+                       bold=[r.is_block for r in report.rows])
     lines += [*_summary(report), *report.notes]
     return "\n".join(lines) + "\n"
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
 def render_md(report: Report, columns: list[str]) -> str:
-    lines = [f"**{_md_cell(report.model)}**: input {_pair_text(report.input)}, "
-             f"batch {report.batch}, {report.dtype}", ""]
-    lines.append("| " + " | ".join(COLUMNS[c][0] for c in columns) + " |")
-    lines.append("|" + "|".join(
-        "---:" if COLUMNS[c][1] in ("count", "bytes", "shape") else ":---" for c in columns) + "|")
-    for r in report.rows:
-        cells = [_md_cell(_human(r, c)) for c in columns]
-        if columns[0] == "name" and r.indent:
-            cells[0] = "&emsp;" * r.indent + cells[0]
-        if r.is_block:
-            cells = [f"**{c}**" if c else c for c in cells]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [f"**{md_escape(report.model)}**: input {_pair_text(report.input)}, "
+             f"batch {report.batch}, {report.dtype}", "",
+             md_row(COLUMNS[c][0] for c in columns), md_rule(_right(columns))]
+    for r, cells in zip(report.rows, _cells(report, columns, "&emsp;", lambda c, t: md_escape(t))):
+        lines.append(md_row(f"**{c}**" if c and r.is_block else c for c in cells))
     totals = _total_cells(report, columns, _human_total)
-    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in totals) + " |")
+    lines.append(md_row(f"**{c}**" if c else "" for c in totals))
     lines.append("")
-    lines.extend(f"- {_md_cell(s)}" for s in _summary(report))
+    lines.extend(f"- {md_escape(s)}" for s in _summary(report))
     return "\n".join(lines) + "\n"
 
 
@@ -411,7 +404,7 @@ def render_html(report: Report, columns: list[str]) -> str:
     from html import escape
 
     def cell(tag: str, text: str, col: str, bold: bool = False) -> str:
-        right = COLUMNS[col][1] in ("count", "bytes", "shape")
+        right = _right([col])[0]
         style = ' style="text-align:right"' if right else ' style="text-align:left"'
         body = escape(text)
         return f"<{tag}{style}>{'<b>' + body + '</b>' if bold and body else body}</{tag}>"
@@ -435,16 +428,6 @@ def render_html(report: Report, columns: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-        "^": r"\textasciicircum{}"}
-
-
-def tex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
-    return "".join(_TEX.get(ch, ch) for ch in text)
-
-
 def _tex_cell(col: str, text: str) -> str:
     out = tex_escape(text)
     if COLUMNS[col][1] in ("shape", "pair"):
@@ -453,46 +436,26 @@ def _tex_cell(col: str, text: str) -> str:
 
 
 def render_latex(report: Report, columns: list[str]) -> str:
-    spec = "".join("r" if COLUMNS[c][1] in ("count", "bytes", "shape") else "l" for c in columns)
-    header = " & ".join(tex_escape(COLUMNS[c][0]) for c in columns) + r" \\"
-    ncol = len(columns)
-    lines = [
-        r"\documentclass{article}",
-        r"\usepackage{booktabs}",
-        r"\usepackage{longtable}",
-        r"\begin{document}",
+    header = tex_row(tex_escape(COLUMNS[c][0]) for c in columns)
+    body = [
         r"{\small",
-        rf"\begin{{longtable}}{{{spec}}}",
+        rf"\begin{{longtable}}{{{tex_spec(_right(columns))}}}",
         rf"\caption{{{tex_escape(_title(report))}}}\\",
-        r"\toprule",
-        header,
+        r"\toprule", header, r"\midrule", r"\endfirsthead",
+        r"\toprule", header, r"\midrule", r"\endhead",
         r"\midrule",
-        r"\endfirsthead",
-        r"\toprule",
-        header,
-        r"\midrule",
-        r"\endhead",
-        r"\midrule",
-        rf"\multicolumn{{{ncol}}}{{r}}{{continued on the next page}}\\",
+        rf"\multicolumn{{{len(columns)}}}{{r}}{{continued on the next page}}\\",
         r"\endfoot",
         r"\bottomrule",
         r"\endlastfoot",
     ]
-    for r in report.rows:
-        cells = [_tex_cell(c, _human(r, c)) for c in columns]
-        if columns[0] == "name" and r.indent:
-            cells[0] = r"\quad " * r.indent + cells[0]
-        if r.is_block:
-            cells = [rf"\textbf{{{c}}}" if c else c for c in cells]
-        lines.append(" & ".join(cells) + r" \\")
-    lines.append(r"\midrule")
-    totals = _total_cells(report, columns, _human_total)
-    lines.append(" & ".join(tex_escape(c) for c in totals) + r" \\")
-    lines.append(r"\end{longtable}")
-    lines.append("}")
-    lines.extend(tex_escape(s) + r"\par" for s in _summary(report))
-    lines.append(r"\end{document}")
-    return "\n".join(lines) + "\n"
+    for r, cells in zip(report.rows, _cells(report, columns, r"\quad ", _tex_cell)):
+        body.append(tex_row(rf"\textbf{{{c}}}" if c and r.is_block else c for c in cells))
+    body.append(r"\midrule")
+    body.append(tex_row(tex_escape(c) for c in _total_cells(report, columns, _human_total)))
+    body += [r"\end{longtable}", "}"]
+    body.extend(tex_escape(s) + r"\par" for s in _summary(report))
+    return tex_document(["booktabs", "longtable"], body)
 
 
 RENDERERS: dict[str, Callable[[Report, list[str]], str]] = {
@@ -516,34 +479,5 @@ def report(graph: Graph, fmt: str = "table", depth: int | None = None,
     return render(build_report(graph, dtype=dtype, batch=batch, depth=depth), fmt, cols)
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def cli_report(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Graph]) -> int:
-    """``cnnir report``: load, run passes, analyse, render, write (atomically) or print."""
-    if getattr(args, "compare", None):
-        try:
-            from .compare import compare_cli  # type: ignore[import-not-found,unused-ignore]
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("cnnir"):
-                raise UsageError("--compare is not available in this build") from None
-            raise
-        return int(compare_cli(args, load_graph))
-    fmt = args.format
-    columns = parse_columns(args.columns, fmt)  # a bad --columns fails before any work
-    if args.depth is not None and args.depth < 0:
-        raise UsageError(f"--depth must be 0 or more, got {args.depth}")
-    graph = load_graph(args)
-    text = render(build_report(graph, dtype=args.dtype, batch=args.batch, depth=args.depth),
-                  fmt, columns)
-    if args.output:
-        from ..util import write_atomic
-
-        write_atomic(args.output, text)
-    else:
-        print(text, end="")
-    return 0
-
-
 __all__ = ["Row", "Report", "build_report", "render", "render_html", "report", "to_json",
-           "parse_columns", "cli_report", "COLUMNS", "FORMATS", "tex_escape"]
+           "parse_columns", "COLUMNS", "FORMATS", "tex_escape"]

@@ -24,7 +24,6 @@ from the ONNX frontend, or are "n/a" (with the reason) when it cannot read the f
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
@@ -38,9 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError, CnnirError, UsageError
+from ..errors import BackendError, UsageError
 from ..extras import require
-from ..util import human
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -329,12 +327,6 @@ def _onnx_input_shape(sess: Any, batch: int, path: str,
     return tuple(rest)
 
 
-def _macs(graph: Any) -> int:
-    from ..passes.count_macs import count_macs
-
-    return count_macs(graph)
-
-
 def check_against_torch(graph: Any, weights: Any, x: np.ndarray, y: np.ndarray
                         ) -> tuple[float, float]:
     """``(max |ort - torch|, output scale)`` with the PyTorch backend on the same weights."""
@@ -355,95 +347,7 @@ def check_against_torch(graph: Any, weights: Any, x: np.ndarray, y: np.ndarray
     return float(np.max(np.abs(r - y))), float(np.max(np.abs(r)))
 
 
-def cli_run(args: argparse.Namespace, load_graph: Callable[[argparse.Namespace], Any]) -> int:
-    """``cnnir run MODEL|FILE.onnx [--provider] [--batch] [--repeat] [--check]``."""
-    from ..weights import ensure_weights
-
-    batch = int(args.batch)
-    plan = plan_providers(args.provider, available_providers())
-    if plan.note:
-        print(plan.note, file=sys.stderr)
-    is_file = os.path.splitext(args.model)[1].lower() == ".onnx"
-    graph = None
-    weights = None
-    macs_note = None
-    tmpdir = None
-    try:
-        if is_file:
-            if not os.path.isfile(args.model):
-                raise UsageError(f"no such file: {args.model}")
-            model: bytes | str = args.model
-            try:
-                graph = load_graph(args)
-            except CnnirError as exc:
-                macs_note = f"n/a (the ONNX frontend cannot read it: {exc.msg})"
-            weights = getattr(graph, "weights", None)
-            title = f"{os.path.basename(args.model)}"
-        else:
-            from .onnx_export import needs_external, save, to_onnx
-
-            graph = load_graph(args)
-            # random biases and BN statistics, so that --check exercises them
-            weights = ensure_weights(graph, args.seed, mode="random")
-            proto = to_onnx(graph, weights=weights, batch="dynamic")
-            if needs_external(proto):
-                tmpdir = tempfile.mkdtemp(prefix="cnnir-run-")
-                model = os.path.join(tmpdir, f"{graph.name}.onnx")
-                save(proto, model, external_data=True)
-            else:
-                model = proto.SerializeToString()
-            del proto
-            title = f"{graph.name} ({graph.source})" if graph.source else graph.name
-        sess, ran, note = create_session(model, plan)
-    finally:
-        if tmpdir is not None:
-            import shutil
-
-            shutil.rmtree(tmpdir, ignore_errors=True)
-    if note:
-        print(note, file=sys.stderr)
-    if graph is not None and not is_file:
-        shape = tuple(graph.input_shape)
-    else:
-        from ..frontends import parse_input
-
-        shape = _onnx_input_shape(sess, batch, args.model, parse_input(args.input))
-    x = input_tensor(shape, batch, args.seed)
-    run, outputs = make_runner(sess, x, ran)
-    timing = time_runs(run, args.repeat, batch)
-    y = outputs()[0]
-
-    print(f"model       {title}: input {batch}x{'x'.join(map(str, shape))}, "
-          f"output {'x'.join(map(str, y.shape))}")
-    print(f"provider    {LABELS.get(ran, ran)} ({ran})")
-    print(f"latency     median {timing.median * 1e3:.3f} ms, p90 {timing.p90 * 1e3:.3f} ms "
-          f"({args.repeat} runs, batch {batch})")
-    print(f"throughput  {timing.throughput:.1f} images/s")
-    if macs_note is None and graph is not None:
-        try:
-            macs = _macs(graph)
-        except CnnirError as exc:
-            macs_note = f"n/a ({exc.msg})"
-        else:
-            gflops = 2 * macs * batch / timing.median / 1e9
-            print(f"compute     {macs:,} MACs/image ({human(macs)}), "
-                  f"{gflops:.1f} GFLOP/s achieved")
-    if macs_note is not None:
-        print(f"compute     {macs_note}")
-    if args.check:
-        if graph is None:
-            raise BackendError(f"--check: {macs_note or 'no IR for this file'}")
-        diff, scale = check_against_torch(graph, weights, x, y.astype(np.float64))
-        ok = diff <= RTOL * max(scale, 1e-30)
-        print(f"check       max |onnxruntime - pytorch| = {diff:.3g} "
-              f"({diff / max(scale, 1e-30):.3g} of the output scale {scale:.3g}): "
-              + ("ok" if ok else f"MISMATCH (tolerance {RTOL:g})"))
-        if not ok:
-            return 1
-    return 0
-
-
 __all__ = ["ProviderPlan", "plan_providers", "confirm_provider", "failure_reason",
            "create_session", "session_options", "captured_output", "time_runs", "Timing",
-           "make_runner", "input_tensor", "check_against_torch", "cli_run", "PROVIDERS",
+           "make_runner", "input_tensor", "check_against_torch", "PROVIDERS",
            "CPU", "CUDA", "TENSORRT", "RTOL"]

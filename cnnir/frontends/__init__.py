@@ -1,14 +1,15 @@
 """Frontends: turn a model reference into an IR :class:`~cnnir.ir.Graph`.
 
-:func:`load` accepts what the CLI accepts as MODEL:
+:func:`load` reads a model file:
 
-* a zoo name (``resnet50``; ``cnnir zoo`` lists them),
 * a DSL file ``net.py`` or ``net.py:name`` when the file defines several models,
   or a file defining a PyTorch ``nn.Module`` (``net.py:ClassName``, a class that
   builds without arguments, or an instance), imported with ``torch.fx``,
 * a ``.onnx`` file or a ``.json`` IR file (when those frontends are present).
 
-The returned graph has its shapes inferred.
+The returned graph has its shapes inferred.  A zoo name (``resnet50``) is not a
+file: :func:`cnnir.load` (the command layer, :mod:`cnnir.api`) resolves it, so the
+frontends never import the zoo (models written in the DSL sit above the DSL).
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
+def is_file_spec(spec: str) -> bool:
+    """Whether MODEL names a file (it has a suffix or a directory part), not a zoo model."""
+    path, _ = split_spec(spec)
+    return bool(os.path.splitext(path)[1]) or os.sep in spec
+
+
 def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True) -> Graph:
-    """Load MODEL (zoo name, DSL file, .onnx, .json) as a graph with shapes inferred."""
+    """Load a model file (DSL ``.py[:NAME]``, ``.onnx``, ``.json``) as a graph with shapes
+    inferred; :func:`cnnir.load` takes zoo names too."""
     from . import dsl
 
     shape = parse_input(input)
@@ -93,18 +101,12 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
             from .torch_import import from_torch
 
             graph = from_torch(obj, input=shape, infer=False)
-    elif os.path.splitext(spec)[1] or os.sep in spec:
-        if not os.path.exists(path):
+    else:
+        if is_file_spec(spec) and not os.path.exists(path):
             raise UsageError(f"no such file: {path}")
         raise UsageError(f"cannot read {path}: MODEL must be a zoo name, a .py DSL file, "
                          f"a .onnx or a .json file")
-    else:
-        from .. import zoo
-
-        m = zoo.get(spec)
-        with dsl.user_code():
-            graph = m.build(shape)
     return infer_shapes(graph) if infer else graph
 
 
-__all__ = ["load", "parse_input", "split_spec", "FILE_LOADERS"]
+__all__ = ["load", "is_file_spec", "parse_input", "split_spec", "FILE_LOADERS"]

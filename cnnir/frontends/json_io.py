@@ -125,20 +125,6 @@ def weights_npz(graph: Graph) -> bytes:
     return buf.getvalue()
 
 
-def emit_cli(graph: Graph, args: Any) -> tuple[str, str]:
-    """``cnnir compile MODEL --to json``: the JSON text (and the weights side file, if any)."""
-    from ..util import write_atomic
-
-    weights = None
-    if graph.weights:
-        out = getattr(args, "output", None) or f"{graph.name}.json"
-        side = os.path.splitext(out)[0] + ".weights.npz"
-        data = weights_npz(graph)
-        write_atomic(side, data)
-        weights = {"file": os.path.basename(side), "sha256": hashlib.sha256(data).hexdigest()}
-    return to_json(graph, weights), ".json"
-
-
 # --------------------------------------------------------------------------- reading
 
 
@@ -468,4 +454,4 @@ def load_json(path: str, input: tuple[int, ...] | None = None) -> Graph:
     return reader.graph(doc, input)
 
 
-__all__ = ["FORMAT", "VERSION", "to_dict", "to_json", "weights_npz", "emit_cli", "load_json"]
+__all__ = ["FORMAT", "VERSION", "to_dict", "to_json", "weights_npz", "load_json"]

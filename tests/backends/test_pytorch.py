@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from cnnir import load
 from cnnir import ops as O
 from cnnir.backends.pytorch import (
     expected_state_dict,
@@ -31,7 +32,6 @@ from cnnir.backends.pytorch_source import module_path, sanitize, to_source
 from cnnir.cli import main
 from cnnir.dsl import block, concat, model, scope
 from cnnir.errors import BackendError, CnnirError
-from cnnir.frontends import load
 from cnnir.ir import Graph
 from cnnir.passes.count_params import CountParams
 from cnnir.passes.infer_shapes import infer_shapes

@@ -17,11 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-from cnnir import zoo
+from cnnir import load, zoo
 from cnnir.backends.pytorch import layer_outputs, to_module
 from cnnir.backends.pytorch_source import make_plan
 from cnnir.errors import ShapeError
-from cnnir.frontends import load
 from cnnir.passes.count_params import CountParams
 
 SIDES = (32, 64, 128)

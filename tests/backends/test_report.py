@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import types
 
 import pytest
 
@@ -316,13 +315,19 @@ def test_cli_error_exits_2_and_keeps_the_old_file(tmp_path, capsys):
     assert "error: unknown column 'nope'" in err and "Traceback" not in err
 
 
-def test_cli_compare_is_delegated(monkeypatch):
+def test_cli_compare_is_delegated(monkeypatch, capsys):
+    import cnnir.api
+
     calls = []
-    fake = types.ModuleType("cnnir.backends.compare")
-    fake.compare_cli = lambda args, load_graph: calls.append(args.compare) or 0
-    monkeypatch.setitem(sys.modules, "cnnir.backends.compare", fake)
-    assert main(["report", "lenet5", "--compare", "fuse-conv-bn-relu"]) == 0
-    assert calls == ["fuse-conv-bn-relu"]
+
+    def fake(model, pipeline, **options):
+        calls.append((model, pipeline, options["format"], options["batch"]))
+        return "compared\n"
+
+    monkeypatch.setattr(cnnir.api, "compare", fake)
+    assert main(["report", "lenet5", "--compare", "fuse-conv-bn-relu", "--batch", "3"]) == 0
+    assert calls == [("lenet5", "fuse-conv-bn-relu", "table", 3)]
+    assert capsys.readouterr().out == "compared\n"
 
 
 def test_cli_compare_without_its_backend_is_a_clear_error(monkeypatch, capsys):

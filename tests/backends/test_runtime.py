@@ -388,4 +388,4 @@ def test_importing_the_runtime_backend_is_light():
                          check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
                              os.path.abspath(__file__))))).stdout
     assert out.strip() == "[]"
-    assert callable(runtime.cli_run)
+    assert callable(runtime.create_session)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnir import zoo
-from cnnir.frontends import load
+from cnnir import load, zoo
 from cnnir.ops import BatchNorm2d, Conv2d, FusedConv2d
 from cnnir.passes.count_params import CountParams
 from cnnir.passes.infer_shapes import InferShapes

@@ -279,8 +279,8 @@ def test_fused_zoo_model_computes_the_same_in_eval_mode(name):
     import torch
     from torch import nn
 
+    from cnnir import load
     from cnnir.backends.pytorch import to_module
-    from cnnir.frontends import load
 
     g = load(name, input=(3, 64, 64))
     g.weights = init_weights(g, seed=0, mode="random")
