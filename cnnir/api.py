@@ -138,6 +138,21 @@ def _prepare(model: Graph | str, input: Any, passes: str | None, explain: bool,
     return graph
 
 
+def run_passes(model: Graph | str, pipeline: str) -> Graph:
+    """A new graph: ``pipeline`` (``"fix-residual,fuse-conv-bn-relu"``) run on ``model``."""
+    from .passes.manager import run_pipeline
+
+    return run_pipeline(model if isinstance(model, Graph) else load(model, infer=False),
+                        pipeline)
+
+
+def notebook_svg(graph: Graph) -> str | None:
+    """The SVG Jupyter shows for a graph; None (plain repr) without Graphviz."""
+    from .backends.dot import notebook_svg as _svg
+
+    return _svg(graph)
+
+
 def check_output(path: str, image: bool = False) -> None:
     """What every writing command checks before any work: ``path`` can be written
     (and, with ``image``, its suffix names a drawing format)."""

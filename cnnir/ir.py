@@ -32,10 +32,8 @@ import networkx as nx
 from .errors import CnnirError
 from .ops import Input, Op, TensorShape
 
-if TYPE_CHECKING:
-    from .analysis import Analysis
-    from .api import Diagram, RunResult
-    from .backends.report import Report
+if TYPE_CHECKING:  # the shortcuts below return the API's objects
+    from .api import Analysis, Diagram, Report, RunResult
 
 
 @dataclass(frozen=True)
@@ -310,7 +308,7 @@ class Graph:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a graph as its diagram; None (plain repr) without Graphviz."""
-        from .backends.dot import notebook_svg  # lazy: runs Graphviz only when shown
+        from .api import notebook_svg  # lazy: runs Graphviz only when shown
 
         return notebook_svg(self)
 
@@ -334,9 +332,9 @@ class Graph:
 
     def passes(self, pipeline: str) -> Graph:
         """A new graph: ``pipeline`` (``"fix-residual,fuse-conv-bn-relu"``) run on this one."""
-        from .passes.manager import run_pipeline
+        from .api import run_passes
 
-        return run_pipeline(self, pipeline)
+        return run_passes(self, pipeline)
 
     def compile(self, to: str = "onnx", output: str | None = None, **options: Any) -> Any:
         """``cnnir compile --to``: see :func:`cnnir.api.compile`."""

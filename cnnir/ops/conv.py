@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import CnnirError, ShapeError
-from . import rf
 from .base import Op, RfStep
+from .rf import transposed as rf_transposed
+from .rf import window as rf_window
 from .shape import (
     Pads,
     Pair,
@@ -104,8 +105,8 @@ class Conv2d(Op):
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
-        return (rf.window(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
-                rf.window(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
+        return (rf_window(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
+                rf_window(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
                 False, False)
 
     def attrs(self) -> str:
@@ -181,8 +182,8 @@ class ConvTranspose2d(Op):
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
-        return (rf.transposed(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
-                rf.transposed(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
+        return (rf_transposed(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
+                rf_transposed(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
                 False, False)
 
     def attrs(self) -> str:

@@ -7,8 +7,10 @@ from fractions import Fraction
 from typing import ClassVar
 
 from ..errors import CnnirError
-from . import rf
 from .base import Geometry, Op, RfStep, Weightless
+from .rf import norm as rf_norm
+from .rf import upsampled as rf_upsampled
+from .rf import window as rf_window
 from .shape import (
     Pads,
     Pair,
@@ -68,8 +70,8 @@ class _Pool(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         # ceil_mode changes how many units there are, not the RF
-        return (rf.window(self.kernel[0], self.stride[0], self.padding[0]),
-                rf.window(self.kernel[1], self.stride[1], self.padding[1]), False, False)
+        return (rf_window(self.kernel[0], self.stride[0], self.padding[0]),
+                rf_window(self.kernel[1], self.stride[1], self.padding[1]), False, False)
 
     def attrs(self) -> str:
         s = f"k={self.kernel[0]}x{self.kernel[1]},s={_fmt_pair(self.stride)}"
@@ -154,7 +156,7 @@ class AdaptiveAvgPool2d(Weightless):
                 irregular = True
                 n = max(e - s for s, e in adaptive_bins(size, out))
                 f = Fraction(size, out)
-                geo.append((n, f, rf.norm(Fraction(n - 1, 2) - (f - 1) / 2)))
+                geo.append((n, f, rf_norm(Fraction(n - 1, 2) - (f - 1) / 2)))
         return geo[0], geo[1], False, irregular
 
     def attrs(self) -> str:
@@ -226,13 +228,13 @@ class Upsample(Weightless):
             if s == 1:
                 geo.append((1, 1, 0))
             elif self.mode == "nearest":
-                geo.append(rf.upsampled(s, 1))
+                geo.append(rf_upsampled(s, 1))
             elif self.align_corners and size > 1:
                 # output y samples input y * (I-1)/(O-1): two units around it
                 f = Fraction(size - 1, size * s - 1)
                 geo.append((2, f, Fraction(1, 2)))
             else:
-                geo.append(rf.upsampled(s, 2 if size > 1 else 1))
+                geo.append(rf_upsampled(s, 2 if size > 1 else 1))
         return geo[0], geo[1], False, False
 
     def attrs(self) -> str:
