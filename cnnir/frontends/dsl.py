@@ -550,6 +550,16 @@ def user_code(path: str | None = None) -> Iterator[None]:
     except SyntaxError as exc:
         at = SourceLoc(_display_path(exc.filename or path or "<unknown>"), exc.lineno or 0)
         raise DslError(f"syntax error: {exc.msg}", loc=at) from None
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # sys.exit() / raise SystemExit / KeyboardInterrupt in a DSL file would end cnnir
+        # quietly (exit 0, nothing written): a located error instead
+        user = [f for f in _traceback_frames(exc) if not _in_cnnir(f[0]) and not _in_python(f[0])]
+        where = SourceLoc(_display_path(user[-1][0]), user[-1][1]) if user else (
+            SourceLoc(_display_path(path), 0) if path else None)
+        what = (f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) and exc.code is not None
+                else type(exc).__name__)
+        raise DslError(f"the DSL file stopped with {what} while it ran; a DSL file defines a "
+                       "@model and returns", loc=where) from None
     except Exception as exc:
         frames = _traceback_frames(exc)
         if frames and _in_cnnir(frames[-1][0]) and not _in_cnnir_user_zone(frames[-1][0]):

@@ -63,6 +63,26 @@ CASES: list[Case] = [
              def net(x):
                  return x.cnov(8, 3).relu()
          """)}),
+    Case("dsl-sys-exit", "DSL", "a DSL file that calls sys.exit() while it is loaded",
+         ("compile", "net.py", "--to", "onnx", "-o", "net.onnx"),
+         "net.py:3: error: the DSL file stopped with sys.exit(0) while it ran; a DSL file "
+         "defines a @model and returns",
+         {"net.py": dsl("""
+             import sys
+
+             sys.exit(0)
+         """)}, output="net.onnx"),
+    Case("dsl-keyboard-interrupt", "DSL", "a model function that raises KeyboardInterrupt",
+         ("compile", "net.py", "--to", "onnx", "-o", "net.onnx"),
+         "net.py:5: error: the DSL file stopped with KeyboardInterrupt while it ran; a DSL "
+         "file defines a @model and returns",
+         {"net.py": dsl("""
+             from cnnir.dsl import model
+
+             @model(input=(3, 32, 32))
+             def net(x):
+                 raise KeyboardInterrupt
+         """)}, output="net.onnx"),
     Case("dsl-add-mismatch", "DSL", "add of two different shapes (missing projection)",
          ("check", "net.py"),
          "net.py:7: error: add 'add1' got 16x8x8 from 'conv2' (net.py:6) and 8x16x16 from "
