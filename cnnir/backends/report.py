@@ -214,7 +214,7 @@ def _repeat_text(info: Any) -> str:
     if info is None or info.repeat is None:
         return ""
     _, index, count = info.repeat
-    return f"{index + 1} of {count}"
+    return f"{index + 1} of {count}" if count > 1 else ""  # a group of one is no repeat
 
 
 # --------------------------------------------------------------------------- values
