@@ -398,6 +398,63 @@ def _mul(p: Lowering, n: str, op: O.Mul) -> Step:
     return p.step(n, [Call("operator", "mul", (Ref(a), Ref(b)))])
 
 
+# --------------------------------------------------------------- sum, mean, scale, pad, drop-path
+
+
+def _chain(n: str, ins: Any) -> list[Call]:
+    """``a + b + c ...`` left to right, each sum a temporary of node ``n``."""
+    calls = [Call("operator", "add", (Ref(ins[0]), Ref(ins[1])))]
+    for x in ins[2:]:
+        calls.append(Call("operator", "add", (Ref(f"{n}#{len(calls) - 1}"), Ref(x))))
+    return calls
+
+
+@lowering(O.Sum, overwritable=True)
+def _sum(p: Lowering, n: str, op: O.Sum) -> Step:
+    return p.step(n, _chain(n, p.g.inputs(n)))
+
+
+@lowering(O.Mean, overwritable=True)
+def _mean(p: Lowering, n: str, op: O.Mean) -> Step:
+    ins = p.g.inputs(n)
+    calls = _chain(n, ins)
+    calls.append(Call("operator", "truediv", (Ref(f"{n}#{len(calls) - 1}"), len(ins))))
+    return p.step(n, calls)
+
+
+@lowering(O.Scale, overwritable=True)
+def _scale(p: Lowering, n: str, op: O.Scale) -> Step:
+    """The helper layer ``Scale`` (:data:`~cnnir.backends.torch_plan.HELPERS`): its
+    ``weight`` / ``bias`` are the op's arrays, ``x * weight + bias``."""
+    shapes = op.params([p.g.shape(p.g.inputs(n)[0])])
+    shape = next(iter(shapes.values()))
+    kwargs = {}
+    if not op.scale:
+        kwargs["weight"] = False
+    if op.bias:
+        kwargs["bias"] = True
+    if op.divide:
+        kwargs["divide"] = True
+    return p.module_step(n, Ctor("Scale", (shape,), tuple(kwargs.items())))
+
+
+@lowering(O.Pad, overwritable=True)
+def _pad(p: Lowering, n: str, op: O.Pad) -> Step:
+    (src,) = p.g.inputs(n)
+    t, left, b, r = op.padding
+    c0, c1 = op.channels
+    pads: tuple[int, ...] = (left, r, t, b, c0, c1) if c0 or c1 else (left, r, t, b)
+    kwargs = kw(value=op.value) if op.value != 0 else ()
+    return p.step(n, [Call("function", "F.pad", (Ref(src), pads), kwargs)])
+
+
+@lowering(O.DropPath)
+def _drop_path(p: Lowering, n: str, op: O.DropPath) -> Step:
+    """``nn.Identity``: stochastic depth is the identity at inference (torch.nn has no
+    drop-path layer; torchvision's ``StochasticDepth`` lives outside torch)."""
+    return p.module_step(n, Ctor("Identity"))
+
+
 # --------------------------------------------------------------------------- the walk
 
 
