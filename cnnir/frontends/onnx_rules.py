@@ -36,6 +36,8 @@ from .onnx_support import (
 
 ONNX.not_produced(O.Input, "made by the driver for the graph input, not by an operator rule")
 ONNX.not_produced(O.SiLU, "exporters write SiLU as Sigmoid and Mul, read back as those two")
+ONNX.not_produced(O.DropPath, "stochastic depth is the identity at inference; cnnir exports "
+                              "it as nothing (or Identity), which reads back as identity")
 ONNX.not_produced(O.FusedConv2d, "made by the fuse-conv-bn-relu pass; ONNX files hold the "
                                  "separate Conv, BatchNormalization and activation")
 

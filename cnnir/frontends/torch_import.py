@@ -52,7 +52,15 @@ from ..errors import CnnirError, FrontendError
 from ..extras import require
 from ..ir import Graph, SourceLoc
 from .importing import BATCH, Importer, first_user_frame, qualified_path, sanitize
-from .torch_rules import TORCH_IMPORT, Layer, TensorAttr, describe, function_key, module_key
+from .torch_rules import (
+    TORCH_IMPORT,
+    Layer,
+    Stacked,
+    TensorAttr,
+    describe,
+    function_key,
+    module_key,
+)
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -401,7 +409,8 @@ class _Mapper:
             return self.add(node, op, [x], hint, qualified_path(node.target), weights, leaf=True)
         args = [self.resolve(a) for a in node.args]
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
-        layers = [a for a in _flat(args) + _flat(list(kwargs.values())) if isinstance(a, Layer)]
+        layers = [a for a in _flat(args) + _flat(list(kwargs.values()))
+                  if isinstance(a, (Layer, Stacked))]
         target = node.target
         if node.op == "call_function" and getattr(target, "__name__", "") in (
                 "_assert", "_assert_is_none"):

@@ -53,9 +53,21 @@ class TensorAttr:
         return f"the tensor attribute '{self.target}'"
 
 
+class Stacked:
+    """``torch.stack`` of feature maps along dim 0: a ``.mean(0)`` / ``.sum(0)`` that
+    follows makes it one n-input Mean / Sum; nothing else reads it."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+
+    def __repr__(self) -> str:
+        return ("a torch.stack of feature maps (cnnir maps it only when .mean(0) or .sum(0) "
+                "reduces it right away)")
+
+
 def describe(v: Any) -> str:
     """A value that is not a feature map, as an error message names it."""
-    if isinstance(v, TensorAttr):
+    if isinstance(v, (TensorAttr, Stacked)):
         return repr(v)
     return f"the constant {v!r}"
 
@@ -476,8 +488,42 @@ def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Laye
                      f"flatten to (N, {n})")
 
 
-@TORCH_IMPORT.rule("torch.mean", "Tensor.mean", produces=[O.GlobalAvgPool, O.Flatten])
+@TORCH_IMPORT.rule("torch.stack")
+def _stack(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Stacked:
+    """Pending: a ``.mean(0)`` / ``.sum(0)`` of it is a Mean / Sum (see :class:`Stacked`)."""
+    xs = args[0] if args else kwargs["tensors"]
+    if int(opt(node, args, kwargs, 1, "dim", 0)) != 0:
+        raise CnnirError("stacks along a dim other than 0; cnnir maps torch.stack(xs) only "
+                         "when .mean(0) or .sum(0) reduces it")
+    return Stacked([m.ir(node, x, "stack") for x in xs])
+
+
+def _reduce_stack(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any],
+                  op: type[O.Op], hint: str) -> Layer:
+    """``torch.stack(xs).mean(0)`` / ``.sum(0)``: one n-input Mean / Sum (one input: itself)."""
+    st = args[0]
+    dim = opt(node, args, kwargs, 1, "dim")
+    keep = opt(node, args, kwargs, 2, "keepdim", False)
+    if dim not in (0, (0,), [0]) or keep or kwargs.get("dtype") is not None:
+        raise CnnirError(f"{hint} of a torch.stack over dim={dim}; cnnir maps the {hint} over "
+                         f"the stacked dim 0 only (without keepdim / dtype)")
+    if len(st.ids) == 1:
+        return Layer(st.ids[0])
+    return m.add(node, op(), st.ids, hint)
+
+
+@TORCH_IMPORT.rule("torch.sum", "Tensor.sum", produces=[O.Sum])
+def _sum(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    if not isinstance(args[0], Stacked):
+        raise CnnirError("a sum of a feature map's elements has no IR op (cnnir maps "
+                         "torch.stack(xs).sum(0), the sum of n feature maps)")
+    return _reduce_stack(m, node, args, kwargs, O.Sum, "sum")
+
+
+@TORCH_IMPORT.rule("torch.mean", "Tensor.mean", produces=[O.GlobalAvgPool, O.Flatten, O.Mean])
 def _mean(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    if isinstance(args[0], Stacked):
+        return _reduce_stack(m, node, args, kwargs, O.Mean, "mean")
     x = m.ir(node, args[0], "mean")
     dims = opt(node, args, kwargs, 1, "dim")
     keep = opt(node, args, kwargs, 2, "keepdim", False)
@@ -591,5 +637,5 @@ def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -
     return Layer(m.ir(node, args[0], str(node.target)))
 
 
-__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Mapper", "describe", "opt", "module_key",
-           "function_key"]
+__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "Mapper", "describe", "opt",
+           "module_key", "function_key"]
