@@ -309,7 +309,7 @@ def assert_shapes_agree(graph: Graph, model: onnx.ModelProto, batch: int | str =
         op = graph.op(n)
         if isinstance(op, O.Input):
             continue
-        if isinstance(op, (O.Dropout, O.Identity)) and n not in shapes:
+        if isinstance(op, (O.Dropout, O.Identity, O.DropPath)) and n not in shapes:
             continue  # omitted: its users read its input, whose shape is compared
         assert n in shapes, f"no inferred shape for '{n}' ({op.kind})"
         got = shapes[n]

@@ -209,7 +209,7 @@ def test_zoo_through_onnx_keeps_params_macs_shapes_rf(name):
     a, b = analyze(g), analyze(h)
     assert (b.params, b.buffers, b.macs) == (a.params, a.buffers, a.macs)
     # one layer per layer, same names; the backend leaves dropout / identity out
-    gone = {n for n in g.nodes() if isinstance(g.op(n), (O.Dropout, O.Identity))}
+    gone = {n for n in g.nodes() if isinstance(g.op(n), (O.Dropout, O.Identity, O.DropPath))}
     assert set(h.nodes()) == set(g.nodes()) - gone
     for n in h.nodes():
         assert h.shape(n) == g.shape(n), n
