@@ -79,9 +79,8 @@ def _make_a(depth: int):
         return resnet_cifar(x, depth, num_classes, option="A")
 
     net.__name__ = f"resnet{depth}_cifar_a"
-    net.__doc__ = (f"ResNet-{depth} for CIFAR-10 with the paper's option-A zero-padding "
-                   f"shortcuts (He et al. 2015): 3 stages of {(depth - 2) // 6} basic blocks, "
-                   f"16-32-64 maps; 3x32x32.")
+    net.__doc__ = (f"ResNet-{depth} for CIFAR-10 (He et al. 2015), zero-padded identity "
+                   f"shortcuts (option A); 3x32x32.")
     return model(net, input=(3, 32, 32))
 
 
