@@ -345,10 +345,11 @@ def _mean(e: Emitter, n: str, op: O.Mean, ins: list[str], doc: str) -> str:
 def _scale(e: Emitter, n: str, op: O.Scale, ins: list[str], doc: str) -> str:
     x = ins[0]
     if op.scale:
+        # the product's node carries the layer's name (an importer names the layer by it)
         x = e.emit("Div" if op.divide else "Mul", [x, e.param(n, "weight")],
-                   n if not op.bias else f"{n}:scaled", n if not op.bias else f"{n}:mul", doc)
+                   n if not op.bias else f"{n}:scaled", n, doc)
     if op.bias:
-        x = e.emit("Add", [x, e.param(n, "bias")], n, n, doc)
+        x = e.emit("Add", [x, e.param(n, "bias")], n, n if not op.scale else f"{n}:bias", doc)
     return x
 
 

@@ -298,8 +298,8 @@ def _sole_user(cv: NodeContext, node: Any, i: int, src: int) -> bool:
 def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     """``Mul`` / ``Add`` / ``Sub`` / ``Div`` of a feature map by a scalar or per-channel
     constant (by ONNX broadcasting: it varies along axis 1 alone): a Scale.  An ``Add``
-    (or ``Sub``) right after a Mul-made Scale that is its only user becomes that Scale's
-    bias (Caffe2's Mul-Add pairs)."""
+    (or ``Sub``) right after a Mul- or Div-made Scale that is its only user becomes that
+    Scale's bias (Caffe2's Mul-Add pairs; cnnir's own export of a scale with a bias)."""
     i = 0 if not isinstance(ins[0], np.ndarray) else 1
     if isinstance(ins[i], np.ndarray):
         raise cv.err(node, f"{node.op_type} of two constants was not folded")
@@ -328,9 +328,9 @@ def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
         return cv.add(node, O.Scale(per_channel, bias=True), [x], "scale",
                       {"weight": -np.ones(arr_shape), "bias": bias})
     p = cv.imp.nodes[x]
-    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias and not p.op.divide
+    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias
             and p.op.per_channel == per_channel and _sole_user(cv, node, i, x)):
-        p.op = O.Scale(per_channel, bias=True)
+        p.op = O.Scale(per_channel, bias=True, divide=p.op.divide)
         p.weights = {**(p.weights or {}), "bias": bias.astype(np.float32)}
         return x
     return cv.add(node, O.Scale(per_channel, scale=False, bias=True), [x], "scale",

@@ -23,8 +23,10 @@ from cnnir import ops as O
 from cnnir.analysis import analyze
 from cnnir.backends.onnx_export import to_onnx
 from cnnir.backends.pytorch import to_module
+from cnnir.dsl import add, mean, model
 from cnnir.errors import CnnirError
 from cnnir.frontends.onnx_import import from_onnx_model
+from cnnir.weights import init_weights
 
 RNG = np.random.default_rng(16)
 
@@ -255,3 +257,32 @@ class MBConvTail(nn.Module):
 def test_fx_torchvision_stochastic_depth_is_drop_path():
     g = same(MBConvTail(), (4, 5, 5))
     assert [g.op(n) for n in g.nodes() if isinstance(g.op(n), O.DropPath)] == [O.DropPath(0.2)]
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@model(input=(4, 6, 6))
+def every_new_op(x):
+    a = x.conv(4, 3, padding=1)
+    s = add(a, x.scale(bias=True), x.global_avgpool())
+    m = mean(s, a.scale(per_channel=False), x).drop_path(0.1)
+    y = m.pad((1, 0, 0, 1), channels=(1, 1), value=0.25).pad(0, channels=(0, 2))
+    return y.conv(3, 1).flatten().scale(bias=True)
+
+
+def test_onnx_round_trip_keeps_every_layer_and_number():
+    g = cnnir.infer_shapes(every_new_op.build())
+    weights = init_weights(g, seed=4, mode="random")
+    model_ = to_onnx(g, weights=weights)
+    h = from_onnx_model(model_)
+    assert set(h.nodes()) == set(g.nodes()) - {"drop_path1"}  # exported as nothing
+    for n in h.nodes():
+        assert h.op(n) == g.op(n) and h.shape(n) == g.shape(n), n
+    a, b = analyze(g), analyze(h)
+    assert (a.params, a.macs, a.other_ops) == (b.params, b.macs, b.other_ops)
+    x = np.random.default_rng(0).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = to_module(g, weights=weights).eval()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(run_ort(model_, x), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run_ort(to_onnx(h), x), ref, rtol=1e-5, atol=1e-5)
