@@ -34,12 +34,17 @@ Op by op:
   (``F.relu(x, inplace=True)``, ``x.sigmoid_()``...): the activation rule's
   ``inplace`` form.
 * Activations run in place (``nn.ReLU(inplace=True)``, as torchvision does) when
-  that is safe: the producer's rule is ``overwritable`` (a conv, BatchNorm,
-  linear, add, concat, pool or resize: ops whose backward does not read their
+  that is safe: the producer's rule is ``overwritable`` (a conv, BatchNorm, scale,
+  linear, add, sum, mean, concat, pool or resize: ops whose backward does not read their
   output, and which never return a view of their input), the activation is its
   only user, and the producer is not a graph output.  Residual adds run in place
   (``out += identity``) on the same condition, when the in-place operand already
   has the output's shape.
+* ``sum`` / ``mean`` of n inputs are ``a + b + c ...`` (``/ n``); ``pad`` is ``F.pad``
+  (channels and H/W, with its value); ``drop_path`` is ``nn.Identity`` (torch.nn has
+  no stochastic depth; the inference identity); ``scale`` is the helper layer
+  ``Scale`` (:data:`~cnnir.backends.torch_plan.HELPERS`, written into the emitted
+  source) holding ``weight`` / ``bias`` as the op declares them.
 * ``global_avgpool`` is ``nn.AdaptiveAvgPool2d(1)``, ``flatten`` is
   ``torch.flatten(x, 1)``, ``concat`` ``torch.cat([...], 1)``, ``softmax``
   ``nn.Softmax(dim=1)``, ``upsample`` ``nn.Upsample(scale_factor=(sh, sw))``.
@@ -438,7 +443,7 @@ def _scale(p: Lowering, n: str, op: O.Scale) -> Step:
     return p.module_step(n, Ctor("Scale", (shape,), tuple(kwargs.items())))
 
 
-@lowering(O.Pad, overwritable=True)
+@lowering(O.Pad)
 def _pad(p: Lowering, n: str, op: O.Pad) -> Step:
     (src,) = p.g.inputs(n)
     t, left, b, r = op.padding

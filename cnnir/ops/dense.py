@@ -10,6 +10,7 @@ from . import rf
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
 from .shape import (
     Pads,
+    Pair,
     TensorShape,
     _check_channels,
     _flag,
@@ -161,7 +162,8 @@ class Pad(Weightless):
     padding shifts it as a conv's padding does."""
 
     padding: Pads = (0, 0, 0, 0)
-    channels: tuple[int, int] = (0, 0)
+    #: ``(before, after)``; one int pads both sides
+    channels: Pair = (0, 0)
     value: float = 0.0
     kind: ClassVar[str] = "pad"
     family: ClassVar[str] = "other"
@@ -171,6 +173,8 @@ class Pad(Weightless):
     def __post_init__(self) -> None:
         object.__setattr__(self, "padding", _pads(self.padding))
         ch = self.channels
+        if isinstance(ch, int) and not isinstance(ch, bool):
+            ch = (ch, ch)
         if not (isinstance(ch, (tuple, list)) and len(ch) == 2 and all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ch)):
             raise CnnirError(f"pad channels must be two non-negative ints (before, after), "

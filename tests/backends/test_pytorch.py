@@ -427,8 +427,9 @@ def test_every_op_kind_has_one_pytorch_rule_and_activations_an_inplace_form():
     # producers an in-place user may overwrite (a fused conv only without its activation)
     assert [t.__name__ for t in O.OP_TYPES.values() if t is not O.FusedConv2d
             and TORCH.lookup(t).overwritable(t.__new__(t))] == [
-        "Conv2d", "ConvTranspose2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d",
-        "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Linear", "Concat", "Add"]
+        "Conv2d", "ConvTranspose2d", "BatchNorm2d", "Scale", "MaxPool2d", "AvgPool2d",
+        "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Linear", "Concat", "Add", "Sum",
+        "Mean"]
     fused = TORCH.lookup(O.FusedConv2d).overwritable
     assert fused(O.FusedConv2d(O.Conv2d(8), O.BatchNorm2d()))
     assert not fused(O.FusedConv2d(O.Conv2d(8), O.BatchNorm2d(), O.ReLU()))
