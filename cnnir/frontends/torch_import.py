@@ -14,8 +14,13 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   ``reshape``, ``F.adaptive_avg_pool2d``, ``F.max_pool2d``, ``F.avg_pool2d``,
   ``F.interpolate(scale_factor=...)``, ``x.mean((2, 3), keepdim=True)``,
   ``F.dropout``, ``F.softmax(dim=1)``, ``F.local_response_norm``,
-  ``x.clamp(0, 6)``.  ``x.size()``, ``x.shape`` and integer arithmetic on them
-  are evaluated (the batch size stays symbolic).
+  ``x.clamp(0, 6)``, ``F.pad`` (constant, on W, H and C),
+  ``torch.stack(xs).mean(0)`` / ``.sum(0)`` (one n-input mean / sum), torchvision's
+  ``stochastic_depth`` (drop-path; its ``StochasticDepth`` module calls it), and
+  ``+``, ``-``, ``*``, ``/`` of a feature map and a constant -- a number, or a
+  parameter or buffer of shape ``(C, 1, 1)`` / ``(1, C, 1, 1)`` (``x * self.gamma``,
+  ``x / 6``): a scale layer holding the constant.  ``x.size()``, ``x.shape`` and
+  integer arithmetic on them are evaluated (the batch size stays symbolic).
 
 Anything else is an error, never skipped: every unsupported ``torch.nn`` layer
 type is listed in one message; an unsupported call names its source line.  A
