@@ -3,6 +3,6 @@
 See :mod:`cnnir.frontends.dsl` for the full description.
 """
 
-from .frontends.dsl import Model, Tensor, add, block, concat, model, mul, repeat, scope
+from .frontends.dsl import Model, Tensor, add, block, concat, mean, model, mul, repeat, scope
 
-__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "Tensor", "Model"]
+__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "mean", "Tensor", "Model"]

@@ -143,9 +143,21 @@ def _affine(rng: Any, shapes: dict[str, tuple[int, ...]], rand: bool) -> dict[st
             "running_var": np.ones(c)}
 
 
+def _scale(rng: Any, shapes: dict[str, tuple[int, ...]], rand: bool) -> dict[str, Any]:
+    """Scale layers: the identity (weight 1, bias 0); random mode draws them."""
+    out: dict[str, Any] = {}
+    if "weight" in shapes:
+        w = shapes["weight"]
+        out["weight"] = rng.uniform(0.5, 1.5, w) if rand else np.ones(w)
+    if "bias" in shapes:
+        b = shapes["bias"]
+        out["bias"] = rng.normal(0.0, 0.1, b) if rand else np.zeros(b)
+    return out
+
+
 #: initialisation scheme by the name an op declares in ``init``
 _SCHEMES: dict[str | None, Callable[[Any, dict[str, tuple[int, ...]], bool], dict[str, Any]]] = {
-    "kaiming": _kaiming, "linear": _linear, "affine": _affine,
+    "kaiming": _kaiming, "linear": _linear, "affine": _affine, "scale": _scale,
 }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cnnir import ops as O
-from cnnir.dsl import add, concat, model, mul
+from cnnir.dsl import add, concat, mean, model, mul
 from cnnir.ir import Graph
 from cnnir.ops import TensorShape as T
 from cnnir.passes.infer_shapes import infer_shapes
@@ -39,6 +39,11 @@ SAMPLES: dict[type[O.Op], tuple[O.Op, list[T]]] = {
     O.Concat: (O.Concat(), [T((2, 8, 8)), T((3, 8, 8))]),
     O.Add: (O.Add(), [T((2, 8, 8)), T((2, 1, 1))]),
     O.Mul: (O.Mul(), [T((2, 8, 8)), T((2, 1, 1))]),
+    O.Sum: (O.Sum(), [T((2, 8, 8)), T((2, 8, 8)), T((2, 1, 1))]),
+    O.Mean: (O.Mean(), [T((2, 8, 8)), T((2, 8, 8))]),
+    O.Scale: (O.Scale(bias=True), [T((2, 8, 8))]),
+    O.Pad: (O.Pad(1, (2, 2)), [T((2, 8, 8))]),
+    O.DropPath: (O.DropPath(0.2), [T((2, 8, 8))]),
     O.FusedConv2d: (O.FusedConv2d(O.Conv2d(4, 3), O.BatchNorm2d(), O.ReLU()), [T((2, 8, 8))]),
 }
 
@@ -93,8 +98,9 @@ def test_traits_say_what_passes_may_do():
     fusable = {c for c in O.ALL_OPS if O.FUSABLE_ACTIVATION in c.traits}
     assert fusable == {O.ReLU, O.LeakyReLU, O.ReLU6, O.Sigmoid, O.HardSigmoid, O.Tanh,
                        O.HardSwish, O.SiLU}
-    assert {c for c in O.ALL_OPS if O.MERGE in c.traits} == {O.Concat, O.Add, O.Mul}
-    assert {c for c in O.ALL_OPS if O.BROADCAST in c.traits} == {O.Add, O.Mul}
+    assert {c for c in O.ALL_OPS if O.MERGE in c.traits} == {O.Concat, O.Add, O.Mul, O.Sum,
+                                                             O.Mean}
+    assert {c for c in O.ALL_OPS if O.BROADCAST in c.traits} == {O.Add, O.Mul, O.Sum, O.Mean}
     assert O.SHAPE_PRESERVING in O.BatchNorm2d.traits and O.Softmax.traits.isdisjoint(
         {O.ELEMENTWISE, O.FUSABLE_ACTIVATION})
     with pytest.raises(TypeError, match="unknown trait"):
@@ -109,6 +115,7 @@ def test_dsl_auto_names_use_the_op_prefix():
         a = a.conv_transpose(4, 2, stride=1)
         b = x.conv(4, 1)
         c = concat(mul(add(a, b), b), b).adaptive_avgpool(2).dropout().identity()
+        c = mean(add(c, c, c), c).scale().pad(1).drop_path(0.1)
         return c.global_avgpool().flatten().linear(3).softmax()
 
     g = every.build()

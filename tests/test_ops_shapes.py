@@ -103,6 +103,14 @@ HAND = [
     ("add-broadcast", O.Add(), [(8, 1, 1), (8, 4, 5)], (8, 4, 5)),
     # squeeze-excitation: CxHxW * Cx1x1
     ("mul-se", O.Mul(), [(64, 14, 14), (64, 1, 1)], (64, 14, 14)),
+    ("sum-of-three", O.Sum(), [(64, 8, 8)] * 3, (64, 8, 8)),
+    ("sum-broadcast", O.Sum(), [(8, 1, 1), (8, 4, 5), (1, 4, 5)], (8, 4, 5)),
+    ("mean-fractal-join", O.Mean(), [(128, 16, 16)] * 4, (128, 16, 16)),
+    ("scale-per-channel", O.Scale(bias=True), [(96, 56, 56)], (96, 56, 56)),
+    ("scale-scalar-flat", O.Scale(False), [(1000,)], (1000,)),
+    ("pad-channels-option-a", O.Pad(0, (8, 8)), [(16, 16, 16)], (32, 16, 16)),
+    ("pad-spatial-asymmetric", O.Pad((0, 1, 2, 3)), [(3, 8, 8)], (3, 10, 12)),
+    ("drop-path", O.DropPath(0.1), [(24, 56, 56)], (24, 56, 56)),
     ("fused-conv", O.FusedConv2d(O.Conv2d(64, 7, 2, 3, bias=False), O.BatchNorm2d(), RELU),
      [(3, 224, 224)], (64, 112, 112)),
 ]
@@ -184,6 +192,10 @@ def test_same_padding_matches_torch_values(kernel, dilation):
     (O.Add(), [(16, 8, 8), (8, 8, 8)], "add got 16x8x8 and 8x8x8 (channels differ)"),
     (O.Mul(), [(8, 4, 4), (8, 4, 2)], "mul got 8x4x4 and 8x4x2 (width differs)"),
     (O.Add(), [(8, 4, 4), (128,)], "add got 8x4x4 and 128 (ranks differ)"),
+    (O.Sum(), [(8, 4, 4), (8, 4, 4), (8, 4, 2)],
+     "sum got 8x4x4, 8x4x4, 8x4x2 (width differs)"),
+    (O.Mean(), [(8, 4, 4), (16, 4, 4)], "mean got 8x4x4, 16x4x4 (channels differ)"),
+    (O.Pad(1), [(128,)], "expects a CxHxW feature map, got a flat tensor of shape 128"),
 ])
 def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     with pytest.raises(ShapeError) as info:
@@ -217,6 +229,14 @@ def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     (lambda: O.Dropout(1.0), "dropout p must be < 1, got 1.0"),
     (lambda: O.Dropout(-0.1), "dropout p must be >= 0, got -0.1"),
     (lambda: O.BatchNorm2d(eps=0.0), "eps must be > 0, got 0.0"),
+    (lambda: O.DropPath(1.0), "drop-path p must be < 1, got 1.0"),
+    (lambda: O.Pad(-1), "padding must not be negative, got -1"),
+    (lambda: O.Pad(0, (1, -1)),
+     "pad channels must be two non-negative ints (before, after), got (1, -1)"),
+    (lambda: O.Pad(0, value=float("inf")), "pad value must be a finite number, got inf"),
+    (lambda: O.Scale(scale=False), "a scale needs a weight, a bias or both"),
+    (lambda: O.Scale(scale=False, bias=True, divide=True), "divide needs a weight to divide by"),
+    (lambda: O.Scale(per_channel=1), "scale per_channel must be True or False, got 1"),
     (lambda: O.LeakyReLU(float("nan")), "negative_slope must be a finite number, got nan"),
     (lambda: O.Upsample(2, "bicubic"), "upsample mode must be 'nearest' or 'bilinear', "
      "got 'bicubic'"),
@@ -252,6 +272,13 @@ def test_infer_shapes_names_the_node_and_checks_arity():
     with pytest.raises(ShapeError) as info:
         infer_shapes(g)
     assert info.value.msg == "add 'add': takes 2 input(s), got 3"
+
+    g = Graph("g")
+    g.add("input", O.Input((3, 8, 8)))
+    g.add("sum", O.Sum(), ["input"])
+    with pytest.raises(ShapeError) as info:
+        infer_shapes(g)
+    assert info.value.msg == "sum 'sum': takes two or more inputs, got 1"
 
 
 def test_infer_shapes_non_strict_records_errors_and_carries_on():
@@ -420,11 +447,18 @@ def test_shape_preserving_and_dense_ops_match_torch():
         (O.Linear(7), (240,), F.linear(flat, torch.zeros(7, 240))),
         (O.Dropout(0.5), (240,), F.dropout(flat, 0.5, training=False)),
         (O.HardSwish(), (8, 5, 6), F.hardswish(x)),
+        (O.Pad((1, 2, 3, 4), (5, 6)), (8, 5, 6), F.pad(x, (2, 4, 1, 3, 5, 6))),
+        (O.Scale(bias=True), (8, 5, 6), x * torch.ones(8, 1, 1) + torch.zeros(8, 1, 1)),
+        (O.DropPath(0.5), (8, 5, 6), x),
     ]
     for op, shape, out in pairs:
         assert infer(op, shape) == tuple(out.shape[1:]), op.kind
     assert infer(O.Concat(), (8, 5, 6), (3, 5, 6)) == tuple(
         torch.cat([x, torch.zeros(1, 3, 5, 6)], 1).shape[1:])
     assert infer(O.Mul(), (8, 5, 6), (8, 1, 1)) == tuple((x * torch.zeros(1, 8, 1, 1)).shape[1:])
+    assert infer(O.Mean(), (8, 5, 6), (8, 5, 6), (8, 1, 1)) == tuple(
+        torch.stack([x, x, torch.zeros(1, 8, 5, 6)]).mean(0).shape[1:])
+    assert infer(O.Sum(), (1, 5, 6), (8, 1, 6), (8, 5, 1)) == tuple(
+        (torch.zeros(1, 1, 5, 6) + torch.zeros(1, 8, 1, 6) + torch.zeros(1, 8, 5, 1)).shape[1:])
     assert infer(O.Add(), (1, 5, 6), (8, 1, 6)) == tuple(
         (torch.zeros(1, 1, 5, 6) + torch.zeros(1, 8, 1, 6)).shape[1:])

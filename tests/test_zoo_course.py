@@ -17,6 +17,7 @@ from cnnir import load, zoo
 from cnnir import ops as O
 from cnnir.analysis import analyze
 from cnnir.errors import CnnirError
+from cnnir.frontends.torch_import import from_torch as cnnir_from_torch
 from cnnir.zoo.densenet_cifar import densenet_cifar
 from cnnir.zoo.googlenet import googlenet_aux
 from cnnir.zoo.mobilenet_v1 import mobilenet_v1_any
@@ -187,6 +188,117 @@ def test_resnet_cifar_exact_figures_and_1202():
     assert round(resnet_cifar_costs(1202, "A")[0] / 1e6, 1) == 19.4  # the paper's 19.4M
     with pytest.raises(CnnirError, match=r"6n \+ 2"):
         resnet_cifar_n.build(depth=21)
+
+
+#: option A's exact counts: the paper's 0.27M, 0.46M, 0.66M, 0.85M, 1.7M
+OPTION_A = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
+
+
+@pytest.mark.parametrize("depth", sorted(OPTION_A))
+def test_resnet_cifar_option_a_has_the_papers_parameters(depth):
+    a = analyze(load(f"resnet{depth}_cifar_a"))
+    g = a.graph
+    assert (a.params, a.macs) == resnet_cifar_costs(depth, "A")
+    assert a.params == OPTION_A[depth]
+    assert round(a.params / 1e6, 1 if depth == 110 else 2) == RESNET_CIFAR[depth]
+    # the shortcut: subsample by 2 (a 1x1 pool), zero-pad planes / 4 channels each side
+    assert [g.op(p) for p in of_kind(g, O.Pad)] == [O.Pad(0, (8, 8)), O.Pad(0, (16, 16))]
+    assert [g.op(p) for p in of_kind(g, O.MaxPool2d)] == [O.MaxPool2d(1, 2)] * 2
+    assert not [c for c in of_kind(g, O.Conv2d) if g.op(c).kernel == (1, 1)]
+    assert [block_out(g, f"layer{i}") for i in (1, 2, 3)] == [
+        (16, 32, 32), (32, 16, 16), (64, 8, 8)]
+
+
+class _PlainBlockA(torch.nn.Module):
+    """The option-A basic block as CIFAR ResNet code writes it (x[:, :, ::2, ::2] is a
+    1x1 max pool of stride 2)."""
+
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.pad = (planes - cin) // 2 if stride != 1 else 0
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        if self.pad:
+            x = torch.nn.functional.pad(torch.nn.functional.max_pool2d(x, 1, 2),
+                                        (0, 0, 0, 0, self.pad, self.pad))
+        return torch.relu(y + x)
+
+
+def test_resnet20_cifar_a_equals_plain_pytorch():
+    nn = torch.nn
+    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for planes in (16, 32, 64):
+        for i in range(3):
+            layers.append(_PlainBlockA(cin, planes, 2 if i == 0 and planes != 16 else 1))
+            cin = planes
+    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    assert sum(p.numel() for p in net.parameters()) == OPTION_A[20]
+    imported = analyze(cnnir_from_torch(net, input=(3, 32, 32)))
+    zoo_a = analyze(load("resnet20_cifar_a"))
+    assert (imported.params, imported.macs) == (zoo_a.params, zoo_a.macs) == (
+        OPTION_A[20], resnet_cifar_costs(20, "A")[1])
+
+
+# --------------------------------------------------------------------------- FractalNet
+
+
+def fractalnet_costs(columns, widths=(64, 128, 256, 512, 512)):
+    """(params, MACs): each block 2^C - 1 convs 3x3 (no bias, BN after each), the first of
+    each of the C columns reading the block's input; a 2x2 pool after each block
+    (32 -> 1); FC 512 -> 10."""
+    parts, cin, side = [], 3, 32
+    n = 2 ** columns - 1
+    for width in widths:
+        parts += [conv(side, cin, width, 3)] * columns + [conv(side, width, width, 3)] * (
+            n - columns) + [bn(width)] * n
+        cin, side = width, side // 2
+    return total(*parts, fc(widths[-1], 10))
+
+
+@pytest.mark.parametrize("name, columns, joins", [
+    ("fractalnet20_cifar", 3, [2, 3]), ("fractalnet40_cifar", 4, [2, 3, 2, 4])])
+def test_fractalnet_by_first_principles(name, columns, joins):
+    a = analyze(load(name))
+    g = a.graph
+    assert (a.params, a.macs) == fractalnet_costs(columns)
+    means = of_kind(g, O.Mean)
+    # per block, a join after every second row, of every column whose conv ends there
+    assert [len(g.inputs(m)) for m in means] == joins * 5
+    assert all(isinstance(g.op(i), O.DropPath) and g.op(i).p == 0.15
+               for m in means for i in g.inputs(m))
+    # the deepest path: B * 2^(C-1) convs and the FC
+    assert len(of_kind(g, O.Conv2d)) == 5 * (2 ** columns - 1)
+    longest = {}
+    for n in g.nodes():
+        here = longest.get(n, 0) + isinstance(g.op(n), (O.Conv2d, O.Linear))
+        for u in g.users(n):
+            longest[u] = max(longest.get(u, 0), here)
+        longest[n] = here
+    assert longest[g.outputs[0]] == 5 * 2 ** (columns - 1) + 1 == {3: 21, 4: 41}[columns]
+    # dropout 0, 10, ... 40% by block after every conv (none in block 1)
+    assert sorted({g.op(d).p for d in of_kind(g, O.Dropout)}) == [0.1, 0.2, 0.3, 0.4]
+    # the join's cost: n - 1 adds and a multiply per output
+    first = means[1]
+    cost = g.meta(first)["cost"]
+    assert cost["other_ops"] == len(g.inputs(first)) * 64 * 32 * 32
+
+
+def test_fractalnet_any_columns():
+    from cnnir.zoo.fractalnet import fractalnet_cifar
+
+    g = analyze(fractalnet_cifar.build(columns=1, dropout=False)).graph
+    assert not of_kind(g, O.Mean) and len(of_kind(g, O.Conv2d)) == 5
+    a = analyze(fractalnet_cifar.build(columns=2))
+    assert (a.params, a.macs) == fractalnet_costs(2)
+    with pytest.raises(CnnirError, match="1 or more columns"):
+        fractalnet_cifar.build(columns=0)
 
 
 # --------------------------------------------------------------------------- CIFAR DenseNet

@@ -39,8 +39,12 @@ upsample               ``Resize``: nearest = ``asymmetric`` + ``floor`` (PyTorch
 flatten                ``Flatten(axis=1)``
 linear                 ``Gemm(transB=1)``
 concat / add / mul     ``Concat(axis=1)`` / ``Add`` / ``Mul``
-dropout / identity     nothing (the consumers read the input tensor); an ``Identity``
-                       where the node is a graph output
+sum / mean             ``Sum`` / ``Mean`` of the n inputs
+scale                  ``Mul`` (``Div`` with ``divide``) by the ``weight`` initializer, then
+                       ``Add`` of the ``bias`` initializer (shapes ``C x 1 x 1`` or ``1``)
+pad                    ``Pad`` (constant) with ``[0, c0, t, l, 0, c1, b, r]``
+dropout / identity /   nothing (the consumers read the input tensor); an ``Identity``
+drop_path              where the node is a graph output
 =====================  ==================================================================
 
 Rules are looked up by exact class: a new op needs its own rule (or a deliberate
@@ -299,7 +303,7 @@ def _linear(e: Emitter, n: str, op: O.Linear, ins: list[str], doc: str) -> str:
     return e.emit("Gemm", args, n, n, doc, transB=1)
 
 
-@rule(O.Dropout, O.Identity)
+@rule(O.Dropout, O.Identity, O.DropPath)
 def _alias(e: Emitter, n: str, op: O.Op, ins: list[str], doc: str) -> str:
     """No node: the consumers read the input tensor (the driver adds an ``Identity``
     where such a node is a graph output)."""
@@ -322,6 +326,40 @@ def _add(e: Emitter, n: str, op: O.Add, ins: list[str], doc: str) -> str:
 @rule(O.Mul)
 def _mul(e: Emitter, n: str, op: O.Mul, ins: list[str], doc: str) -> str:
     return e.emit("Mul", ins, n, n, doc)
+
+
+# --------------------------------------------------------------------------- sum, mean, scale, pad
+
+
+@rule(O.Sum)
+def _sum(e: Emitter, n: str, op: O.Sum, ins: list[str], doc: str) -> str:
+    return e.emit("Sum", ins, n, n, doc)
+
+
+@rule(O.Mean)
+def _mean(e: Emitter, n: str, op: O.Mean, ins: list[str], doc: str) -> str:
+    return e.emit("Mean", ins, n, n, doc)
+
+
+@rule(O.Scale)
+def _scale(e: Emitter, n: str, op: O.Scale, ins: list[str], doc: str) -> str:
+    x = ins[0]
+    if op.scale:
+        # the product's node carries the layer's name (an importer names the layer by it)
+        x = e.emit("Div" if op.divide else "Mul", [x, e.param(n, "weight")],
+                   n if not op.bias else f"{n}:scaled", n, doc)
+    if op.bias:
+        x = e.emit("Add", [x, e.param(n, "bias")], n, n if not op.scale else f"{n}:bias", doc)
+    return x
+
+
+@rule(O.Pad)
+def _pad(e: Emitter, n: str, op: O.Pad, ins: list[str], doc: str) -> str:
+    t, left, b, r = op.padding
+    c0, c1 = op.channels
+    pads = e.add_init(f"{n}:pads", [0, c0, t, left, 0, c1, b, r], np.int64)
+    value = e.add_init(f"{n}:value", np.array(op.value, np.float32))
+    return e.emit("Pad", [ins[0], pads, value], n, n, doc, mode="constant")
 
 
 __all__ = ["EXPORT", "Rule", "rule", "bin_matrix"]

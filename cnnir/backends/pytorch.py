@@ -52,7 +52,7 @@ from ..errors import BackendError, UsageError
 from ..ir import Graph
 from ..weights import BUFFER_NAMES, check_size, ensure_weights, param_shapes
 from .pytorch_source import class_name, to_source
-from .torch_plan import Call, Plan, Ref
+from .torch_plan import HELPERS, Call, Plan, Ref
 from .torch_rules import make_plan
 
 #: ``to_module`` modes: seeded torchvision-like or random weights (see
@@ -127,8 +127,22 @@ def _root(plan: Plan) -> nn.Module:
                 mod.add_module(p, nn.Module())
             mod = getattr(mod, p)
         c = step.ctor
-        mod.add_module(leaf, getattr(nn, c.cls)(*c.args, **dict(c.kwargs)))
+        mod.add_module(leaf, _layer_class(c.cls)(*c.args, **dict(c.kwargs)))
     return root
+
+
+_HELPER_CLASSES: dict[str, type] = {}
+
+
+def _layer_class(name: str) -> Any:
+    """``nn.<name>``, or the helper layer of that name (:data:`torch_plan.HELPERS`)."""
+    if name not in HELPERS:
+        return getattr(nn, name)
+    if name not in _HELPER_CLASSES:
+        space: dict[str, Any] = {"torch": torch, "nn": nn, "__name__": __name__}
+        exec(HELPERS[name], space)  # noqa: S102 - our own class text, as the source writer emits it
+        _HELPER_CLASSES[name] = space[name]
+    return _HELPER_CLASSES[name]
 
 
 def to_module(graph: Graph, weights: dict[str, dict[str, Any]] | None = None, seed: int = 0,

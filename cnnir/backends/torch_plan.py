@@ -112,6 +112,34 @@ class Plan:
         return {s.node: s.path for s in self.steps if s.path is not None}
 
 
+# --------------------------------------------------------------------------- helper layers
+
+#: layers that ``torch.nn`` lacks, by :attr:`Ctor.cls`: their class's source text, which
+#: the source writer copies into the file it writes and the module builder executes
+#: (so both emit the same class).  A :class:`Ctor` names ``nn.<cls>`` otherwise.
+HELPERS: dict[str, str] = {
+    "Scale": '''class Scale(nn.Module):
+    """``x * weight + bias`` (``divide``: ``x / weight + bias``), cnnir's scale layer."""
+
+    def __init__(
+        self, shape: tuple[int, ...], weight: bool = True, bias: bool = False,
+        divide: bool = False,
+    ) -> None:
+        super().__init__()
+        self.divide = divide
+        self.weight = nn.Parameter(torch.ones(shape)) if weight else None
+        self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight is not None:
+            x = x / self.weight if self.divide else x * self.weight
+        if self.bias is not None:
+            x = x + self.bias
+        return x
+''',
+}
+
+
 # --------------------------------------------------------------------------- names
 
 #: attributes of ``nn.Module`` and ``torch.fx.GraphModule`` (torch 2.13) that a
@@ -264,5 +292,6 @@ class Lowering:
         return end_h, end_w
 
 
-__all__ = ["Ref", "Ctor", "Call", "Step", "Plan", "Lowering", "Names", "RESERVED", "sanitize",
+__all__ = ["HELPERS", "Ref", "Ctor", "Call", "Step", "Plan", "Lowering", "Names", "RESERVED",
+           "sanitize",
            "identifier", "attr_expr", "module_path", "pair_arg", "kw"]

@@ -34,12 +34,17 @@ Op by op:
   (``F.relu(x, inplace=True)``, ``x.sigmoid_()``...): the activation rule's
   ``inplace`` form.
 * Activations run in place (``nn.ReLU(inplace=True)``, as torchvision does) when
-  that is safe: the producer's rule is ``overwritable`` (a conv, BatchNorm,
-  linear, add, concat, pool or resize: ops whose backward does not read their
+  that is safe: the producer's rule is ``overwritable`` (a conv, BatchNorm, scale,
+  linear, add, sum, mean, concat, pool or resize: ops whose backward does not read their
   output, and which never return a view of their input), the activation is its
   only user, and the producer is not a graph output.  Residual adds run in place
   (``out += identity``) on the same condition, when the in-place operand already
   has the output's shape.
+* ``sum`` / ``mean`` of n inputs are ``a + b + c ...`` (``/ n``); ``pad`` is ``F.pad``
+  (channels and H/W, with its value); ``drop_path`` is ``nn.Identity`` (torch.nn has
+  no stochastic depth; the inference identity); ``scale`` is the helper layer
+  ``Scale`` (:data:`~cnnir.backends.torch_plan.HELPERS`, written into the emitted
+  source) holding ``weight`` / ``bias`` as the op declares them.
 * ``global_avgpool`` is ``nn.AdaptiveAvgPool2d(1)``, ``flatten`` is
   ``torch.flatten(x, 1)``, ``concat`` ``torch.cat([...], 1)``, ``softmax``
   ``nn.Softmax(dim=1)``, ``upsample`` ``nn.Upsample(scale_factor=(sh, sw))``.
@@ -396,6 +401,63 @@ def _add(p: Lowering, n: str, op: O.Add) -> Step:
 def _mul(p: Lowering, n: str, op: O.Mul) -> Step:
     a, b = p.g.inputs(n)
     return p.step(n, [Call("operator", "mul", (Ref(a), Ref(b)))])
+
+
+# --------------------------------------------------------------- sum, mean, scale, pad, drop-path
+
+
+def _chain(n: str, ins: Any) -> list[Call]:
+    """``a + b + c ...`` left to right, each sum a temporary of node ``n``."""
+    calls = [Call("operator", "add", (Ref(ins[0]), Ref(ins[1])))]
+    for x in ins[2:]:
+        calls.append(Call("operator", "add", (Ref(f"{n}#{len(calls) - 1}"), Ref(x))))
+    return calls
+
+
+@lowering(O.Sum, overwritable=True)
+def _sum(p: Lowering, n: str, op: O.Sum) -> Step:
+    return p.step(n, _chain(n, p.g.inputs(n)))
+
+
+@lowering(O.Mean, overwritable=True)
+def _mean(p: Lowering, n: str, op: O.Mean) -> Step:
+    ins = p.g.inputs(n)
+    calls = _chain(n, ins)
+    calls.append(Call("operator", "truediv", (Ref(f"{n}#{len(calls) - 1}"), len(ins))))
+    return p.step(n, calls)
+
+
+@lowering(O.Scale, overwritable=True)
+def _scale(p: Lowering, n: str, op: O.Scale) -> Step:
+    """The helper layer ``Scale`` (:data:`~cnnir.backends.torch_plan.HELPERS`): its
+    ``weight`` / ``bias`` are the op's arrays, ``x * weight + bias``."""
+    shapes = op.params([p.g.shape(p.g.inputs(n)[0])])
+    shape = next(iter(shapes.values()))
+    kwargs = {}
+    if not op.scale:
+        kwargs["weight"] = False
+    if op.bias:
+        kwargs["bias"] = True
+    if op.divide:
+        kwargs["divide"] = True
+    return p.module_step(n, Ctor("Scale", (shape,), tuple(kwargs.items())))
+
+
+@lowering(O.Pad)
+def _pad(p: Lowering, n: str, op: O.Pad) -> Step:
+    (src,) = p.g.inputs(n)
+    t, left, b, r = op.padding
+    c0, c1 = op.channels
+    pads: tuple[int, ...] = (left, r, t, b, c0, c1) if c0 or c1 else (left, r, t, b)
+    kwargs = kw(value=op.value) if op.value != 0 else ()
+    return p.step(n, [Call("function", "F.pad", (Ref(src), pads), kwargs)])
+
+
+@lowering(O.DropPath)
+def _drop_path(p: Lowering, n: str, op: O.DropPath) -> Step:
+    """``nn.Identity``: stochastic depth is the identity at inference (torch.nn has no
+    drop-path layer; torchvision's ``StochasticDepth`` lives outside torch)."""
+    return p.module_step(n, Ctor("Identity"))
 
 
 # --------------------------------------------------------------------------- the walk

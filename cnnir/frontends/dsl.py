@@ -257,6 +257,20 @@ class Tensor:
     def identity(self, name: str | None = None) -> Tensor:
         return self._layer("identity", O.Identity, name)
 
+    def drop_path(self, p: float = 0.0, name: str | None = None) -> Tensor:
+        """Stochastic depth: drops the whole branch in training; the identity at inference."""
+        return self._layer("drop_path", lambda: O.DropPath(p), name)
+
+    def pad(self, padding: Any = 0, channels: Any = (0, 0), value: float = 0.0,
+            name: str | None = None) -> Tensor:
+        """Constant padding: ``padding`` on H/W as a conv's, ``channels`` ``(before, after)``."""
+        return self._layer("pad", lambda: O.Pad(padding, tuple(channels), value), name)
+
+    def scale(self, per_channel: bool = True, bias: bool = False,
+              name: str | None = None) -> Tensor:
+        """``x * weight (+ bias)`` with a learned per-channel (``Cx1x1``) or scalar weight."""
+        return self._layer("scale", lambda: O.Scale(per_channel, True, bias), name)
+
     def flatten(self, name: str | None = None) -> Tensor:
         return self._layer("flatten", O.Flatten, name)
 
@@ -314,14 +328,26 @@ def concat(*tensors: Tensor, name: str | None = None) -> Tensor:
     return _add_layer("concat", O.Concat, name, list(tensors))
 
 
-def add(a: Tensor, b: Tensor, name: str | None = None) -> Tensor:
-    """Elementwise sum (a residual connection); shapes must match or broadcast."""
+def add(a: Tensor, b: Tensor, *more: Tensor, name: str | None = None) -> Tensor:
+    """Elementwise sum (a residual connection); shapes must match or broadcast.  Of
+    three or more tensors it is one n-input ``sum`` layer (ONNX ``Sum``)."""
+    if more:
+        return _add_layer("sum", O.Sum, name, [a, b, *more])
     return _add_layer("add", O.Add, name, [a, b])
 
 
 def mul(a: Tensor, b: Tensor, name: str | None = None) -> Tensor:
     """Elementwise product with broadcasting (squeeze-excitation's scale)."""
     return _add_layer("mul", O.Mul, name, [a, b])
+
+
+def mean(*tensors: Tensor, name: str | None = None) -> Tensor:
+    """Elementwise mean of two or more tensors (FractalNet's join, ONNX ``Mean``)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if len(tensors) < 2:
+        raise DslError("mean needs at least two tensors", loc=_caller_loc())
+    return _add_layer("mean", O.Mean, name, list(tensors))
 
 
 # --------------------------------------------------------------------------- scopes
@@ -583,7 +609,7 @@ _METHOD_ALIASES = {
     "convtranspose": "conv_transpose", "upconv": "conv_transpose", "drop": "dropout",
     "swish": "silu", "hard_swish": "hardswish", "view": "flatten", "reshape": "flatten",
 }
-_FUNCTIONS = {"concat", "cat", "add", "mul"}
+_FUNCTIONS = {"concat", "cat", "add", "mul", "mean"}
 
 
 def _method_suggestion(name: str) -> str:
@@ -701,5 +727,5 @@ def _in_python(filename: str) -> bool:
     return any(ab.startswith(os.path.join(p, "lib")) for p in prefixes)
 
 
-__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "Tensor", "Model",
+__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "mean", "Tensor", "Model",
            "load_file", "user_code"]

@@ -36,6 +36,8 @@ from .onnx_support import (
 
 ONNX.not_produced(O.Input, "made by the driver for the graph input, not by an operator rule")
 ONNX.not_produced(O.SiLU, "exporters write SiLU as Sigmoid and Mul, read back as those two")
+ONNX.not_produced(O.DropPath, "stochastic depth is the identity at inference; cnnir exports "
+                              "it as nothing (or Identity), which reads back as identity")
 ONNX.not_produced(O.FusedConv2d, "made by the fuse-conv-bn-relu pass; ONNX files hold the "
                                  "separate Conv, BatchNormalization and activation")
 
@@ -248,22 +250,112 @@ def _elementwise(op_type: str, op_cls: type[O.Op], hint: str) -> None:
     def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
         consts = [isinstance(v, np.ndarray) for v in ins[:2]]
         if any(consts):
-            if op_cls is O.Add:
+            if op_cls is O.Add and _foldable_bias(cv, node, ins):
                 return _fold_bias(cv, node, ins)
-            raise cv.err(node, f"multiplies a feature map by a constant "
-                         f"('{node.input[consts.index(True)]}'); cnnir has no scaling op "
-                         f"(Mul maps only the product of two feature maps, as in "
-                         f"squeeze-excitation)")
+            return _scale_by_constant(cv, node, ins)
         a_, b_ = cv.ir(node, ins, 0), cv.ir(node, ins, 1)
         return cv.add(node, op_cls(), [a_, b_], hint)
-    refused = {"B": "a constant that is no per-channel bias of the Conv / Gemm / MatMul "
-                    "right before" if op_cls is O.Add else "a constant (no scaling op)"}
-    made = [O.Add, O.Conv2d, O.Linear] if op_cls is O.Add else [op_cls]
+    refused = {"B": "a constant that varies along an axis other than the channel axis "
+                    "(by ONNX broadcasting)"}
+    made = [O.Add, O.Conv2d, O.Linear, O.Scale] if op_cls is O.Add else [op_cls, O.Scale]
     rule(op_type, produces=made, handles=("A", "B"), refuses=refused)(handler)
 
 
 _elementwise("Add", O.Add, "add")
 _elementwise("Mul", O.Mul, "mul")
+
+
+@rule("Sub", "Div", produces=[O.Scale], handles=("A", "B"),
+      refuses={"A": "a feature map, when B is one too (no IR op for the difference or "
+                    "quotient of two feature maps)",
+               "B": "a feature map divided into a constant (c / x)"})
+def _sub_div(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """``x - c``, ``c - x``, ``x / c``: a :class:`~cnnir.ops.Scale` by the constant."""
+    if not any(isinstance(v, np.ndarray) for v in ins[:2]):
+        raise cv.err(node, f"{node.op_type} of two feature maps has no IR op (cnnir maps "
+                     f"{node.op_type} of a feature map and a constant only)")
+    return _scale_by_constant(cv, node, ins)
+
+
+def _foldable_bias(cv: NodeContext, node: Any, ins: list[Value]) -> bool:
+    """Whether ``Add(layer, constant)`` folds into the bias of the Conv / Linear before it."""
+    i = 0 if not isinstance(ins[0], np.ndarray) else 1
+    if isinstance(ins[i], np.ndarray) or not isinstance(ins[i], (int, np.integer)):
+        return False
+    p = cv.imp.nodes[int(ins[i])]
+    return (isinstance(p.op, (O.Linear, O.Conv2d)) and _sole_user(cv, node, i, int(ins[i]))
+            and _bias_vector(np.asarray(ins[1 - i]), p.shape) is not None)
+
+
+def _sole_user(cv: NodeContext, node: Any, i: int, src: int) -> bool:
+    """Whether ``node`` is the only reader of its input ``i`` (the layer ``src``)."""
+    tensor = node.input[i]
+    users = cv.consumers.get(tensor, [])
+    return len(users) == 1 and users[0] is node and tensor not in cv.graph_outputs and not any(
+        src in q.inputs for q in cv.imp.nodes)
+
+
+def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
+    """``Mul`` / ``Add`` / ``Sub`` / ``Div`` of a feature map by a scalar or per-channel
+    constant (by ONNX broadcasting: it varies along axis 1 alone): a Scale.  An ``Add``
+    (or ``Sub``) right after a Mul- or Div-made Scale that is its only user becomes that
+    Scale's bias (Caffe2's Mul-Add pairs; cnnir's own export of a scale with a bias)."""
+    i = 0 if not isinstance(ins[0], np.ndarray) else 1
+    if isinstance(ins[i], np.ndarray):
+        raise cv.err(node, f"{node.op_type} of two constants was not folded")
+    x = cv.ir(node, ins, i)
+    shape = cv.shape(x)
+    const = np.asarray(ins[1 - i], np.float64)
+    vec = _bias_vector(const, shape)
+    if vec is None:
+        raise cv.err(node, f"{node.op_type} of a constant ('{node.input[1 - i]}', shape "
+                     f"{list(const.shape)}) and an N x {shape} tensor; cnnir maps a constant "
+                     f"that varies along the channel axis alone (by ONNX broadcasting: "
+                     f"[C, 1, 1], [1, C, 1, 1] or a single value) as a scale layer")
+    per_channel = vec.size > 1
+    arr_shape = ((shape[0], 1, 1) if shape.is_map else (shape[0],)) if per_channel else (1,)
+    vec = vec.astype(np.float64).reshape(arr_shape)
+    op_type = node.op_type
+    if op_type == "Div" and i == 1:
+        raise cv.err(node, f"divides the constant '{node.input[0]}' by a feature map (c / x); "
+                     f"cnnir's scale layer divides a feature map by a constant only")
+    if op_type == "Mul":
+        return cv.add(node, O.Scale(per_channel), [x], "scale", {"weight": vec})
+    if op_type == "Div":
+        return cv.add(node, O.Scale(per_channel, divide=True), [x], "scale", {"weight": vec})
+    bias = -vec if op_type == "Sub" and i == 0 else vec
+    if op_type == "Sub" and i == 1:  # c - x = (-1) * x + c, exact in float32
+        return cv.add(node, O.Scale(per_channel, bias=True), [x], "scale",
+                      {"weight": -np.ones(arr_shape), "bias": bias})
+    p = cv.imp.nodes[x]
+    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias
+            and p.op.per_channel == per_channel and _sole_user(cv, node, i, x)):
+        p.op = O.Scale(per_channel, bias=True, divide=p.op.divide)
+        p.weights = {**(p.weights or {}), "bias": bias.astype(np.float32)}
+        return x
+    return cv.add(node, O.Scale(per_channel, scale=False, bias=True), [x], "scale",
+                  {"bias": bias})
+
+
+@rule("Sum", produces=[O.Identity, O.Add, O.Sum], handles=("data_0",),
+      refuses={"data_0": "a constant operand"})
+def _sum(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """One input: the identity; two: an Add; more: one n-input Sum (broadcasting)."""
+    xs = [cv.ir(node, ins, i) for i in range(len(ins))]
+    if len(xs) == 1:
+        return cv.add(node, O.Identity(), xs, "identity")
+    return cv.add(node, O.Add() if len(xs) == 2 else O.Sum(), xs,
+                  "add" if len(xs) == 2 else "sum")
+
+
+@rule("Mean", produces=[O.Identity, O.Mean], handles=("data_0",),
+      refuses={"data_0": "a constant operand"})
+def _mean_n(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """One input: the identity; more: one n-input Mean (broadcasting)."""
+    xs = [cv.ir(node, ins, i) for i in range(len(ins))]
+    if len(xs) == 1:
+        return cv.add(node, O.Identity(), xs, "identity")
+    return cv.add(node, O.Mean(), xs, "mean")
 
 
 def _fold_bias(cv: NodeContext, node: Any, ins: list[Value]) -> int:
@@ -274,11 +366,8 @@ def _fold_bias(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     p = cv.imp.nodes[src]
     c = p.shape[0]
     bias = _bias_vector(const, p.shape)
-    tensor = node.input[i]
-    users = cv.consumers.get(tensor, [])
-    sole = len(users) == 1 and users[0] is node and tensor not in cv.graph_outputs and not any(
-        src in q.inputs for q in cv.imp.nodes)
-    if not isinstance(p.op, (O.Linear, O.Conv2d)) or bias is None or not sole:
+    if not isinstance(p.op, (O.Linear, O.Conv2d)) or bias is None or not _sole_user(
+            cv, node, i, src):
         raise cv.err(node, f"adds a constant ('{node.input[1 - i]}', shape {list(const.shape)}) "
                      f"to an N x {p.shape} tensor; cnnir folds a constant Add only as the "
                      f"per-channel bias of the Conv / MatMul / Gemm right before it (a constant "
@@ -720,11 +809,12 @@ def _resize_factors(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, A
     return int(factors[2]), int(factors[3])
 
 
-@rule("Pad", produces=[],
+@rule("Pad", produces=[O.Pad],
       handles=("data", "pads", "constant_value", "axes", "mode", "value"),
-      refuses={"mode": "other than constant", "value": "other than 0",
-               "constant_value": "other than 0", "pads": "negative, or on N or C"})
-def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Padded:
+      refuses={"mode": "other than constant", "pads": "negative, or on N"})
+def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Padded | int:
+    """A zero Pad of H and W read only by Convs (or AveragePools) waits to fold into their
+    padding (:class:`Padded`); any other constant Pad is a :class:`~cnnir.ops.Pad` layer."""
     x = cv.ir(node, ins)
     _map_input(cv, node, x)
     mode = a.get("mode", "constant")
@@ -741,12 +831,19 @@ def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Pad
             for k, ax in enumerate(axes):
                 full[ax], full[4 + ax] = pads[k], pads[len(axes) + k]
             pads = full
-    if mode != "constant" or value != 0.0:
-        raise cv.err(node, f"{mode} padding with value {value:g} has no IR op; cnnir folds a "
-                     f"zero (constant) Pad into the following Conv only")
-    if len(pads) != 8 or pads[0] or pads[1] or pads[4] or pads[5] or min(pads) < 0:
-        raise cv.err(node, f"pads {pads}: cnnir folds non-negative padding of H and W only")
-    return Padded(x, (pads[2], pads[3], pads[6], pads[7]), node.name or node.output[0])
+    if mode != "constant":
+        raise cv.err(node, f"{mode} padding has no IR op; cnnir maps constant padding only")
+    if len(pads) != 8 or pads[0] or pads[4] or min(pads) < 0:
+        raise cv.err(node, f"pads {pads}: cnnir pads C, H and W of an NCHW map by "
+                     f"non-negative amounts only")
+    spatial = (pads[2], pads[3], pads[6], pads[7])
+    readers = cv.consumers.get(node.output[0], [])
+    foldable = (value == 0.0 and not pads[1] and not pads[5] and readers
+                and node.output[0] not in cv.graph_outputs
+                and all(r.op_type in ("Conv", "AveragePool") for r in readers))
+    if foldable:
+        return Padded(x, spatial, node.name or node.output[0])
+    return cv.add(node, O.Pad(spatial, (pads[1], pads[5]), f32(value)), [x], "pad")
 
 
 @rule("Cast", produces=[], handles=("input", "to", "saturate", "round_mode"),

@@ -14,8 +14,13 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   ``reshape``, ``F.adaptive_avg_pool2d``, ``F.max_pool2d``, ``F.avg_pool2d``,
   ``F.interpolate(scale_factor=...)``, ``x.mean((2, 3), keepdim=True)``,
   ``F.dropout``, ``F.softmax(dim=1)``, ``F.local_response_norm``,
-  ``x.clamp(0, 6)``.  ``x.size()``, ``x.shape`` and integer arithmetic on them
-  are evaluated (the batch size stays symbolic).
+  ``x.clamp(0, 6)``, ``F.pad`` (constant, on W, H and C),
+  ``torch.stack(xs).mean(0)`` / ``.sum(0)`` (one n-input mean / sum), torchvision's
+  ``stochastic_depth`` (drop-path; its ``StochasticDepth`` module calls it), and
+  ``+``, ``-``, ``*``, ``/`` of a feature map and a constant -- a number, or a
+  parameter or buffer of shape ``(C, 1, 1)`` / ``(1, C, 1, 1)`` (``x * self.gamma``,
+  ``x / 6``): a scale layer holding the constant.  ``x.size()``, ``x.shape`` and
+  integer arithmetic on them are evaluated (the batch size stays symbolic).
 
 Anything else is an error, never skipped: every unsupported ``torch.nn`` layer
 type is listed in one message; an unsupported call names its source line.  A
@@ -52,7 +57,15 @@ from ..errors import CnnirError, FrontendError
 from ..extras import require
 from ..ir import Graph, SourceLoc
 from .importing import BATCH, Importer, first_user_frame, qualified_path, sanitize
-from .torch_rules import TORCH_IMPORT, Layer, TensorAttr, describe, function_key, module_key
+from .torch_rules import (
+    TORCH_IMPORT,
+    Layer,
+    Stacked,
+    TensorAttr,
+    describe,
+    function_key,
+    module_key,
+)
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -401,7 +414,8 @@ class _Mapper:
             return self.add(node, op, [x], hint, qualified_path(node.target), weights, leaf=True)
         args = [self.resolve(a) for a in node.args]
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
-        layers = [a for a in _flat(args) + _flat(list(kwargs.values())) if isinstance(a, Layer)]
+        layers = [a for a in _flat(args) + _flat(list(kwargs.values()))
+                  if isinstance(a, (Layer, Stacked))]
         target = node.target
         if node.op == "call_function" and getattr(target, "__name__", "") in (
                 "_assert", "_assert_is_none"):

@@ -53,9 +53,21 @@ class TensorAttr:
         return f"the tensor attribute '{self.target}'"
 
 
+class Stacked:
+    """``torch.stack`` of feature maps along dim 0: a ``.mean(0)`` / ``.sum(0)`` that
+    follows makes it one n-input Mean / Sum; nothing else reads it."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+
+    def __repr__(self) -> str:
+        return ("a torch.stack of feature maps (cnnir maps it only when .mean(0) or .sum(0) "
+                "reduces it right away)")
+
+
 def describe(v: Any) -> str:
     """A value that is not a feature map, as an error message names it."""
-    if isinstance(v, TensorAttr):
+    if isinstance(v, (TensorAttr, Stacked)):
         return repr(v)
     return f"the constant {v!r}"
 
@@ -64,10 +76,13 @@ class Mapper(Protocol):
     """What a call rule uses of the driver (:class:`cnnir.frontends.torch_import._Mapper`)."""
 
     imp: Any  # the Importer: ``imp.shape(id)`` is a layer's output shape
+    root: Any  # the traced module (its parameters and buffers, read by ``get_attr``)
 
     def ir(self, node: Any, v: Any, what: str) -> int: ...
 
-    def add(self, node: Any, op: O.Op, inputs: Sequence[int], hint: str) -> Layer: ...
+    def add(self, node: Any, op: O.Op, inputs: Sequence[int], hint: str,
+            path: tuple[str, ...] | None = None, weights: dict[str, Any] | None = None
+            ) -> Layer: ...
 
 
 def opt(node: Any, args: list[Any], kwargs: dict[str, Any], i: int, name: str,
@@ -107,9 +122,13 @@ def function_key(target: Any) -> str | None:
             if obj is not None:
                 _FUNCTION_KEYS.setdefault(obj, str(k))
     try:
-        return _FUNCTION_KEYS.get(target)
+        key = _FUNCTION_KEYS.get(target)
     except TypeError:  # an unhashable target
         return None
+    if key is None:  # a function outside torch wrapped as a leaf (torchvision's ops)
+        name = f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}"
+        key = name if name in TORCH_IMPORT else None
+    return key
 
 
 # --------------------------------------------------------------------------- nn layers
@@ -332,25 +351,94 @@ def _hardtanh_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) 
 
 
 def _binary(op_type: type[O.Op], hint: str, *keys: str) -> None:
-    """Register ``keys``: an elementwise op of two feature maps (``alpha`` 1 only)."""
+    """Register ``keys``: an elementwise op of two feature maps (``alpha`` 1 only), or of a
+    feature map and a constant (a number, a parameter or buffer): a Scale."""
 
     def rule(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
         a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
         if opt(node, args, kwargs, 2, "alpha", 1) != 1:
             raise CnnirError("alpha != 1 has no IR op")
         if not isinstance(a, Layer) or not isinstance(b, Layer):
-            other = b if isinstance(a, Layer) else a
-            raise CnnirError(f"{hint} of a feature map and {describe(other)} has no IR op "
-                             f"(only of two feature maps)")
+            return _scale_by(m, node, hint, a, b)
         return m.add(node, op_type(), [a.id, b.id], hint)
 
-    TORCH_IMPORT.rule(*keys, produces=[op_type])(rule)
+    TORCH_IMPORT.rule(*keys, produces=[op_type, O.Scale])(rule)
 
 
 _binary(O.Add, "add", "operator.add", "operator.iadd", "torch.add", "Tensor.add",
         "Tensor.add_")
 _binary(O.Mul, "mul", "operator.mul", "operator.imul", "torch.mul", "Tensor.mul",
         "Tensor.mul_")
+
+
+@TORCH_IMPORT.rule("operator.sub", "operator.isub", "torch.sub", "Tensor.sub", "Tensor.sub_",
+                   "operator.truediv", "operator.itruediv", "torch.div", "Tensor.div",
+                   "Tensor.div_", produces=[O.Scale])
+def _sub_div(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    """``x - c``, ``c - x``, ``x / c``: a Scale (of two feature maps: no IR op)."""
+    name = getattr(node.target, "__name__", str(node.target)).strip("_")
+    hint = "sub" if "sub" in name else "div"
+    a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
+    if hint == "div" and opt(node, args, kwargs, 2, "rounding_mode") is not None:
+        raise CnnirError("rounding_mode has no IR op")
+    if hint == "sub" and opt(node, args, kwargs, 2, "alpha", 1) != 1:
+        raise CnnirError("alpha != 1 has no IR op")
+    if isinstance(a, Layer) and isinstance(b, Layer):
+        raise CnnirError(f"{hint} of two feature maps has no IR op (only of a feature map and "
+                         f"a constant, as a scale layer)")
+    return _scale_by(m, node, hint, a, b)
+
+
+def _constant(m: Mapper, v: Any) -> np.ndarray:
+    if isinstance(v, TensorAttr):
+        t = m.root
+        for part in v.target.split("."):
+            t = getattr(t, part)
+        return _np(t).astype(np.float64)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return np.array(float(v))
+    raise CnnirError(f"has no IR op for {describe(v)}")
+
+
+def _scale_by(m: Mapper, node: Any, hint: str, a: Any, b: Any) -> Layer:
+    """A feature map and a constant: ``x * c``, ``x + c``, ``x - c``, ``c - x``, ``x / c``
+    with ``c`` a number or a tensor attribute of shape ``()``, ``(1,)``, ``(C, 1, 1)`` or
+    ``(1, C, 1, 1)`` (on a flat tensor ``(F,)``): PyTorch broadcasting aligns trailing
+    axes, so a ``(C,)`` tensor against NCHW varies along W and is refused."""
+    first = isinstance(a, Layer)
+    if not first and not isinstance(b, Layer):
+        raise CnnirError(f"{hint} of {describe(a)} and {describe(b)} has no IR op")
+    x = a if first else b
+    const = _constant(m, b if first else a)
+    shape = m.imp.shape(x.id)
+    rank = len(shape) + 1
+    dims = [1] * (rank - const.ndim) + list(const.shape) if const.ndim <= rank else None
+    if dims is None or dims[0] != 1 or any(d != 1 for d in dims[2:]) or \
+            dims[1] not in (1, shape[0]):
+        raise CnnirError(f"{hint} of an N x {shape} feature map and {describe(b if first else a)}"
+                         f" of shape {list(const.shape)}; cnnir maps a constant that varies "
+                         f"along the channel axis alone (a number, (C, 1, 1) or (1, C, 1, 1)"
+                         f" by broadcasting) as a scale layer")
+    vec = const.reshape(-1)
+    per_channel = vec.size > 1
+    arr = vec.reshape(((shape[0], 1, 1) if shape.is_map else (shape[0],)) if per_channel
+                      else (1,))
+    if hint == "add" and not per_channel and float(vec[0]) == 0.0:
+        return x  # ``sum([a, b])`` starts with ``0 + a``
+    if hint == "div" and not first:
+        raise CnnirError("divides a constant by a feature map (c / x); cnnir's scale layer "
+                         "divides a feature map by a constant only")
+    if hint == "mul":
+        op, w = O.Scale(per_channel), {"weight": arr}
+    elif hint == "div":
+        op, w = O.Scale(per_channel, divide=True), {"weight": arr}
+    elif hint == "sub" and not first:  # c - x = (-1) * x + c
+        op, w = O.Scale(per_channel, bias=True), {"weight": -np.ones_like(arr), "bias": arr}
+    else:
+        op = O.Scale(per_channel, scale=False, bias=True)
+        w = {"bias": -arr if hint == "sub" else arr}
+    return m.add(node, op, [x.id], "scale", None,
+                 {k: v.astype(np.float32) for k, v in w.items()})
 
 
 @TORCH_IMPORT.rule("torch.cat", "torch.concat", "torch.concatenate", produces=[O.Concat])
@@ -400,8 +488,42 @@ def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Laye
                      f"flatten to (N, {n})")
 
 
-@TORCH_IMPORT.rule("torch.mean", "Tensor.mean", produces=[O.GlobalAvgPool, O.Flatten])
+@TORCH_IMPORT.rule("torch.stack")
+def _stack(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Stacked:
+    """Pending: a ``.mean(0)`` / ``.sum(0)`` of it is a Mean / Sum (see :class:`Stacked`)."""
+    xs = args[0] if args else kwargs["tensors"]
+    if int(opt(node, args, kwargs, 1, "dim", 0)) != 0:
+        raise CnnirError("stacks along a dim other than 0; cnnir maps torch.stack(xs) only "
+                         "when .mean(0) or .sum(0) reduces it")
+    return Stacked([m.ir(node, x, "stack") for x in xs])
+
+
+def _reduce_stack(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any],
+                  op: type[O.Op], hint: str) -> Layer:
+    """``torch.stack(xs).mean(0)`` / ``.sum(0)``: one n-input Mean / Sum (one input: itself)."""
+    st = args[0]
+    dim = opt(node, args, kwargs, 1, "dim")
+    keep = opt(node, args, kwargs, 2, "keepdim", False)
+    if dim not in (0, (0,), [0]) or keep or kwargs.get("dtype") is not None:
+        raise CnnirError(f"{hint} of a torch.stack over dim={dim}; cnnir maps the {hint} over "
+                         f"the stacked dim 0 only (without keepdim / dtype)")
+    if len(st.ids) == 1:
+        return Layer(st.ids[0])
+    return m.add(node, op(), st.ids, hint)
+
+
+@TORCH_IMPORT.rule("torch.sum", "Tensor.sum", produces=[O.Sum])
+def _sum(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    if not isinstance(args[0], Stacked):
+        raise CnnirError("a sum of a feature map's elements has no IR op (cnnir maps "
+                         "torch.stack(xs).sum(0), the sum of n feature maps)")
+    return _reduce_stack(m, node, args, kwargs, O.Sum, "sum")
+
+
+@TORCH_IMPORT.rule("torch.mean", "Tensor.mean", produces=[O.GlobalAvgPool, O.Flatten, O.Mean])
 def _mean(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    if isinstance(args[0], Stacked):
+        return _reduce_stack(m, node, args, kwargs, O.Mean, "mean")
     x = m.ir(node, args[0], "mean")
     dims = opt(node, args, kwargs, 1, "dim")
     keep = opt(node, args, kwargs, 2, "keepdim", False)
@@ -480,11 +602,40 @@ def _clamp(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Lay
     return m.add(node, _hardtanh(lo, hi), [x], "relu6")
 
 
+@TORCH_IMPORT.rule("F.pad", produces=[O.Pad])
+def _pad_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    """``F.pad(x, (l, r, t, b[, c0, c1]), mode="constant", value=v)``."""
+    x = m.ir(node, args[0], "pad")
+    pad = list(opt(node, args, kwargs, 1, "pad"))
+    mode = opt(node, args, kwargs, 2, "mode", "constant")
+    value = opt(node, args, kwargs, 3, "value", None)
+    if mode != "constant":
+        raise CnnirError(f"{mode} padding has no IR op; cnnir pads with a constant only")
+    if len(pad) % 2 or len(pad) > 6 or any(not isinstance(p, int) or p < 0 for p in pad):
+        raise CnnirError(f"pad {pad}: cnnir pads W, H and C by non-negative amounts only")
+    pad += [0] * (6 - len(pad))
+    left, r, t, b, c0, c1 = pad
+    return m.add(node, O.Pad((t, left, b, r), (c0, c1), float(value or 0.0)), [x], "pad")
+
+
+@TORCH_IMPORT.rule("torchvision.ops.stochastic_depth.stochastic_depth",
+                   "torch.stochastic_depth", produces=[O.DropPath])
+def _stochastic_depth(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    """torchvision's ``stochastic_depth(x, p, mode, training)`` (an fx leaf; its
+    ``StochasticDepth`` module calls it): the identity at inference, kept as drop-path."""
+    x = m.ir(node, args[0], "stochastic_depth")
+    p = float(opt(node, args, kwargs, 1, "p", 0.0))
+    if opt(node, args, kwargs, 3, "training", True):
+        raise CnnirError("stochastic depth in training mode drops random samples; cnnir "
+                         "imports inference models (call .eval() first)")
+    return m.add(node, O.DropPath(p), [x], "drop_path")
+
+
 @TORCH_IMPORT.rule("Tensor.contiguous")
 def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
     """A no-op on a feature map: the value is its input's."""
     return Layer(m.ir(node, args[0], str(node.target)))
 
 
-__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Mapper", "describe", "opt", "module_key",
-           "function_key"]
+__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "Mapper", "describe", "opt",
+           "module_key", "function_key"]

@@ -1,13 +1,24 @@
-"""Dense and shape-only ops: Linear, Flatten, Dropout, Identity."""
+"""Dense and shape-only ops: Linear, Flatten, Dropout, DropPath, Identity, Pad."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import ShapeError
+from ..errors import CnnirError, ShapeError
+from . import rf
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
-from .shape import TensorShape, _check_channels, _flag, _number
+from .shape import (
+    Pads,
+    Pair,
+    TensorShape,
+    _check_channels,
+    _flag,
+    _fmt_pads,
+    _need_map,
+    _number,
+    _pads,
+)
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,90 @@ class Linear(Op):
         return f"out={self.out_features}" + ("" if self.bias else ",nobias")
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (Dropout, Identity, Flatten, Linear,)
+@dataclass(frozen=True)
+class DropPath(_PassThrough):
+    """Stochastic depth (drop-path, FractalNet / EfficientNet / timm's ``DropPath``):
+    in training it zeroes a whole sample's branch with probability ``p`` and scales the
+    survivors by ``1/(1-p)``; at inference, which is what cnnir computes and counts, it
+    is the identity (no cost).  It stays in the IR so that a training-time analysis
+    sees it, as :class:`Dropout` does."""
 
-__all__ = ["Dropout", "Identity", "Flatten", "Linear", "OPS"]
+    p: float = 0.0
+    kind: ClassVar[str] = "drop_path"
+    family: ClassVar[str] = "reg"
+    prefix: ClassVar[str | None] = "drop_path"
+    title: ClassVar[str | None] = "drop-path"
+    traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING})
+
+    def __post_init__(self) -> None:
+        _number(self.p, "drop-path p", 0.0, 1.0, high_open=True)
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        return x
+
+    def attrs(self) -> str:
+        return f"p={self.p:g}"
+
+
+@dataclass(frozen=True)
+class Pad(Weightless):
+    """Constant padding of a feature map: ``padding`` ``(top, left, bottom, right)`` on
+    H and W, ``channels`` ``(before, after)`` on C (ResNet-CIFAR's option-A shortcut
+    zero-pads channels), filled with ``value``.
+
+    A zero pad right before a conv or pool is that layer's own padding; this op is for
+    a pad that is not.  Cost: none (data movement).  RF: one unit per unit, the begin
+    padding shifts it as a conv's padding does."""
+
+    padding: Pads = (0, 0, 0, 0)
+    #: ``(before, after)``; one int pads both sides
+    channels: Pair = (0, 0)
+    value: float = 0.0
+    kind: ClassVar[str] = "pad"
+    family: ClassVar[str] = "other"
+    prefix: ClassVar[str | None] = "pad"
+    title: ClassVar[str | None] = "pad"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "padding", _pads(self.padding))
+        ch = self.channels
+        if isinstance(ch, int) and not isinstance(ch, bool):
+            ch = (ch, ch)
+        if not (isinstance(ch, (tuple, list)) and len(ch) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ch)):
+            raise CnnirError(f"pad channels must be two non-negative ints (before, after), "
+                             f"got {ch!r}")
+        object.__setattr__(self, "channels", (int(ch[0]), int(ch[1])))
+        _number(self.value, "pad value")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        t, left, b, r = self.padding
+        return TensorShape((x[0] + sum(self.channels), x[1] + t + b, x[2] + left + r))
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, 0
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        if not any(self.padding):
+            return None
+        return rf.window(1, 1, self.padding[0]), rf.window(1, 1, self.padding[1]), False, False
+
+    def attrs(self) -> str:
+        out = []
+        if any(self.padding):
+            out.append(f"p={_fmt_pads(self.padding)}")
+        if any(self.channels):
+            out.append(f"c={self.channels[0]},{self.channels[1]}")
+        if self.value != 0:
+            out.append(f"value={self.value:g}")
+        return ",".join(out)
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Dropout, Identity, Flatten, Linear, DropPath, Pad,)
+
+__all__ = ["Dropout", "Identity", "Flatten", "Linear", "DropPath", "Pad", "OPS"]

@@ -88,7 +88,55 @@ class Mul(_Elementwise):
     title: ClassVar[str | None] = "×"
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (Concat, Add, Mul,)
+@dataclass(frozen=True)
+class _NAry(_Merge):
+    """Two or more operands of equal shape, or shapes that broadcast as :class:`Add`'s do
+    (one pairwise rule folded over the inputs)."""
 
-__all__ = ["Concat", "Add", "Mul", "OPS"]
+    arity: ClassVar[int] = -1
+    traits: ClassVar[frozenset[str]] = frozenset({MERGE, ELEMENTWISE, BROADCAST})
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        if len(inputs) < 2:
+            raise ShapeError("needs at least two inputs")
+        out = inputs[0]
+        for s in inputs[1:]:
+            nxt = broadcast(out, s)
+            if nxt is None:
+                raise ShapeError(
+                    f"{self.kind} got " + ", ".join(str(t) for t in inputs)
+                    + f" ({describe_mismatch(out, s)})")
+            out = nxt
+        return out
+
+
+@dataclass(frozen=True)
+class Sum(_NAry):
+    """Elementwise sum of n inputs (ONNX ``Sum``).  Cost: ``n - 1`` adds per output,
+    counted as other ops like :class:`Add` (a two-input Sum costs what an Add does)."""
+
+    kind: ClassVar[str] = "sum"
+    prefix: ClassVar[str | None] = "sum"
+    title: ClassVar[str | None] = "Σ"
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, (len(inputs) - 1) * numel(out)
+
+
+@dataclass(frozen=True)
+class Mean(_NAry):
+    """Elementwise mean of n inputs (ONNX ``Mean``; FractalNet's join).  Cost: ``n - 1``
+    adds and one multiply by ``1/n`` per output: ``n`` other ops."""
+
+    kind: ClassVar[str] = "mean"
+    prefix: ClassVar[str | None] = "mean"
+    title: ClassVar[str | None] = "mean"
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, len(inputs) * numel(out)
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Concat, Add, Mul, Sum, Mean,)
+
+__all__ = ["Concat", "Add", "Mul", "Sum", "Mean", "OPS"]

@@ -1,12 +1,14 @@
-"""Normalisation: :class:`BatchNorm2d` and :class:`LocalResponseNorm` (per pixel: RF unchanged)."""
+"""Normalisation: :class:`BatchNorm2d`, :class:`LocalResponseNorm` and the affine
+:class:`Scale` (per pixel: RF unchanged)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..errors import CnnirError
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
-from .shape import TensorShape, _check_channels, _need_map, _number, numel
+from .shape import TensorShape, _check_channels, _flag, _need_map, _number, numel
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,71 @@ class LocalResponseNorm(_PerPixel, Weightless):
         return f"size={self.size}"
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm,)
+@dataclass(frozen=True)
+class Scale(_PerPixel):
+    """``y = x * weight + bias`` (or ``x / weight + bias`` with ``divide``) by a stored
+    scalar or per-channel array: a learned layer scale (ConvNeXt's and CaiT's ``gamma``),
+    Caffe's Scale layer, or an ONNX ``Mul`` / ``Add`` / ``Sub`` / ``Div`` of a feature map
+    by a constant.  ``scale=False`` is a bias alone (``x + b``), ``bias=False`` a product
+    alone.
 
-__all__ = ["BatchNorm2d", "LocalResponseNorm", "OPS"]
+    Params: ``weight`` and ``bias`` (those present) of shape ``(C, 1, 1)`` on a CxHxW
+    map (``(F,)`` on a flat tensor) with ``per_channel``, else ``(1,)``: the shapes that
+    broadcast onto NCHW by PyTorch's and ONNX's rule (trailing axes aligned).  They are
+    counted as parameters however they came (learned, or an ONNX initializer: stored
+    model data, as a conv's weight is).  Cost: one other op per output for the product
+    (or quotient) and one for the bias, as BatchNorm's ``x * scale + shift`` counts 2."""
+
+    per_channel: bool = True
+    scale: bool = True
+    bias: bool = False
+    divide: bool = False
+    kind: ClassVar[str] = "scale"
+    family: ClassVar[str] = "norm"
+    prefix: ClassVar[str | None] = "scale"
+    title: ClassVar[str | None] = "scale"
+    traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING})
+    init: ClassVar[str | None] = "scale"
+
+    def __post_init__(self) -> None:
+        for name in ("per_channel", "scale", "bias", "divide"):
+            _flag(getattr(self, name), f"scale {name}")
+        if not (self.scale or self.bias):
+            raise CnnirError("a scale needs a weight, a bias or both")
+        if self.divide and not self.scale:
+            raise CnnirError("divide needs a weight to divide by")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        return x
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        x = inputs[0]
+        shape: tuple[int, ...] = (1,)
+        if self.per_channel:
+            shape = (x[0], 1, 1) if x.is_map else (x[0],)
+        out: dict[str, tuple[int, ...]] = {}
+        if self.scale:
+            out["weight"] = shape
+        if self.bias:
+            out["bias"] = shape
+        return out
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, (int(self.scale) + int(self.bias)) * numel(out)
+
+    def attrs(self) -> str:
+        parts = ["per-channel" if self.per_channel else "scalar"]
+        if self.scale and self.divide:
+            parts.append("div")
+        elif not self.scale:
+            parts.append("bias-only")
+        elif self.bias:
+            parts.append("bias")
+        return ",".join(parts)
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm, Scale,)
+
+__all__ = ["BatchNorm2d", "LocalResponseNorm", "Scale", "OPS"]

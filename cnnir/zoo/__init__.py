@@ -43,6 +43,9 @@ MODELS: dict[str, str] = {
     **{f"mobilenet_v1{w}": f"mobilenet_v1:mobilenet_v1{w}" for w in ("", "_075", "_050", "_025")},
     "squeezenet1_1": "squeezenet:squeezenet1_1",
     "bn_inception": "bn_inception:bn_inception",
+    **{f"resnet{d}_cifar_a": f"resnet_cifar:resnet{d}_cifar_a" for d in (20, 32, 44, 56, 110)},
+    "fractalnet20_cifar": "fractalnet:fractalnet20_cifar",
+    "fractalnet40_cifar": "fractalnet:fractalnet40_cifar",
 }
 
 
@@ -93,6 +96,8 @@ PAPERS: dict[str, Paper] = {p.family: p for p in (
           "arXiv:1605.07146"),
     Paper("ResNeXt", "Xie et al.", 2016,
           "Aggregated Residual Transformations for Deep Neural Networks", "arXiv:1611.05431"),
+    Paper("FractalNet", "Larsson et al.", 2016,
+          "FractalNet: Ultra-Deep Neural Networks without Residuals", "arXiv:1605.07648"),
     Paper("DenseNet", "Huang et al.", 2016, "Densely Connected Convolutional Networks",
           "arXiv:1608.06993"),
     Paper("SqueezeNet", "Iandola et al.", 2016,
@@ -109,7 +114,8 @@ PAPERS: dict[str, Paper] = {p.family: p for p in (
 
 #: zoo name prefix -> family in PAPERS, first match wins; a name none matches has no paper
 _FAMILY_OF = (("preact_resnet", "pre-activation ResNet"), ("wide_resnet", "Wide ResNet"),
-              ("resnext", "ResNeXt"), ("resnet", "ResNet"), ("densenet", "DenseNet"),
+              ("resnext", "ResNeXt"), ("resnet", "ResNet"), ("fractalnet", "FractalNet"),
+              ("densenet", "DenseNet"),
               ("mobilenet_v1", "MobileNet v1"), ("mobilenet_v2", "MobileNet v2"),
               ("squeezenet", "SqueezeNet"), ("alexnet", "AlexNet"), ("zfnet", "ZFNet"),
               ("lenet", "LeNet"), ("nin", "NiN"), ("vgg", "VGG"), ("googlenet", "GoogLeNet"),

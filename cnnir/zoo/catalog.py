@@ -73,6 +73,8 @@ PUBLISHED: dict[str, Published] = {
     "vgg16_c": Published("paper, Table 2", "134M"),
     **{f"resnet{d}_cifar": Published("paper, Section 4.2", p, note=_OPTION_A)
        for d, p in ((20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"), (110, "1.7M"))},
+    **{f"resnet{d}_cifar_a": Published("paper, Section 4.2", p)
+       for d, p in ((20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"), (110, "1.7M"))},
     "densenet_bc100_cifar": Published("paper, Table 2", "0.8M"),
     **{f"mobilenet_v1{w}": Published("paper, Table 6", p, m)
        for w, p, m in (("", "4.2M", "569M"), ("_075", "2.6M", "325M"),
@@ -109,6 +111,8 @@ BUILDERS = (
     ("googlenet:googlenet_aux",
      "GoogLeNet as trained, three outputs (the main and the two auxiliary classifiers)."),
     ("resnet_cifar:resnet_cifar_n", "the CIFAR ResNet of any depth 6n + 2 (`build(depth=1202)`)."),
+    ("fractalnet:fractalnet_cifar",
+     "FractalNet for CIFAR with any number of columns (`build(columns=2, dropout=False)`)."),
     ("densenet_cifar:densenet_cifar",
      "any row of the DenseNet paper's CIFAR table (`build(depth=40, growth=12, bc=False)`)."),
     ("mobilenet_v1:mobilenet_v1_any", "MobileNet v1 at any width (`build(width=0.5)`)."),

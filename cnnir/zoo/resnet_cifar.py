@@ -8,21 +8,36 @@ first block of stages 2 and 3 halves the map with stride 2; global average pool,
 BatchNorm after every conv, ReLU after the first conv of a block and after the
 add: the ImageNet ResNet's basic block (:mod:`cnnir.zoo.resnet`).
 
-The shortcut where the shape changes is option B here: a 1x1 convolution with
-stride 2 (and BatchNorm) projecting 16 -> 32 and 32 -> 64 maps.  The paper's
-CIFAR nets use option A instead (identity with the extra channels zero-padded:
-no parameters), and its parameter counts (0.27M, 0.46M, 0.66M, 0.85M, 1.7M) are
-option A's; option A needs a zero-padding channel op the IR does not have yet.
+The shortcut where the shape changes is option B in ``resnet20_cifar`` ...: a 1x1
+convolution with stride 2 (and BatchNorm) projecting 16 -> 32 and 32 -> 64 maps.
+The paper's CIFAR nets use option A (``resnet20_cifar_a`` ...): the identity,
+subsampled by 2 (``x[:, :, ::2, ::2]``, a 1x1 max pool of stride 2) with the extra
+channels zero-padded (``F.pad(x, (0, 0, 0, 0, p, p))``, ``p = planes / 4`` on each
+side), no parameters; its counts (0.27M, 0.46M, 0.66M, 0.85M, 1.7M) are option A's.
 """
 
-from ..dsl import model, repeat, scope
+from ..dsl import block, model, repeat, scope
 from ..errors import DslError
 from .resnet import basic
+
+
+@block
+def basic_a(x, planes, stride=1, downsample=False):
+    """Two 3x3 convs; y = relu(F(x) + shortcut(x)), the shortcut option A: subsample
+    by ``stride`` and zero-pad the new channels, half before and half after."""
+    y = x.conv(planes, 3, stride=stride, padding=1, bias=False, name="conv1").bn(name="bn1").relu()
+    y = y.conv(planes, 3, padding=1, bias=False, name="conv2").bn(name="bn2")
+    if downsample:
+        extra = planes // 4  # in = planes / 2: a quarter of the output on each side
+        if stride != 1:
+            x = x.maxpool(1, stride=stride, name="downsample_subsample")
+        x = x.pad(channels=(extra, extra), name="downsample_pad")
+    return (y + x).relu()
 
 WIDTHS = (16, 32, 64)
 
 
-def resnet_cifar(x, depth, num_classes=10):
+def resnet_cifar(x, depth, num_classes=10, option="B"):
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise DslError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110, 1202), "
                          f"got {depth!r}")
@@ -33,9 +48,10 @@ def resnet_cifar(x, depth, num_classes=10):
     for i, planes in enumerate(WIDTHS, start=1):
         stride = 1 if i == 1 else 2
         with scope(f"layer{i}"):
-            x = basic(x, planes, stride, downsample=stride != 1 or in_ch != planes)
+            unit = basic_a if option == "A" else basic
+            x = unit(x, planes, stride, downsample=stride != 1 or in_ch != planes)
             if n > 1:
-                x = repeat(basic, n - 1, x, planes)
+                x = repeat(unit, n - 1, x, planes)
         in_ch = planes
     x = x.global_avgpool(name="avgpool").flatten()
     return x.linear(num_classes, name="fc").softmax()
@@ -56,6 +72,23 @@ resnet32_cifar = _make(32)
 resnet44_cifar = _make(44)
 resnet56_cifar = _make(56)
 resnet110_cifar = _make(110)
+
+
+def _make_a(depth: int):
+    def net(x, num_classes=10):
+        return resnet_cifar(x, depth, num_classes, option="A")
+
+    net.__name__ = f"resnet{depth}_cifar_a"
+    net.__doc__ = (f"ResNet-{depth} for CIFAR-10 (He et al. 2015), zero-padded identity "
+                   f"shortcuts (option A); 3x32x32.")
+    return model(net, input=(3, 32, 32))
+
+
+resnet20_cifar_a = _make_a(20)
+resnet32_cifar_a = _make_a(32)
+resnet44_cifar_a = _make_a(44)
+resnet56_cifar_a = _make_a(56)
+resnet110_cifar_a = _make_a(110)
 
 
 @model(input=(3, 32, 32))

@@ -81,6 +81,18 @@ def _two_outputs() -> Graph:
     return infer_shapes(g)
 
 
+def _sum_mean() -> Graph:
+    g = Graph("sum_mean")
+    x = g.add("input", O.Input((4, 5, 5)))
+    a = g.add("a", O.Conv2d(4, 3, padding=1), [x])
+    b = g.add("b", O.Conv2d(4, 1), [x])
+    gate = g.add("gate", O.GlobalAvgPool(), [x])
+    s = g.add("sum", O.Sum(), [a, b, x, gate])
+    m = g.add("mean", O.Mean(), [s, a, b])
+    g.outputs = [g.add("drop", O.DropPath(0.3), [m])]
+    return infer_shapes(g)
+
+
 ACTS = [O.ReLU(), O.LeakyReLU(0.2), O.ReLU6(), O.Sigmoid(), O.HardSigmoid(), O.Tanh(),
         O.HardSwish(), O.SiLU()]
 BN = O.BatchNorm2d(eps=1e-3)
@@ -129,6 +141,12 @@ CASES: dict[str, Callable[[], Graph]] = {
     "add_dropout": _residual,
     "mul_broadcast": _squeeze_excite,
     "identity_outputs": _two_outputs,
+    "sum_mean_drop_path": _sum_mean,
+    "scale_per_channel_bias": lambda: chain((3, 4, 4), O.Scale(bias=True)),
+    "scale_scalar_divide": lambda: chain((3, 4, 4), O.Scale(False, divide=True)),
+    "scale_bias_only_flat": lambda: chain((3, 2, 2), O.Flatten(), O.Scale(scale=False, bias=True)),
+    "pad_channels_and_spatial": lambda: chain((3, 4, 5), O.Pad((1, 0, 2, 3), (2, 1), 0.5)),
+    "pad_channels_then_conv": lambda: chain((3, 4, 4), O.Pad(0, (0, 5)), O.Conv2d(4, 3)),
     "fused_bn_relu": lambda: chain((3, 6, 6), O.FusedConv2d(
         O.Conv2d(5, 3, padding=1, bias=False), BN, O.ReLU())),
     "fused_relu6_only": lambda: chain((3, 6, 6), O.FusedConv2d(O.Conv2d(5, 3), None, O.ReLU6())),
@@ -223,6 +241,21 @@ def torch_reference(graph: Graph, weights: dict, x: np.ndarray) -> list[np.ndarr
             y = ins[0] + ins[1]
         elif isinstance(op, O.Mul):
             y = ins[0] * ins[1]
+        elif isinstance(op, O.Sum):
+            y = sum(ins[1:], ins[0])
+        elif isinstance(op, O.Mean):
+            y = torch.stack(torch.broadcast_tensors(*ins)).mean(0)
+        elif isinstance(op, O.DropPath):
+            y = ins[0]
+        elif isinstance(op, O.Scale):
+            y = ins[0]
+            if "weight" in w:
+                y = y / t(w["weight"]) if op.divide else y * t(w["weight"])
+            if "bias" in w:
+                y = y + t(w["bias"])
+        elif isinstance(op, O.Pad):
+            top, left, bottom, right = op.padding
+            y = F.pad(ins[0], (left, right, top, bottom, *op.channels), value=op.value)
         else:  # pragma: no cover - a new op kind needs a reference
             raise NotImplementedError(op.kind)
         vals[n] = y
@@ -276,7 +309,7 @@ def assert_shapes_agree(graph: Graph, model: onnx.ModelProto, batch: int | str =
         op = graph.op(n)
         if isinstance(op, O.Input):
             continue
-        if isinstance(op, (O.Dropout, O.Identity)) and n not in shapes:
+        if isinstance(op, (O.Dropout, O.Identity, O.DropPath)) and n not in shapes:
             continue  # omitted: its users read its input, whose shape is compared
         assert n in shapes, f"no inferred shape for '{n}' ({op.kind})"
         got = shapes[n]

@@ -30,7 +30,7 @@ from cnnir.backends.pytorch import (
 )
 from cnnir.backends.pytorch_source import module_path, sanitize, to_source
 from cnnir.cli import main
-from cnnir.dsl import block, concat, model, scope
+from cnnir.dsl import add, block, concat, mean, model, scope
 from cnnir.errors import BackendError, CnnirError
 from cnnir.ir import Graph
 from cnnir.passes.count_params import CountParams
@@ -81,6 +81,19 @@ def allops(x):
     x = x.maxpool(2, stride=1, padding=1, ceil_mode=True)
     x = x.flatten().linear(7, bias=False).softmax()
     return x, z.flatten()
+
+
+@model(input=(4, 9, 7))
+def newops(x):
+    """Sum / mean of n maps (broadcasting), scalar and per-channel scales, channel and
+    spatial pads with a value, drop-path."""
+    a = x.conv(4, 3, padding=1)
+    b = x.scale(bias=True)
+    s = add(a, b, x.global_avgpool(), x)
+    m = mean(s, a.scale(per_channel=False), b)
+    y = m.pad((1, 0, 2, 1), channels=(2, 3), value=0.5).drop_path(0.25)
+    z = y.pad(0, channels=(0, 1)).conv(3, 1)
+    return z.flatten().scale(bias=True)
 
 
 @model(input=(3, 16, 16))
@@ -255,6 +268,20 @@ def expected(graph, n, ins, weights):
         return ins[0] + ins[1]
     if isinstance(op, O.Mul):
         return ins[0] * ins[1]
+    if isinstance(op, O.Sum):
+        return sum(ins[1:], ins[0])
+    if isinstance(op, O.Mean):
+        return sum(ins[1:], ins[0]) / len(ins)
+    if isinstance(op, O.DropPath):
+        return x
+    if isinstance(op, O.Scale):
+        y = x
+        if "weight" in w:
+            y = y / w["weight"] if op.divide else y * w["weight"]
+        return y + w["bias"] if "bias" in w else y
+    if isinstance(op, O.Pad):
+        t, left, b, r = op.padding
+        return np.pad(x, ((0, 0), op.channels, (t, b), (left, r)), constant_values=op.value)
     raise AssertionError(f"no reference for {op.kind}")
 
 
@@ -264,7 +291,33 @@ def expected(graph, n, ins, weights):
 def test_the_test_models_cover_every_op_kind():
     g = graph_of(allops)
     kinds = {g.op(n).kind for n in g.nodes()} | {fused(g).op(n).kind for n in fused(g).nodes()}
+    kinds |= {graph_of(newops).op(n).kind for n in graph_of(newops).nodes()}
     assert kinds == set(O.OP_TYPES)
+
+
+def test_new_ops_compute_their_definition_in_module_and_source():
+    """Sum, mean, scale, pad, drop-path: each node's output against its numpy definition
+    (float64), and the written source's class gives the same outputs from the same weights."""
+    g = graph_of(newops)
+    m = to_module(g, mode="random", seed=5).double().eval()
+    weights = {n: {k: a.astype(np.float64) for k, a in d.items()}
+               for n, d in weights_from_module(m).items()}
+    assert set(weights) == {"scale1", "scale2", "scale3", "conv1", "conv2"}
+    assert weights["scale1"]["weight"].shape == (4, 1, 1)
+    assert weights["scale2"]["weight"].shape == (1,)
+    x = rand(2, 4, 9, 7, dtype=torch.float64)
+    outs = {k: v.numpy() for k, v in layer_outputs(m, x).items()}
+    for n in g.nodes():
+        assert outs[n].shape[1:] == tuple(g.shape(n)), n
+        if not isinstance(g.op(n), O.Input):
+            want = expected(g, n, [outs[i] for i in g.inputs(n)], weights)
+            np.testing.assert_allclose(outs[n], want, rtol=1e-9, atol=1e-11, err_msg=n)
+    space: dict = {}
+    exec(compile(to_source(g), "newops_gen.py", "exec"), space)
+    gen = space["Newops"]().double().eval()
+    gen.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(gen(x).numpy(), m(x).numpy())
 
 
 @pytest.mark.parametrize("fuse", [False, True], ids=["unfused", "fused"])
@@ -374,8 +427,9 @@ def test_every_op_kind_has_one_pytorch_rule_and_activations_an_inplace_form():
     # producers an in-place user may overwrite (a fused conv only without its activation)
     assert [t.__name__ for t in O.OP_TYPES.values() if t is not O.FusedConv2d
             and TORCH.lookup(t).overwritable(t.__new__(t))] == [
-        "Conv2d", "ConvTranspose2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d",
-        "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Linear", "Concat", "Add"]
+        "Conv2d", "ConvTranspose2d", "BatchNorm2d", "Scale", "MaxPool2d", "AvgPool2d",
+        "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Linear", "Concat", "Add", "Sum",
+        "Mean"]
     fused = TORCH.lookup(O.FusedConv2d).overwritable
     assert fused(O.FusedConv2d(O.Conv2d(8), O.BatchNorm2d()))
     assert not fused(O.FusedConv2d(O.Conv2d(8), O.BatchNorm2d(), O.ReLU()))

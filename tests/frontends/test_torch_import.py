@@ -298,7 +298,7 @@ class Minus(nn.Module):
 
     def forward(self, x):
         y = self.conv(x)
-        return y - 1
+        return y ** 2
 '''
 
 
@@ -308,7 +308,7 @@ class Minus(nn.Module):
      "be used as inputs to control flow"),
     ("Odd", "return self.pr(self.gn2(self.gn(x)))",  # named at its forward
      "error: cannot import Odd: unsupported layer types GroupNorm ('gn', 'gn2'); PReLU ('pr')"),
-    ("Minus", "return y - 1", "error: operator.sub(): has no IR op"),
+    ("Minus", "return y ** 2", "error: operator.pow(): has no IR op"),
 ])
 def test_errors_name_the_users_line(tmp_path, monkeypatch, capsys, cls, line, message):
     path = tmp_path / "bad_net.py"
