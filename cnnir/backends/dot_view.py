@@ -45,8 +45,7 @@ from ..errors import UsageError
 from ..ir import BlockInfo, Graph
 
 LEVELS = ("layer", "block", "stage")
-HIDDEN_OPS = (O.Dropout, O.Flatten, O.Identity)
-MERGE_OPS = (O.Add, O.Mul, O.Concat)
+HIDDEN_OPS = (O.Dropout, O.DropPath, O.Flatten, O.Identity)
 
 Scope = tuple[str, ...]
 
@@ -337,7 +336,7 @@ class _Builder:
                 bid = n
                 op = g.op(n)
                 kind = ("input" if isinstance(op, O.Input)
-                        else "merge" if isinstance(op, MERGE_OPS) else "layer")
+                        else "merge" if op.has(O.MERGE) else "layer")
                 s = g.scope(n)
                 box = boxes[bid] = Box(bid, kind, op.family, [], frame(s))
                 for k in range(len(box.cluster) + 1, len(s) + 1):
@@ -419,7 +418,7 @@ def _skip_edges(dg: nx.DiGraph, boxes: dict[str, Box], g: Graph) -> set[tuple[st
     reduced = nx.transitive_reduction(dg)
     skips = {e for e in dg.edges if not reduced.has_edge(*e)}
     for bid, box in boxes.items():
-        if box.kind != "merge" or not isinstance(g.op(box.nodes[0]), (O.Add, O.Mul)):
+        if box.kind != "merge" or not g.op(box.nodes[0]).has(O.ELEMENTWISE):
             continue
         branches = []
         for src in dg.predecessors(bid):
