@@ -147,7 +147,7 @@ def op_title(op: O.Op, detail: str, in_channels: int | None = None) -> str:
         return "input"
     if isinstance(op, O.Concat):
         return "concat"
-    if isinstance(op, (O.Add, O.Sum)):
+    if isinstance(op, O.Add):
         return "+"
     if isinstance(op, O.Mul):
         return "×"
