@@ -311,12 +311,12 @@ def run_sweep(job: Job, variants: Sequence[dict[str, Any]], output: str, cost: C
         bad = sorted(filt.names - known)
         raise UsageError(f"--where {where!r}: unknown name {bad[0]!r}; names: "
                          f"{', '.join([*names, *METRICS, *MEASURED])}")
-    front = [_front_metric(m, job) for m in (pareto or ())]
+    front = [_front_metric(m, job, names) for m in (pareto or ())]
     if group is not None and group not in names:
         raise UsageError(f"--group {group!r} is not a parameter of the sweep "
                          f"(parameters: {', '.join(names)})")
     fmts = _plot_formats(plots)
-    edf_metrics = [_front_metric(m, job)[0] for m in (edf or ())]
+    edf_metrics = [_front_metric(m, job, names)[0] for m in (edf or ())]
     if fmts:
         from .extras import require
 
@@ -369,13 +369,14 @@ def run_sweep(job: Job, variants: Sequence[dict[str, Any]], output: str, cost: C
     return res
 
 
-def _front_metric(text: str, job: Job) -> tuple[str, bool]:
-    """``"macs"`` -> ("macs", minimise); ``"max:NAME"`` -> (NAME, maximise)."""
+def _front_metric(text: str, job: Job, params: Sequence[str]) -> tuple[str, bool]:
+    """``"macs"`` -> ("macs", minimise); ``"max:NAME"`` -> (NAME, maximise).  A metric,
+    or a swept parameter (``max:width``)."""
     text = text.strip()
     maximise = text.startswith("max:")
     name = metric_name(text.removeprefix("max:").removeprefix("min:"))
-    allowed = [*METRICS, TRAINING_METRIC, *(("latency_ms",) if job.measure else ())]
-    if name not in allowed:
+    allowed = [*METRICS, *(("latency_ms",) if job.measure else ()), *params]
+    if name not in allowed and name != TRAINING_METRIC:
         hint = " (latency needs --measure)" if name == "latency_ms" else ""
         raise UsageError(f"unknown metric {text!r}{hint}; metrics: {', '.join(allowed)}")
     return name, maximise
