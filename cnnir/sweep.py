@@ -317,10 +317,12 @@ def run_sweep(job: Job, variants: Sequence[dict[str, Any]], output: str, cost: C
                          f"(parameters: {', '.join(names)})")
     fmts = _plot_formats(plots)
     edf_metrics = [_front_metric(m, job, names)[0] for m in (edf or ())]
-    if fmts:
-        from .extras import require
+    from .extras import require
 
+    if fmts:
         require("matplotlib", "cnnir sweep's plots")
+    if scheduler != "serial":  # before any output: a missing extra writes nothing
+        require("distributed", "cnnir sweep")
     if os.path.exists(output) and not os.path.isdir(output):
         raise UsageError(f"cannot write {output}: it is a file (--output names a directory)")
     parent = os.path.dirname(os.path.abspath(output))

@@ -117,7 +117,7 @@ def edf(rows: Sequence[dict[str, Any]], metric: str, path: str, group: str | Non
     ax.set_ylabel("cumulative prob.")
     ax.set_title(title or f"EDF of {LABELS.get(metric, metric)}")
     ax.grid(True, lw=0.3, alpha=0.5)
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="upper left")
     try:
         return _save(fig, path)
     finally:

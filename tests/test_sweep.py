@@ -325,3 +325,25 @@ def test_the_cli(net, tmp_path, capsys):
     assert main(["sweep", net, "--grid", "width", "-o", str(tmp_path / "bad")]) == 2
     assert "NAME=VALUES" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_without_the_extra_the_sweep_says_which_to_install(net, tmp_path, monkeypatch, capsys):
+    from cnnir.cli import main
+
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)  # as if not installed
+    assert main(["sweep", net, "--grid", "width=8", "-o", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == ("error: cnnir sweep needs distributed, which is not "
+                                       "installed: pip install 'cnnir[sweep]'\n")
+    assert not (tmp_path / "o").exists()
+    # the serial scheduler needs no Dask
+    assert main(["sweep", net, "--grid", "width=8", "--scheduler", "serial",
+                 "-o", str(tmp_path / "s")]) == 0
+
+
+def test_sweep_help(capsys):
+    from cnnir.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: cnnir sweep") and "--grid" in out and "--pareto" in out
