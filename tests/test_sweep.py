@@ -179,6 +179,11 @@ def test_zoo_resnets_take_their_natural_parameters():
     assert analyze(zoo.get("resnet50").build(width=64)).params == 25557032
     a = analyze(zoo.get("resnet18").build(width=32, num_classes=10))
     assert a.graph.shape("fc")[-1] == 10 and a.params < 11689512 / 3
+    # torchvision's mobilenet_v2(width_mult=0.5): 1,968,680 params; the paper's 97M MACs
+    a = analyze(zoo.get("mobilenet_v2").build(width=0.5))
+    assert (a.params, a.macs) == (1968680, 97131840)
+    assert analyze(zoo.get("mobilenet_v2").build(width=1.0)).params == 3504872
+    assert analyze(zoo.get("vgg16").build(num_classes=10)).params == 138357544 - 4097000 + 40970
 
 
 # --------------------------------------------------------------------------- resuming
