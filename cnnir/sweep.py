@@ -68,9 +68,13 @@ class Job:
     seed: int = 0
 
     def settings(self) -> dict[str, Any]:
-        """What a resumed sweep must share with the journal (the file by its hash)."""
+        """What a resumed sweep must share with the journal (the file by its hash; the
+        timing options only when measuring)."""
         out = asdict(self)
         src = out.pop("source")
+        if not self.measure:
+            for name in ("repeat", "provider", "seed"):
+                del out[name]
         out["input"] = list(self.input) if self.input else None
         out["source_sha256"] = hashlib.sha256(src.encode()).hexdigest() if src else None
         return out

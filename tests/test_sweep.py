@@ -211,6 +211,9 @@ def test_a_journal_of_other_settings_is_refused(net, tmp_path):
     serial(net, tmp_path / "out", ["width=8"])
     with pytest.raises(UsageError, match="other settings \\(dtype differ\\)"):
         serial(net, tmp_path / "out", ["width=8"], dtype="float16")
+    # the seed changes only what --sample draws (and --measure's weights): static rows stay
+    again = serial(net, tmp_path / "out", ["width=8,16"], sample=2, seed=5)
+    assert (again.costed, again.skipped) == (1, 1)
 
 
 # --------------------------------------------------------------------------- the front
