@@ -707,3 +707,89 @@ __all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "
            "zoo_models", "pass_list", "explain_lines", "check_output", "draw_check",
            "weights_from_file",
            "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def sweep(model: str, grid: Sequence[str] = (), *, sample: int | None = None, seed: int = 0,
+          where: str | None = None, output: str = "sweep", input: str | Sequence[int] | None = None,
+          dtype: str = "float32", batch: int = 1, measure: bool = False, repeat: int = 20,
+          provider: str = "cpu", pareto: str | Sequence[str] | None = None,
+          plots: str | Sequence[str] = (), edf: str | Sequence[str] | None = None,
+          group: str | None = None, client: Any = None, scheduler: str | None = None,
+          workers: int | None = None, chunk: int | None = None,
+          limit: int | None = None) -> Any:
+    """``cnnir sweep``: cost every variant of a design space into the directory ``output``.
+
+    ``model`` is a zoo name or a DSL file whose ``@model`` function takes keyword
+    parameters; ``grid`` its specs (``"width=32,64"``, ``"width=16..128:step8"``,
+    ``"lr=1e-3..1e-1:log"``; a parameter named ``input`` sets the input size,
+    ``3x160x160``).  Their product is swept, or ``sample`` variants drawn with
+    ``seed``.  ``measure`` adds the onnxruntime latency (:func:`run`: median of
+    ``repeat`` runs on ``provider``).  ``client`` (a ``dask.distributed.Client``) or
+    ``scheduler`` (``"tcp://host:8786"``, or ``"serial"`` for this process) picks where
+    it runs, else a local cluster of ``workers`` processes (default: every core).
+    Returns a :class:`cnnir.sweep.SweepResult`; the rest is :func:`cnnir.sweep.run_sweep`.
+    """
+    from .frontends import parse_input
+    from .sweep import check_parameters, make_job, run_sweep
+    from .sweep_space import grid as product
+    from .sweep_space import parse_specs
+    from .sweep_space import sample as draw
+
+    def names(v: str | Sequence[str] | None) -> list[str]:
+        return [s for s in (v.split(",") if isinstance(v, str) else v or ()) if s.strip()]
+
+    specs = parse_specs([grid] if isinstance(grid, str) else grid)
+    if not specs:
+        raise UsageError("cnnir sweep needs at least one --grid NAME=VALUES")
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be a positive integer, got {sample}")
+    if not (isinstance(batch, int) and batch >= 1 and isinstance(repeat, int) and repeat >= 1):
+        raise UsageError(f"batch and repeat must be positive integers, got {batch!r}, {repeat!r}")
+    if measure:
+        _backend("cnnir.backends.runtime", "the onnxruntime backend")
+        from .extras import require
+
+        require("onnxruntime", "cnnir sweep --measure")
+    shape = parse_input(input)
+    variants = product(specs) if sample is None else draw(specs, sample, seed)
+    job = make_job(model, input=shape, dtype=dtype, batch=batch, measure=measure,
+                   repeat=repeat, provider=provider, seed=seed)
+    check_parameters(job, [s.name for s in specs])
+    return run_sweep(job, variants, output, _sweep_chunk, where=where, pareto=names(pareto),
+                     plots=names(plots), edf=names(edf), group=group, client=client,
+                     scheduler=scheduler, workers=workers, chunk=chunk, limit=limit)
+
+
+def _sweep_chunk(job: Any, variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cost some variants of a sweep (runs on a worker): build each with its keyword
+    parameters, :func:`analyze` it, :func:`run` it when measuring.  A variant that
+    cannot be built or costed records its one-line error instead of its metrics."""
+    from .frontends import parse_input
+    from .frontends.dsl import user_code
+    from .sweep import model_of, one_line, static_metrics
+
+    m = model_of(job)
+    rows = []
+    for params in variants:
+        metrics: dict[str, Any] = {}
+        error = None
+        try:
+            kwargs = {k: v for k, v in params.items() if k != "input"}
+            shape = parse_input(str(params["input"])) if "input" in params else job.input
+            with user_code():
+                graph = m.build(shape, **kwargs)
+            metrics = static_metrics(analyze(graph, dtype=job.dtype, batch=job.batch))
+            if job.measure:
+                res = run(graph, provider=job.provider, batch=job.batch, repeat=job.repeat,
+                          seed=job.seed)
+                metrics.update(latency_ms=res.median_ms, provider=res.provider)
+        except CnnirError as exc:
+            metrics, error = {}, one_line(exc)
+        rows.append({"params": params, "metrics": metrics, "error": error})
+    return rows
+
+
+__all__ += ["sweep"]

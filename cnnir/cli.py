@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("zoo", help="list the built-in models")
     sub.add_parser("passes", help="list the passes and their options")
+    _add_sweep(sub)
     return parser
 
 
@@ -264,6 +265,80 @@ COMMANDS = {
     "check": cmd_check, "report": cmd_report, "compile": cmd_compile, "draw": cmd_draw,
     "run": cmd_run, "zoo": cmd_zoo, "passes": cmd_passes,
 }
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _add_sweep(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="cost every variant of a design space (Dask)",
+                       description="Build and cost every variant of a parameterised model: "
+                                   "the product of --grid, or --sample N draws from it.")
+    p.add_argument("model", metavar="MODEL",
+                   help="a zoo name or a DSL file net.py[:NAME] whose @model takes keywords")
+    p.add_argument("--grid", nargs="+", metavar="NAME=VALUES", default=[],
+                   help="width=32,64,96  width=16..128:step8  lr=1e-3..1e-1:log  "
+                        "input=3x160x160,3x224x224")
+    p.add_argument("--sample", type=positive_int, metavar="N",
+                   help="draw N distinct variants instead of the whole product")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (and of --measure)")
+    p.add_argument("--where", metavar="EXPR", help="keep variants where EXPR holds, "
+                   "e.g. 'macs < 600e6 and depth != 34'")
+    p.add_argument("--input", metavar="CxHxW", help="override the input size")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="results directory (default: sweep-MODEL); a rerun resumes it")
+    p.add_argument("--pareto", metavar="M1,M2", help="metrics of the Pareto front "
+                   "(minimised; max:NAME to maximise), e.g. macs,latency")
+    p.add_argument("--plot", metavar="FMT,...", default="",
+                   help="draw the scatter and EDF plots as png, svg and/or pdf")
+    p.add_argument("--edf", metavar="M1,M2", help="metrics to draw EDFs of (default: the "
+                   "scatter's x)")
+    p.add_argument("--group", metavar="PARAM", help="one colour / EDF curve per value of PARAM")
+    p.add_argument("--measure", action="store_true",
+                   help="add the onnxruntime latency of each variant's ONNX")
+    p.add_argument("--repeat", type=positive_int, default=20, metavar="K",
+                   help="timed runs per variant with --measure (the median is kept)")
+    p.add_argument("--provider", default="cpu", choices=["auto", "cuda", "tensorrt", "cpu"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"])
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="local worker processes (default: every core)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="a Dask scheduler (tcp://host:8786), or 'serial' for this process")
+    p.add_argument("--chunk", type=positive_int, metavar="N", help="variants per task")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    out = args.output or "sweep-" + os.path.splitext(os.path.basename(
+        args.model.split(":")[0]))[0]
+    res = api.sweep(args.model, args.grid, sample=args.sample, seed=args.seed, where=args.where,
+                    output=out, input=args.input, dtype=args.dtype, batch=args.batch,
+                    measure=args.measure, repeat=args.repeat, provider=args.provider,
+                    pareto=args.pareto, plots=args.plot, edf=args.edf, group=args.group,
+                    scheduler=args.scheduler, workers=args.workers, chunk=args.chunk)
+    rate = f", {res.costed / res.seconds:.0f} variants/s" if res.costed and res.seconds else ""
+    print(f"swept {len(res.rows)} variants of {args.model}: {res.costed} costed now on "
+          f"{res.workers} worker(s) in {res.seconds:.1f} s{rate}, {res.skipped} finished "
+          f"before, {res.failed} failed", file=sys.stderr)
+    if res.pareto_metrics:
+        names = [*res.parameters, *res.pareto_metrics]
+        print(f"Pareto front over {', '.join(res.pareto_metrics)}: {len(res.pareto)} variants")
+        print("  ".join(f"{n:>12}" for n in names))
+        for i in res.pareto:
+            row = res.rows[i]
+            print("  ".join(f"{_sweep_cell(row.get(n)):>12}" for n in names))
+    for path in res.files:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _sweep_cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return human(v) if isinstance(v, int) and not isinstance(v, bool) and v >= 10_000 else str(v)
+
+
+COMMANDS["sweep"] = cmd_sweep
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,8 @@ from .errors import UsageError
 EXTRAS: dict[str, tuple[str, str]] = {
     "torch": ("torch", "pip install 'cnnir[torch]'"),
     "onnxruntime": ("run", "pip install 'cnnir[run]' (CPU) or 'cnnir[gpu]' (CUDA), not both"),
+    "distributed": ("sweep", "pip install 'cnnir[sweep]'"),
+    "matplotlib": ("sweep", "pip install 'cnnir[sweep]'"),
 }
 
 

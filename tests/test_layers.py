@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cnnir.ir",),
     ("cnnir.passes", "cnnir.weights", "cnnir.analysis"),
     ("cnnir.frontends", "cnnir.dsl", "cnnir.zoo", "cnnir.backends"),
-    ("cnnir.api",),
+    ("cnnir.api", "cnnir.sweep", "cnnir.sweep_space", "cnnir.sweep_plot"),
     ("cnnir.cli", "cnnir.__main__"),
 ]
 #: the two halves of the frontends | backends layer never import each other

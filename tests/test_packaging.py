@@ -62,7 +62,8 @@ def test_no_requirement_is_bounded_from_above():
 
 def test_the_extras():
     extras = PYPROJECT["optional-dependencies"]
-    assert set(extras) == {"torch", "run", "gpu", "all", "dev"}
+    assert set(extras) == {"torch", "run", "gpu", "all", "dev", "sweep"}
+    assert _expand("sweep") == {"dask[distributed]", "matplotlib"} <= _expand("dev")
     assert extras["torch"] == ["torch>=2.2"]
     assert _expand("run") == {"onnxruntime"} and _expand("gpu") == {"onnxruntime-gpu"}
     assert _expand("all") == {"torch", "onnxruntime"}  # one onnxruntime, never both

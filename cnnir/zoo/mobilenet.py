@@ -8,6 +8,10 @@ count does not change.  Stages follow the paper's Table 2 (t, c, n, s); the firs
 block of a stage carries the stride and the channel change, the other n-1 are
 repeats.  Stem 3x3/2 conv to 32, last 1x1 conv to 1280, global average pool,
 dropout 0.2, FC 1000.  Maps at 224: 112, 112, 56, 28, 14, 14, 7, 7.
+
+``mobilenet_v2.build(width=0.5, num_classes=10)``: torchvision's width multiplier
+(every channel count scaled and rounded to a multiple of 8, never down by more than
+10%; the last conv keeps 1280 unless ``width`` > 1).
 """
 
 from ..dsl import block, model, repeat, scope
@@ -30,19 +34,28 @@ def inverted_residual(x, in_ch, out_ch, stride=1, expand=6):
     return y + x if stride == 1 and in_ch == out_ch else y
 
 
+def _divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: ``v`` to a multiple of ``divisor``, at most 10% down."""
+    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
 @model(input=(3, 224, 224))
-def mobilenet_v2(x):
+def mobilenet_v2(x, width=1.0, num_classes=1000):
     """MobileNetV2 (Sandler et al. 2018): inverted residuals, linear bottlenecks; 3x224x224."""
+    stem = _divisible(32 * width)
     with scope("stem"):
-        x = x.conv(32, 3, stride=2, padding=1, bias=False, name="conv").bn(name="bn").relu6()
-    in_ch = 32
+        x = x.conv(stem, 3, stride=2, padding=1, bias=False, name="conv").bn(name="bn").relu6()
+    in_ch = stem
     for i, (t, c, n, s) in enumerate(SETTINGS, start=1):
+        c = _divisible(c * width)
         with scope(f"stage{i}"):
             x = inverted_residual(x, in_ch, c, s, t)
             if n > 1:
                 x = repeat(inverted_residual, n - 1, x, c, c, 1, t)
         in_ch = c
     with scope("head"):
-        x = x.conv(1280, 1, bias=False, name="conv").bn(name="bn").relu6()
+        last = _divisible(1280 * max(1.0, width))
+        x = x.conv(last, 1, bias=False, name="conv").bn(name="bn").relu6()
     x = x.global_avgpool(name="avgpool").flatten().dropout(0.2)
-    return x.linear(1000, name="classifier")
+    return x.linear(num_classes, name="classifier")

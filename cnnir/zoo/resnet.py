@@ -2,7 +2,9 @@
 
 Basic blocks (18, 34) and bottlenecks (50, 101, 152) with the stride on the 3x3
 conv (ResNet v1.5) and 1x1 projection shortcuts with BN where the shape changes
-(option B).  Stages ``layer1..layer4`` at 56, 28, 14, 7 for a 224 input.
+(option B).  Stages ``layer1..layer4`` at 56, 28, 14, 7 for a 224 input.  Each model
+takes its natural parameters: ``resnet50.build(width=32, num_classes=10)`` (the stem
+and the stages' planes are ``width`` x 1, 1, 2, 4, 8).
 """
 
 from ..dsl import block, model, repeat, scope
@@ -31,13 +33,15 @@ def bottleneck(x, planes, stride=1, downsample=False):
     return (y + x).relu()
 
 
-def resnet(x, unit, layers, num_classes=1000):
+def resnet(x, unit, layers, num_classes=1000, width=64):
+    """Stem, four stages of ``layers`` units at ``width`` x 1, 2, 4, 8 planes, head."""
     with scope("stem"):
-        x = x.conv(64, 7, stride=2, padding=3, bias=False, name="conv1").bn(name="bn1").relu()
+        x = x.conv(width, 7, stride=2, padding=3, bias=False, name="conv1").bn(name="bn1").relu()
         x = x.maxpool(3, stride=2, padding=1, name="maxpool")
     expansion = 4 if unit is bottleneck else 1
-    in_ch = 64
-    for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers), start=1):
+    in_ch = width
+    stages = (width, 2 * width, 4 * width, 8 * width)
+    for i, (planes, n) in enumerate(zip(stages, layers), start=1):
         stride = 1 if i == 1 else 2
         with scope(f"layer{i}"):
             x = unit(x, planes, stride, downsample=stride != 1 or in_ch != planes * expansion)
@@ -49,8 +53,8 @@ def resnet(x, unit, layers, num_classes=1000):
 
 
 def _make(depth: int, unit, layers):
-    def net(x):
-        return resnet(x, unit, layers)
+    def net(x, width=64, num_classes=1000):
+        return resnet(x, unit, layers, num_classes, width)
 
     net.__name__ = f"resnet{depth}"
     kind = "bottleneck" if unit is bottleneck else "basic"

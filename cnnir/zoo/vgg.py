@@ -37,8 +37,8 @@ def vgg_classifier(x, num_classes=1000):
 def _make(depth: int, batch_norm: bool):
     letter = {11: "A", 13: "B", 16: "D", 19: "E"}[depth]
 
-    def net(x):
-        return vgg_classifier(vgg_features(x, CONFIGS[depth], batch_norm))
+    def net(x, num_classes=1000):
+        return vgg_classifier(vgg_features(x, CONFIGS[depth], batch_norm), num_classes)
 
     net.__name__ = f"vgg{depth}{'_bn' if batch_norm else ''}"
     with_bn = " + BatchNorm" if batch_norm else ""

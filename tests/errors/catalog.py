@@ -357,7 +357,7 @@ CASES: list[Case] = [
     Case("cli-unknown-command", "Command line", "an unknown command",
          ("analyse", "resnet50"),
          "error: argument COMMAND: invalid choice: 'analyse' (choose from 'check', "
-         "'report', 'compile', 'draw', 'run', 'zoo', 'passes') (see 'cnnir --help')"),
+         "'report', 'compile', 'draw', 'run', 'zoo', 'passes', 'sweep') (see 'cnnir --help')"),
     Case("cli-bad-format", "Command line", "an unknown report format",
          ("report", "net.py", "--format", "xlsx"),
          "error: argument --format: invalid choice: 'xlsx' (choose from 'table', 'json', "
