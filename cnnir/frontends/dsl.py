@@ -65,10 +65,17 @@ def _display_path(path: str) -> str:
     """A path as the user would write it: relative to the cwd when below it."""
     if path.startswith("<"):
         return path
-    if os.path.abspath(path).startswith(_PKG_DIR + os.sep):  # the zoo: "cnnir/zoo/vgg.py"
-        return os.path.relpath(os.path.abspath(path), os.path.dirname(_PKG_DIR))
+    return _display_path_from(path, os.getcwd())
+
+
+@functools.lru_cache(maxsize=512)
+def _display_path_from(path: str, cwd: str) -> str:
+    """:func:`_display_path` for one working directory (asked once per layer: cached)."""
+    absolute = os.path.abspath(os.path.join(cwd, path))
+    if absolute.startswith(_PKG_DIR + os.sep):  # the zoo: "cnnir/zoo/vgg.py"
+        return os.path.relpath(absolute, os.path.dirname(_PKG_DIR))
     try:
-        rel = os.path.relpath(path)
+        rel = os.path.relpath(absolute, cwd)
     except ValueError:
         return path
     return path if rel.startswith("..") else rel
