@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
-from .shape import TensorShape, _check_channels, _flag, _number
+from .base import ELEMENTWISE, SHAPE_PRESERVING, VIEW, Op, RfStep, Saved, TrainCtx, Weightless
+from .shape import TensorShape, _check_channels, _flag, _number, numel
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,15 @@ class _PassThrough(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return None
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """Data movement: nothing kept (the shape alone)."""
+        return []
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        return 0, 0, 0
 
 
 @dataclass(frozen=True)
@@ -42,13 +51,26 @@ class Dropout(_PassThrough):
     def attrs(self) -> str:
         return f"p={self.p:g}"
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """In training: on CUDA ``native_dropout`` keeps a bool mask; on CPU PyTorch
+        multiplies by a scaled noise tensor of the input's dtype and keeps that."""
+        if ctx.device == "cpu":
+            return [Saved("noise", "new", numel(out))]
+        return [Saved("mask", "new", numel(out), "bool")]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """One multiply by the mask per element."""
+        return 0, 0, (numel(out) if needs_input_grad else 0)
+
 
 @dataclass(frozen=True)
 class Identity(_PassThrough):
     kind: ClassVar[str] = "identity"
     family: ClassVar[str] = "other"
     prefix: ClassVar[str | None] = "identity"
-    traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING})
+    traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING, VIEW})
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
@@ -63,6 +85,7 @@ class Flatten(_PassThrough):
     kind: ClassVar[str] = "flatten"
     family: ClassVar[str] = "other"
     prefix: ClassVar[str | None] = "flatten"
+    traits: ClassVar[frozenset[str]] = frozenset({VIEW})
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
@@ -105,6 +128,26 @@ class Linear(Op):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return inputs[0][0] * self.out_features, (self.out_features if self.bias else 0)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``addmm`` keeps its input where the weight needs a gradient and the
+        (transposed) weight where the input does."""
+        out_: list[Saved] = []
+        if ctx.weight_grad:
+            out_.append(Saved("input", "input0", numel(inputs[0])))
+        if ctx.requires_grad and ctx.requires_grad[0]:
+            out_.append(Saved("weight", "param", inputs[0][0] * self.out_features,
+                              per_image=False))
+        return out_
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """Input gradient ``g @ W`` and weight gradient ``g.T @ x``: ``in * out``
+        MACs each; the bias gradient one add per output."""
+        macs = inputs[0][0] * self.out_features
+        return (macs if needs_input_grad else 0, macs if needs_weight_grad else 0,
+                self.out_features if self.bias and needs_weight_grad else 0)
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
