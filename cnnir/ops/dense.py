@@ -21,15 +21,6 @@ class _PassThrough(Weightless):
                         units: tuple[int, int]) -> RfStep | None:
         return None
 
-    def saved(self, inputs: list[TensorShape], out: TensorShape,
-              ctx: TrainCtx) -> list[Saved]:
-        """Data movement: nothing kept (the shape alone)."""
-        return []
-
-    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
-                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
-        return 0, 0, 0
-
 
 @dataclass(frozen=True)
 class Dropout(_PassThrough):
@@ -76,6 +67,18 @@ class Identity(_PassThrough):
         (x,) = inputs
         return x
 
+    # declared per class, not on _PassThrough: a new data-movement op (a slice, a
+    # drop-path) must say what it keeps, not inherit "nothing"
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """A view of its input: nothing kept (the shape alone)."""
+        return []
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The gradient passes through: nothing computed."""
+        return 0, 0, 0
+
 
 @dataclass(frozen=True)
 class Flatten(_PassThrough):
@@ -90,6 +93,9 @@ class Flatten(_PassThrough):
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
         return TensorShape((x.numel,))
+
+    saved = Identity.saved  # a view: nothing kept
+    backward_cost = Identity.backward_cost
 
 
 @dataclass(frozen=True)
