@@ -106,6 +106,18 @@ class TrainCtx:
     device: str = "cuda"
 
 
+def keeps_nothing(op: Op, inputs: list[TensorShape], out: TensorShape,
+                  ctx: TrainCtx) -> list[Saved]:
+    """A ``saved`` rule for an op whose backward needs only shapes (a view, a concat)."""
+    return []
+
+
+def no_backward(op: Op, inputs: list[TensorShape], out: TensorShape, needs_input_grad: bool,
+                needs_weight_grad: bool) -> tuple[int, int, int]:
+    """A ``backward_cost`` rule for an op whose gradient only moves data."""
+    return 0, 0, 0
+
+
 class NoRule(CnnirError):
     """Raised by an op that lacks a rule; the pass adds the node's name and location."""
 
@@ -241,11 +253,11 @@ class Input(Weightless):
 
     def saved(self, inputs: list[TensorShape], out: TensorShape,
               ctx: TrainCtx) -> list[Saved]:
-        return []
+        return keeps_nothing(self, inputs, out, ctx)
 
     def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
-        return 0, 0, 0
+        return no_backward(self, inputs, out, needs_input_grad, needs_weight_grad)
 
     def attrs(self) -> str:
         return ""

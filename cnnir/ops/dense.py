@@ -6,7 +6,18 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import ELEMENTWISE, SHAPE_PRESERVING, VIEW, Op, RfStep, Saved, TrainCtx, Weightless
+from .base import (
+    ELEMENTWISE,
+    SHAPE_PRESERVING,
+    VIEW,
+    Op,
+    RfStep,
+    Saved,
+    TrainCtx,
+    Weightless,
+    keeps_nothing,
+    no_backward,
+)
 from .shape import TensorShape, _check_channels, _flag, _number, numel
 
 
@@ -69,15 +80,8 @@ class Identity(_PassThrough):
 
     # declared per class, not on _PassThrough: a new data-movement op (a slice, a
     # drop-path) must say what it keeps, not inherit "nothing"
-    def saved(self, inputs: list[TensorShape], out: TensorShape,
-              ctx: TrainCtx) -> list[Saved]:
-        """A view of its input: nothing kept (the shape alone)."""
-        return []
-
-    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
-                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
-        """The gradient passes through: nothing computed."""
-        return 0, 0, 0
+    saved = keeps_nothing  # a view of its input
+    backward_cost = no_backward  # the gradient passes through
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,8 @@ class Flatten(_PassThrough):
         (x,) = inputs
         return TensorShape((x.numel,))
 
-    saved = Identity.saved  # a view: nothing kept
-    backward_cost = Identity.backward_cost
+    saved = keeps_nothing  # a view of its input
+    backward_cost = no_backward
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import BROADCAST, ELEMENTWISE, MERGE, Op, RfStep, Saved, TrainCtx, Weightless
+from .base import (
+    BROADCAST,
+    ELEMENTWISE,
+    MERGE,
+    Op,
+    RfStep,
+    Saved,
+    TrainCtx,
+    Weightless,
+    keeps_nothing,
+    no_backward,
+)
 from .shape import TensorShape, broadcast, describe_mismatch, numel
 
 
@@ -49,14 +60,8 @@ class Concat(_Merge):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 0
 
-    def saved(self, inputs: list[TensorShape], out: TensorShape,
-              ctx: TrainCtx) -> list[Saved]:
-        """``cat`` keeps only the sizes (its backward slices the gradient)."""
-        return []
-
-    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
-                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
-        return 0, 0, 0
+    saved = keeps_nothing  # ``cat`` keeps the sizes; its backward slices the gradient
+    backward_cost = no_backward
 
 
 @dataclass(frozen=True)
