@@ -793,3 +793,106 @@ def _sweep_chunk(job: Any, variants: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 __all__ += ["sweep"]
+
+
+# --------------------------------------------------------------------------- training
+# ``cnnir report --training`` and ``cnnir check --training --memory`` (issue 18)
+
+_MEMORY_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+                 "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_memory(text: str | int) -> int:
+    """``"24GiB"``, ``"16GB"``, ``"512MiB"`` or a number of bytes, as bytes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        s = str(text).strip().lower().replace(" ", "")
+        i = len(s)
+        while i and not (s[i - 1].isdigit() or s[i - 1] == "."):
+            i -= 1
+        unit = s[i:]
+        try:
+            value = float(s[:i])
+        except ValueError:
+            value = -1.0
+        if unit not in _MEMORY_UNITS:
+            value = -1.0
+    if value <= 0:
+        raise UsageError(f"--memory must be a positive size such as 24GiB, 16GB or 512MiB, "
+                         f"got {text!r}")
+    return int(value * _MEMORY_UNITS[unit])
+
+
+def training(model: Graph | str, batch: int = 1, optimizer: str = "sgd",
+             dtype: str = "float32", amp: bool = False, device: str = "cuda",
+             frozen: Sequence[str] = (), format: str = "table", *,
+             output: str | None = None, input: str | Sequence[int] | None = None,
+             passes: str | None = None, explain: bool = False,
+             print_after_all: bool = False, log: Log | None = None) -> Any:
+    """``cnnir report --training``: a
+    :class:`~cnnir.backends.training_report.TrainingReport` of one training step --
+    per layer the bytes autograd keeps and the backward MACs (input and weight
+    gradients apart); in total parameters, gradients, optimizer state and the peak.
+    ``frozen`` names layers (or blocks) whose weights get no gradient."""
+    from .backends.training_report import RENDERERS, build_training
+
+    if output is not None:
+        check_output(output)
+    if format not in RENDERERS:
+        raise UsageError(f"unknown report format {format!r}; formats: {', '.join(RENDERERS)}")
+    graph = _prepare(model, input, passes, explain, print_after_all, log)
+    rep = build_training(graph, batch=batch, dtype=dtype, amp=amp, optimizer=optimizer,
+                         device=device, frozen=tuple(frozen))
+    rep.format = format
+    if output is not None:
+        _write(output, str(rep))
+    return rep
+
+
+@dataclass
+class Budget:
+    """``cnnir check --training --memory M``: does one training step fit in ``memory``."""
+
+    model: str
+    batch: int
+    memory: int          #: the budget, bytes
+    peak: int            #: the training step's peak at ``batch``, bytes
+    largest_batch: int   #: the largest batch that fits (0: not even batch 1)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fits(self) -> bool:
+        return self.peak <= self.memory
+
+    def __str__(self) -> str:
+        from .util import human_bytes
+
+        o = self.options
+        how = (f"batch {self.batch}, {o.get('optimizer')}, {o.get('dtype')}"
+               + (" AMP" if o.get("amp") else ""))
+        verdict = "fits" if self.fits else "does not fit"
+        most = (f"the largest batch that fits is {self.largest_batch}" if self.largest_batch
+                else "not even batch 1 fits")
+        return (f"{self.model}: {verdict}: training at {how} needs "
+                f"{human_bytes(self.peak)} of {human_bytes(self.memory)}; {most}")
+
+
+def budget(model: Graph | str, memory: str | int, batch: int = 1, optimizer: str = "sgd",
+           dtype: str = "float32", amp: bool = False, device: str = "cuda",
+           frozen: Sequence[str] = (), *, input: str | Sequence[int] | None = None,
+           passes: str | None = None, log: Log | None = None) -> Budget:
+    """The ``--memory`` check: the peak of one training step against ``memory``
+    (``"24GiB"``), and the largest batch that fits."""
+    from .backends.training_report import largest_batch, peak_at
+
+    limit = parse_memory(memory)
+    graph = _prepare(model, input, passes, False, False, log)
+    opts: dict[str, Any] = {"dtype": dtype, "amp": amp, "optimizer": optimizer,
+                            "device": device, "frozen": tuple(frozen)}
+    peak = peak_at(graph, batch, **opts)
+    most = largest_batch(graph, limit, **opts)
+    return Budget(graph.name, batch, limit, peak, most, opts)
+
+
+__all__ += ["training", "budget", "Budget", "parse_memory"]

@@ -68,6 +68,44 @@ def _add_passes(p: argparse.ArgumentParser) -> None:
                    help="say what each pass changed and why candidates were skipped")
 
 
+def _add_training(p: argparse.ArgumentParser, check: bool) -> None:
+    """The training flags of ``report`` and ``check`` (issue 18)."""
+    p.add_argument("--training", action="store_true",
+                   help="one training step: what autograd keeps, backward MACs, the peak"
+                   + (" (with --memory: does it fit; exit 3 if not)" if check else ""))
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],
+                   help="optimizer state for --training (momentum 1x, Adam 2x the params)")
+    p.add_argument("--amp", action="store_true",
+                   help="--training with autocast: float32 master weights, activations in "
+                   "--dtype (bfloat16 or float16)")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                   help="--training: where it trains (dropout keeps a bool mask on CUDA)")
+    p.add_argument("--frozen", metavar="LAYER,...",
+                   help="--training: layers or blocks whose weights get no gradient")
+    if check:
+        p.add_argument("--memory", metavar="SIZE", help="--training: the budget, e.g. 24GiB")
+        p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                       help="--training: batch size")
+        p.add_argument("--dtype", default="float32",
+                       choices=["float32", "bfloat16", "float16"],
+                       help="--training: element type")
+
+
+def _training_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The training options a command's flags give; training flags without
+    --training are a usage error."""
+    if not args.training:
+        for flag, given in (("--optimizer", args.optimizer != "sgd"), ("--amp", args.amp),
+                            ("--device", args.device != "cuda"), ("--frozen", args.frozen),
+                            ("--memory", getattr(args, "memory", None))):
+            if given:
+                raise UsageError(f"{flag} applies to --training only")
+        return {}
+    frozen = tuple(f.strip() for f in (args.frozen or "").split(",") if f.strip())
+    return {"batch": args.batch, "optimizer": args.optimizer, "dtype": args.dtype,
+            "amp": args.amp, "device": args.device, "frozen": frozen}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnir",
@@ -88,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_passes(p)
     p.add_argument("--print", action="store_true", help="print the IR")
+    _add_training(p, check=True)
 
     p = sub.add_parser("report", help="per-layer table: shapes, params, MACs, memory, RF")
     _add_model(p)
@@ -98,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="group rows by block down to depth N, with subtotals")
     p.add_argument("--columns", metavar="C1,C2", help="columns to show")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"],
-                   help="element type for memory figures")
+    p.add_argument("--dtype", default="float32",
+                   choices=["float32", "float16", "int8", "bfloat16"],
+                   help="element type for memory figures (bfloat16: --training only)")
     p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="batch size")
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
+    _add_training(p, check=False)
 
     p = sub.add_parser("compile", help="emit ONNX, PyTorch source or JSON IR")
     _add_model(p)
@@ -162,6 +203,18 @@ def _pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    train = _training_args(args)
+    if train:
+        if args.print:
+            raise UsageError("--print does not apply to --training")
+        if not args.memory:
+            raise UsageError("check --training needs --memory SIZE (e.g. 24GiB); "
+                             "'cnnir report --training' shows the figures")
+        pipe = _pipeline(args)
+        result = api.budget(args.model, args.memory, input=pipe["input"],
+                            passes=pipe["passes"], **train)
+        print(result)
+        return 0 if result.fits else 3
     graph = api.check(args.model, **_pipeline(args))
     if args.print:
         print(graph.format())
@@ -171,6 +224,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    train = _training_args(args)
+    if train:
+        for flag, value in (("--compare", args.compare), ("--depth", args.depth),
+                            ("--columns", args.columns)):
+            if value is not None:
+                raise UsageError(f"{flag} does not apply to --training")
+        rep = api.training(args.model, format=args.format, output=args.output,
+                           **_pipeline(args), **train)
+        if not args.output:
+            print(str(rep), end="")
+        return 0
     if args.compare:
         for flag, value in (("--depth", args.depth), ("--columns", args.columns)):
             if value is not None:

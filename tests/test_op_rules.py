@@ -64,6 +64,15 @@ def test_every_op_declares_params_cost_and_receptive_field(cls):
     step = op.receptive_field(ins, (8, 8))
     assert step is None or (len(step) == 4 and len(step[0]) == 3 and len(step[1]) == 3)
     assert op.traits <= O.TRAITS
+    for inplace in (False, True):
+        kept = op.saved(ins, out, O.TrainCtx(tuple(True for _ in ins), True, inplace))
+        assert all(isinstance(k, O.Saved) and type(k.numel) is int and k.numel >= 0
+                   and (k.storage in ("output", "param", "new")
+                        or int(k.storage[5:]) < len(ins)) for k in kept)
+    for needs in ((True, True), (False, True), (True, False)):
+        grads = op.backward_cost(ins, out, *needs)
+        assert len(grads) == 3 and all(type(g) is int and g >= 0 for g in grads)
+        assert (grads[0] == 0 or needs[0]) and (grads[1] == 0 or needs[1])
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,9 @@ class PReLU(O.Activation):
 
 @pytest.mark.parametrize("rule, args", [
     ("params", ([T((2, 4, 4))],)), ("cost", ([T((2, 4, 4))], T((2, 4, 4)))),
-    ("receptive_field", ([T((2, 4, 4))], (4, 4)))])
+    ("receptive_field", ([T((2, 4, 4))], (4, 4))),
+    ("saved", ([T((2, 4, 4))], T((2, 4, 4)), O.TrainCtx())),
+    ("backward_cost", ([T((2, 4, 4))], T((2, 4, 4)), True, True))])
 def test_an_op_kind_from_elsewhere_inherits_no_rule(rule, args):
     with pytest.raises(O.NoRule, match="'prelu_test'"):
         getattr(PReLU(), rule)(*args)

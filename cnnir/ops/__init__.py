@@ -41,11 +41,14 @@ from .base import (
     MERGE,
     SHAPE_PRESERVING,
     TRAITS,
+    VIEW,
     Geometry,
     Input,
     NoRule,
     Op,
     RfStep,
+    Saved,
+    TrainCtx,
     Weightless,
 )
 from .conv import *  # noqa: F403
@@ -115,7 +118,8 @@ __all__ = [
       for name in family.__all__ if name != "OPS"),
     "same_padding", "broadcast", "describe_mismatch", "numel",
     "NoRule", "Weightless", "RfStep", "Geometry", "Pair", "Pads", "TRAITS", "ELEMENTWISE",
-    "FUSABLE_ACTIVATION", "INPLACE_SAFE", "SHAPE_PRESERVING", "MERGE", "BROADCAST",
+    "FUSABLE_ACTIVATION", "INPLACE_SAFE", "SHAPE_PRESERVING", "MERGE", "BROADCAST", "VIEW",
+    "Saved", "TrainCtx",
     # helpers other modules use by their private names
     "_pair", "_pads", "_Pool", "_Elementwise", "_conv_attrs", "_fmt_pair", "_fmt_pads",
     "_positive", "_need_map", "_number", "_flag", "_check_channels", "_window_out",

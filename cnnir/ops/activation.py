@@ -19,6 +19,8 @@ from .base import (
     NoRule,
     Op,
     RfStep,
+    Saved,
+    TrainCtx,
     Weightless,
 )
 from .shape import TensorShape, _number, numel
@@ -35,6 +37,12 @@ class Activation(Weightless):
     traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING})
     #: elementary operations per output element; None: no cost rule
     per_element: ClassVar[int | None] = None
+    #: what its autograd node keeps: ``"output"`` (ReLU, sigmoid, tanh: the derivative
+    #: reads the result) or ``"input"``; None: no saved-tensors rule
+    saves: ClassVar[str | None] = None
+    #: what it keeps when it runs in place: ``"output"`` (the result, which now lives
+    #: in the producer's storage) or ``"new"`` (PyTorch clones the input first)
+    saves_inplace: ClassVar[str | None] = None
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
@@ -44,6 +52,22 @@ class Activation(Weightless):
         if self.per_element is None:
             raise NoRule(self, "cost")
         return 0, self.per_element * numel(out)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        where = self.saves_inplace if ctx.inplace else self.saves
+        if where is None:
+            raise NoRule(self, "saved-tensors")
+        return [Saved("output" if where == "output" else "input",
+                      "input0" if where == "input" else where, numel(out))]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The derivative costs what the function costs, plus one multiply by the
+        incoming gradient, per element (by convention)."""
+        if self.per_element is None:
+            raise NoRule(self, "backward-cost")
+        return 0, 0, ((self.per_element + 1) * numel(out) if needs_input_grad else 0)
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -57,6 +81,8 @@ class ReLU(Activation):
     title: ClassVar[str | None] = "ReLU"
     traits: ClassVar[frozenset[str]] = _FUSABLE_INPLACE
     per_element: ClassVar[int | None] = 1
+    saves: ClassVar[str | None] = "output"
+    saves_inplace: ClassVar[str | None] = "output"
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,8 @@ class LeakyReLU(Activation):
     title: ClassVar[str | None] = "LeakyReLU"
     traits: ClassVar[frozenset[str]] = _FUSABLE_INPLACE
     per_element: ClassVar[int | None] = 2  # compare + multiply
+    saves: ClassVar[str | None] = "input"
+    saves_inplace: ClassVar[str | None] = "output"
 
     def __post_init__(self) -> None:
         _number(self.negative_slope, "negative_slope")
@@ -82,6 +110,8 @@ class ReLU6(Activation):
     title: ClassVar[str | None] = "ReLU6"
     traits: ClassVar[frozenset[str]] = _FUSABLE_INPLACE
     per_element: ClassVar[int | None] = 2  # two compares
+    saves: ClassVar[str | None] = "input"
+    saves_inplace: ClassVar[str | None] = "new"
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,8 @@ class Sigmoid(Activation):
     title: ClassVar[str | None] = "sigmoid"
     traits: ClassVar[frozenset[str]] = _FUSABLE
     per_element: ClassVar[int | None] = 1
+    saves: ClassVar[str | None] = "output"
+    saves_inplace: ClassVar[str | None] = "output"
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,8 @@ class HardSigmoid(Activation):
     title: ClassVar[str | None] = "hard sigmoid"
     traits: ClassVar[frozenset[str]] = _FUSABLE_INPLACE
     per_element: ClassVar[int | None] = 4  # add 3, two clamps, multiply by 1/6
+    saves: ClassVar[str | None] = "input"
+    saves_inplace: ClassVar[str | None] = "new"
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,8 @@ class Tanh(Activation):
     title: ClassVar[str | None] = "tanh"
     traits: ClassVar[frozenset[str]] = _FUSABLE
     per_element: ClassVar[int | None] = 1
+    saves: ClassVar[str | None] = "output"
+    saves_inplace: ClassVar[str | None] = "output"
 
 
 @dataclass(frozen=True)
@@ -120,6 +156,8 @@ class HardSwish(Activation):
     title: ClassVar[str | None] = "hard swish"
     traits: ClassVar[frozenset[str]] = _FUSABLE_INPLACE
     per_element: ClassVar[int | None] = 5  # hardsigmoid, multiply
+    saves: ClassVar[str | None] = "input"
+    saves_inplace: ClassVar[str | None] = "new"
 
 
 @dataclass(frozen=True)
@@ -129,6 +167,8 @@ class SiLU(Activation):
     title: ClassVar[str | None] = "SiLU"
     traits: ClassVar[frozenset[str]] = _FUSABLE_INPLACE
     per_element: ClassVar[int | None] = 2  # sigmoid, multiply
+    saves: ClassVar[str | None] = "input"
+    saves_inplace: ClassVar[str | None] = "new"
 
 
 @dataclass(frozen=True)
@@ -149,6 +189,16 @@ class Softmax(Weightless):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 3 * numel(out)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``softmax_backward_data`` reads the result."""
+        return [Saved("output", "output", numel(out))]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """``y * (g - sum(g * y))``: 4 per element."""
+        return 0, 0, (4 * numel(out) if needs_input_grad else 0)
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:

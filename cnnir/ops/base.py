@@ -14,6 +14,13 @@ An op is a frozen dataclass.  Its class says what it *means*:
   non-trainable ones.  The one source for count-params, memory, weight init and
   weight files.
 * ``cost(inputs, out)`` -- ``(macs, other_ops)`` per image (see ``count-macs``).
+* ``saved(inputs, out, ctx)`` -- the tensors PyTorch's autograd keeps for its backward
+  in training (:class:`Saved`: which storage, how many elements, which dtype); ``ctx``
+  (:class:`TrainCtx`) says which inputs require a gradient and whether the op runs in
+  place (``training-memory``).
+* ``backward_cost(inputs, out, needs_input_grad, needs_weight_grad)`` --
+  ``(input_grad_macs, weight_grad_macs, other_ops)`` of its backward, per image
+  (``backward-cost``).
 * ``receptive_field(inputs, units)`` -- how its output units read its input's units:
   None (the RF is unchanged: per-pixel ops and merges) or ``(h, w, whole, irregular)``
   where ``h`` and ``w`` are ``(n, f, g)``: reads ``n`` units, moves ``f`` units per
@@ -46,20 +53,69 @@ SHAPE_PRESERVING = "shape_preserving"
 MERGE = "merge"
 #: a merge that broadcasts its operands (a ``Cx1x1`` gate onto a ``CxHxW`` map)
 BROADCAST = "broadcast"
+#: the output is a view of its (first) input's storage in PyTorch (flatten, identity)
+VIEW = "view"
 
 TRAITS = frozenset({ELEMENTWISE, FUSABLE_ACTIVATION, INPLACE_SAFE, SHAPE_PRESERVING, MERGE,
-                    BROADCAST})
+                    BROADCAST, VIEW})
 """Every trait an op may declare."""
 
 #: the rules an op declares (methods); a subclass from outside the package starts
 #: without them
-RULES = ("params", "cost", "receptive_field")
+RULES = ("params", "cost", "receptive_field", "saved", "backward_cost")
 
 Num = Any  #: int, or Fraction where a transposed conv or upsampling divides the stride
 Geometry = tuple[Num, Num, Num]
 #: per-axis ``(n, f, g)`` for height and width, whether every output unit sees the
 #: whole input, whether the bins differ in size (adaptive pooling)
 RfStep = tuple[Geometry, Geometry, bool, bool]
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor an op's autograd node keeps for backward (what
+    ``torch.autograd.graph.saved_tensors_hooks`` sees), by the storage it lives in.
+
+    ``storage``: ``"input0"``, ``"input1"``... (the storage of that input: counted once
+    however many ops save it), ``"output"`` (the op's own output), ``"param"`` (a
+    parameter or buffer: part of the parameter memory, not of the activations) or
+    ``"new"`` (a tensor made for backward alone: statistics, indices, masks).
+    ``numel`` is per image when ``per_image``, else in total.  ``dtype`` is ``"act"``
+    (the activation dtype of the run), or a fixed one (``"float32"``, ``"int64"``,
+    ``"bool"``)."""
+
+    what: str
+    storage: str
+    numel: int
+    dtype: str = "act"
+    per_image: bool = True
+
+
+@dataclass(frozen=True)
+class TrainCtx:
+    """What an op's :meth:`Op.saved` rule may ask of its place in the graph."""
+
+    #: per input: does it require a gradient (it depends on a trainable parameter)
+    requires_grad: tuple[bool, ...] = ()
+    #: does the op's trainable weight require a gradient (False: frozen, or none)
+    weight_grad: bool = True
+    #: does the op run in place (an activation writing into its producer's output)
+    inplace: bool = False
+    #: where it runs: ``"cuda"`` or ``"cpu"`` (dropout saves a bool mask on CUDA, the
+    #: scaled noise in the activation dtype on CPU)
+    device: str = "cuda"
+
+
+def keeps_nothing(op: Op, inputs: list[TensorShape], out: TensorShape,
+                  ctx: TrainCtx) -> list[Saved]:
+    """A ``saved`` rule for an op whose backward needs only shapes (a view, a concat)."""
+    return []
+
+
+def no_backward(op: Op, inputs: list[TensorShape], out: TensorShape, needs_input_grad: bool,
+                needs_weight_grad: bool) -> tuple[int, int, int]:
+    """A ``backward_cost`` rule for an op whose gradient only moves data."""
+    return 0, 0, 0
 
 
 class NoRule(CnnirError):
@@ -121,6 +177,16 @@ class Op:
         """How output units read input units (None: unchanged); ``units`` is the
         number of units per axis of the map the op reads."""
         raise NoRule(self, "receptive-field")
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """The tensors autograd keeps for the op's backward (see :class:`Saved`)."""
+        raise NoRule(self, "saved-tensors")
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """``(input_grad_macs, weight_grad_macs, other_ops)`` of the backward, per image."""
+        raise NoRule(self, "backward-cost")
 
     def has(self, trait: str) -> bool:
         """Whether the op declares ``trait``."""
@@ -184,6 +250,14 @@ class Input(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return None
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        return keeps_nothing(self, inputs, out, ctx)
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        return no_backward(self, inputs, out, needs_input_grad, needs_weight_grad)
 
     def attrs(self) -> str:
         return ""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import CnnirError, ShapeError
-from .base import Op, RfStep
+from .base import Op, RfStep, Saved, TrainCtx
 from .rf import transposed as rf_transposed
 from .rf import window as rf_window
 from .shape import (
@@ -38,6 +38,23 @@ def _conv_attrs(op: Any, extra: str = "") -> str:
     if not op.bias:
         parts.append("nobias")
     return ",".join(parts)
+
+
+def conv_saved(op: Any, inputs: list[TensorShape], weight: tuple[int, ...]) -> list[Saved]:
+    """A convolution's autograd node (``convolution_backward``) keeps its input and its
+    weight, whichever gradient is wanted (the first conv keeps the image too)."""
+    return [Saved("input", "input0", numel(inputs[0])),
+            Saved("weight", "param", numel(weight), per_image=False)]
+
+
+def conv_backward(macs: int, out: TensorShape, bias: bool, needs_input_grad: bool,
+                  needs_weight_grad: bool) -> tuple[int, int, int]:
+    """A convolution's backward: the input gradient is the transposed convolution of
+    the output gradient (the forward MACs), the weight gradient the correlation of input
+    and output gradient (the forward MACs again, each weight element once per output
+    position: ``Cin/groups``, not ``Cin``); the bias gradient one add per output."""
+    return (macs if needs_input_grad else 0, macs if needs_weight_grad else 0,
+            numel(out) if bias and needs_weight_grad else 0)
 
 
 def _check_groups(op: Any) -> None:
@@ -108,6 +125,15 @@ class Conv2d(Op):
         return (rf_window(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
                 rf_window(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
                 False, False)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        return conv_saved(self, inputs, self.params(inputs)["weight"])
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
+                             needs_weight_grad)
 
     def attrs(self) -> str:
         return _conv_attrs(self)
@@ -185,6 +211,15 @@ class ConvTranspose2d(Op):
         return (rf_transposed(self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
                 rf_transposed(self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]),
                 False, False)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        return conv_saved(self, inputs, self.params(inputs)["weight"])
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
+                             needs_weight_grad)
 
     def attrs(self) -> str:
         extra = "" if self.output_padding == (0, 0) else f"op={_fmt_pair(self.output_padding)}"

@@ -6,8 +6,19 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import CnnirError, ShapeError
-from . import rf
-from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
+from .rf import window as rf_window
+from .base import (
+    ELEMENTWISE,
+    SHAPE_PRESERVING,
+    VIEW,
+    Op,
+    RfStep,
+    Saved,
+    TrainCtx,
+    Weightless,
+    keeps_nothing,
+    no_backward,
+)
 from .shape import (
     Pads,
     Pair,
@@ -18,6 +29,7 @@ from .shape import (
     _need_map,
     _number,
     _pads,
+    numel,
 )
 
 
@@ -53,17 +65,35 @@ class Dropout(_PassThrough):
     def attrs(self) -> str:
         return f"p={self.p:g}"
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """In training: on CUDA ``native_dropout`` keeps a bool mask; on CPU PyTorch
+        multiplies by a scaled noise tensor of the input's dtype and keeps that."""
+        if ctx.device == "cpu":
+            return [Saved("noise", "new", numel(out))]
+        return [Saved("mask", "new", numel(out), "bool")]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """One multiply by the mask per element."""
+        return 0, 0, (numel(out) if needs_input_grad else 0)
+
 
 @dataclass(frozen=True)
 class Identity(_PassThrough):
     kind: ClassVar[str] = "identity"
     family: ClassVar[str] = "other"
     prefix: ClassVar[str | None] = "identity"
-    traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING})
+    traits: ClassVar[frozenset[str]] = frozenset({ELEMENTWISE, SHAPE_PRESERVING, VIEW})
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
         return x
+
+    # declared per class, not on _PassThrough: a new data-movement op (a slice, a
+    # drop-path) must say what it keeps, not inherit "nothing"
+    saved = keeps_nothing  # a view of its input
+    backward_cost = no_backward  # the gradient passes through
 
 
 @dataclass(frozen=True)
@@ -74,10 +104,14 @@ class Flatten(_PassThrough):
     kind: ClassVar[str] = "flatten"
     family: ClassVar[str] = "other"
     prefix: ClassVar[str | None] = "flatten"
+    traits: ClassVar[frozenset[str]] = frozenset({VIEW})
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
         return TensorShape((x.numel,))
+
+    saved = keeps_nothing  # a view of its input
+    backward_cost = no_backward
 
 
 @dataclass(frozen=True)
@@ -116,6 +150,26 @@ class Linear(Op):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return inputs[0][0] * self.out_features, (self.out_features if self.bias else 0)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``addmm`` keeps its input where the weight needs a gradient and the
+        (transposed) weight where the input does."""
+        out_: list[Saved] = []
+        if ctx.weight_grad:
+            out_.append(Saved("input", "input0", numel(inputs[0])))
+        if ctx.requires_grad and ctx.requires_grad[0]:
+            out_.append(Saved("weight", "param", inputs[0][0] * self.out_features,
+                              per_image=False))
+        return out_
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """Input gradient ``g @ W`` and weight gradient ``g.T @ x``: ``in * out``
+        MACs each; the bias gradient one add per output."""
+        macs = inputs[0][0] * self.out_features
+        return (macs if needs_input_grad else 0, macs if needs_weight_grad else 0,
+                self.out_features if self.bias and needs_weight_grad else 0)
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -195,7 +249,7 @@ class Pad(Weightless):
                         units: tuple[int, int]) -> RfStep | None:
         if not any(self.padding):
             return None
-        return rf.window(1, 1, self.padding[0]), rf.window(1, 1, self.padding[1]), False, False
+        return rf_window(1, 1, self.padding[0]), rf_window(1, 1, self.padding[1]), False, False
 
     def attrs(self) -> str:
         out = []

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .activation import Activation
-from .base import Op, RfStep
-from .conv import Conv2d, _conv_attrs
+from .base import Op, RfStep, Saved, TrainCtx
+from .conv import Conv2d, _conv_attrs, conv_backward, conv_saved
 from .norm import BatchNorm2d
 from .shape import TensorShape, numel
 
@@ -55,6 +55,25 @@ class FusedConv2d(Op):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return self.conv.receptive_field(inputs, units)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """The conv's input and weight (the folded BN keeps nothing), and what the
+        activation keeps when it runs in place on the conv's output."""
+        kept = conv_saved(self.conv, inputs, self.params(inputs)["weight"])
+        if self.act is not None:
+            kept += self.act.saved([out], out, TrainCtx((True,), inplace=True,
+                                                        device=ctx.device))
+        return kept
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The conv's backward with its bias, and the activation's."""
+        macs = self.conv.cost(inputs, out)[0]
+        i, w, other = conv_backward(macs, out, True, needs_input_grad, needs_weight_grad)
+        if self.act is not None:
+            other += self.act.backward_cost([out], out, True, False)[2]  # NoRule names it
+        return i, w, other
 
     def attrs(self) -> str:
         parts = [_conv_attrs(self.conv).replace(",nobias", "")]

@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import BROADCAST, ELEMENTWISE, MERGE, Op, RfStep, Weightless
+from .base import (
+    BROADCAST,
+    ELEMENTWISE,
+    MERGE,
+    Op,
+    RfStep,
+    Saved,
+    TrainCtx,
+    Weightless,
+    keeps_nothing,
+    no_backward,
+)
 from .shape import TensorShape, broadcast, describe_mismatch, numel
 
 
@@ -49,6 +60,9 @@ class Concat(_Merge):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 0
 
+    saved = keeps_nothing  # ``cat`` keeps the sizes; its backward slices the gradient
+    backward_cost = no_backward
+
 
 @dataclass(frozen=True)
 class _Elementwise(_Merge):
@@ -70,6 +84,11 @@ class _Elementwise(_Merge):
         return 0, numel(out)
 
 
+def _reduced(inputs: list[TensorShape], out: TensorShape, grads: tuple[bool, ...]) -> int:
+    """Adds that sum a broadcast operand's gradient back to its shape."""
+    return sum(numel(out) for s, g in zip(inputs, grads) if g and numel(s) < numel(out))
+
+
 @dataclass(frozen=True)
 class Add(_Elementwise):
     """Elementwise sum (residual connections), NumPy broadcasting."""
@@ -77,6 +96,16 @@ class Add(_Elementwise):
     kind: ClassVar[str] = "add"
     prefix: ClassVar[str | None] = "add"
     title: ClassVar[str | None] = "+"
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """The gradient passes through: nothing kept."""
+        return []
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """A broadcast operand's gradient is summed back: one add per output."""
+        return 0, 0, (_reduced(inputs, out, (True, True)) if needs_input_grad else 0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,25 @@ class Mul(_Elementwise):
     kind: ClassVar[str] = "mul"
     prefix: ClassVar[str | None] = "mul"
     title: ClassVar[str | None] = "×"
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """Each operand's gradient needs the other operand: ``mul`` keeps ``b`` when
+        ``a`` requires a gradient and ``a`` when ``b`` does."""
+        rg = ctx.requires_grad or (True, True)
+        kept = []
+        if rg[0]:
+            kept.append(Saved("other", "input1", numel(inputs[1])))
+        if rg[1]:
+            kept.append(Saved("self", "input0", numel(inputs[0])))
+        return kept
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """One multiply per output and operand, plus the sum of a broadcast one."""
+        if not needs_input_grad:
+            return 0, 0, 0
+        return 0, 0, 2 * numel(out) + _reduced(inputs, out, (True, True))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import CnnirError
-from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
+from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Saved, TrainCtx, Weightless
 from .shape import TensorShape, _check_channels, _flag, _need_map, _number, numel
 
 
@@ -53,6 +53,26 @@ class BatchNorm2d(_PerPixel):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 2 * numel(out)
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """Training-mode BN keeps its input, its weight and running statistics (the
+        module's own arrays) and the batch mean and inverse std it computed (float32)."""
+        c = inputs[0][0]
+        return [Saved("input", "input0", numel(inputs[0])),
+                Saved("weight", "param", 3 * c, per_image=False),
+                Saved("mean", "new", c, "float32", per_image=False),
+                Saved("invstd", "new", c, "float32", per_image=False)]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """Per element: ``x_hat`` (2), the sums of the gradient and of gradient times
+        ``x_hat`` (3: the weight and bias gradients), and the input gradient
+        ``scale * (g - sum_g/M - x_hat * sum_gx/M)`` (4)."""
+        n = numel(out)
+        if needs_input_grad:
+            return 0, 0, 9 * n
+        return 0, 0, (5 * n if needs_weight_grad else 0)
+
     def attrs(self) -> str:
         return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
 
@@ -87,6 +107,22 @@ class LocalResponseNorm(_PerPixel, Weightless):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (2 * self.size + 3) * numel(out)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """PyTorch's ``F.local_response_norm`` is a chain of ops: the squares padded
+        along channels (kept by the average pool), ``k + alpha * avg`` (kept by
+        ``pow``), its power (kept by the divide) and the input (kept by the divide)."""
+        c, h, w = inputs[0]
+        n = numel(out)
+        return [Saved("input", "input0", numel(inputs[0])),
+                Saved("padded squares", "new", (c + self.size - 1) * h * w),
+                Saved("k + alpha * avg", "new", n), Saved("denominator", "new", n)]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """Twice the forward arithmetic (the chain rule through each step), by convention."""
+        return 0, 0, (2 * self.cost(inputs, out)[1] if needs_input_grad else 0)
 
     def attrs(self) -> str:
         return f"size={self.size}"

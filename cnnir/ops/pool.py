@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import ClassVar
 
 from ..errors import CnnirError
-from .base import Geometry, Op, RfStep, Weightless
+from .base import Geometry, Op, RfStep, Saved, TrainCtx, Weightless
 from .rf import norm as rf_norm
 from .rf import upsampled as rf_upsampled
 from .rf import window as rf_window
@@ -93,6 +93,17 @@ class MaxPool2d(_Pool):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (self.kernel[0] * self.kernel[1] - 1) * numel(out)
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``max_pool2d_with_indices`` keeps its input and the argmax indices (int64)."""
+        return [Saved("input", "input0", numel(inputs[0])),
+                Saved("indices", "new", numel(out), "int64")]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """One add per output: its gradient scattered to the argmax."""
+        return 0, 0, (numel(out) if needs_input_grad else 0)
+
 
 @dataclass(frozen=True)
 class AvgPool2d(_Pool):
@@ -105,6 +116,16 @@ class AvgPool2d(_Pool):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, self.kernel[0] * self.kernel[1] * numel(out)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``avg_pool2d_backward`` is given the input (for its shape and padding)."""
+        return [Saved("input", "input0", numel(inputs[0]))]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The forward's windows again: ``kh * kw`` per output (divide, scatter adds)."""
+        return 0, 0, (self.cost(inputs, out)[1] if needs_input_grad else 0)
 
     def attrs(self) -> str:
         s = super().attrs()
@@ -141,6 +162,19 @@ class AdaptiveAvgPool2d(Weightless):
         sum_h = sum(e - s for s, e in adaptive_bins(h, self.output_size[0]))
         sum_w = sum(e - s for s, e in adaptive_bins(w, self.output_size[1]))
         return 0, c * sum_h * sum_w
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """To 1x1 PyTorch computes a mean, which keeps nothing; otherwise
+        ``_adaptive_avg_pool2d_backward`` is given the input."""
+        if self.output_size == (1, 1):
+            return []
+        return [Saved("input", "input0", numel(inputs[0]))]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The forward's bins again, summed exactly."""
+        return 0, 0, (self.cost(inputs, out)[1] if needs_input_grad else 0)
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -182,6 +216,16 @@ class GlobalAvgPool(Weightless):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, numel(inputs[0])
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """A mean: its backward needs only the shape."""
+        return []
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """One divide-and-broadcast per input element."""
+        return 0, 0, (numel(inputs[0]) if needs_input_grad else 0)
+
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return _whole(units)
@@ -219,6 +263,18 @@ class Upsample(Weightless):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (7 * numel(out) if self.mode == "bilinear" else 0)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``upsample_*_backward`` needs only the sizes."""
+        return []
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """Nearest: one add per output (summed into its source); bilinear: 7."""
+        if not needs_input_grad:
+            return 0, 0, 0
+        return 0, 0, (7 if self.mode == "bilinear" else 1) * numel(out)
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:

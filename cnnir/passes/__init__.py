@@ -26,6 +26,7 @@ PASS_MODULES = [
     "count_params",
     "count_macs",
     "memory",
+    "training",
     "receptive_field",
     "fuse",
     "bottleneck",
