@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import CnnirError, ShapeError
-from .rf import window as rf_window
 from .base import (
     ELEMENTWISE,
     SHAPE_PRESERVING,
@@ -19,6 +18,7 @@ from .base import (
     keeps_nothing,
     no_backward,
 )
+from .rf import window as rf_window
 from .shape import (
     Pads,
     Pair,
@@ -204,6 +204,18 @@ class DropPath(_PassThrough):
     def attrs(self) -> str:
         return f"p={self.p:g}"
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """In training, torchvision's ``stochastic_depth`` and timm's ``DropPath`` keep
+        their per-sample noise (``N x 1 x 1 x 1``, the activation dtype) for the
+        multiply's backward; with ``p == 0`` they return the input untouched."""
+        return [Saved("noise", "new", 1)] if self.p > 0 else []
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The gradient times the noise: one multiply per output (none when ``p == 0``)."""
+        return 0, 0, (numel(out) if needs_input_grad and self.p > 0 else 0)
+
 
 @dataclass(frozen=True)
 class Pad(Weightless):
@@ -250,6 +262,9 @@ class Pad(Weightless):
         if not any(self.padding):
             return None
         return rf_window(1, 1, self.padding[0]), rf_window(1, 1, self.padding[1]), False, False
+
+    saved = keeps_nothing  # its backward slices the gradient
+    backward_cost = no_backward
 
     def attrs(self) -> str:
         out = []

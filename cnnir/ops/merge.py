@@ -170,6 +170,13 @@ class Sum(_NAry):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (len(inputs) - 1) * numel(out)
 
+    saved = keeps_nothing  # chained adds: the gradient passes through
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """As :class:`Add`: a broadcast operand's gradient is summed back."""
+        return 0, 0, (_reduced(inputs, out, (True,) * len(inputs)) if needs_input_grad else 0)
+
 
 @dataclass(frozen=True)
 class Mean(_NAry):
@@ -182,6 +189,16 @@ class Mean(_NAry):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, len(inputs) * numel(out)
+
+    saved = keeps_nothing  # a sum divided by an int keeps no tensor
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """The gradient times ``1/n`` (one multiply per output), plus the sums of
+        broadcast operands."""
+        if not needs_input_grad:
+            return 0, 0, 0
+        return 0, 0, numel(out) + _reduced(inputs, out, (True,) * len(inputs))
 
 
 #: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)

@@ -181,6 +181,30 @@ class Scale(_PerPixel):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (int(self.scale) + int(self.bias)) * numel(out)
 
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``mul`` / ``div`` keep the input where the weight needs a gradient and the
+        weight where the input does; an add of a bias keeps nothing."""
+        if not self.scale:
+            return []
+        kept = []
+        if ctx.weight_grad:
+            kept.append(Saved("input", "input0", numel(inputs[0])))
+        if not ctx.requires_grad or ctx.requires_grad[0] or self.divide:
+            kept.append(Saved("weight", "param", numel(self.params(inputs)["weight"]),
+                              per_image=False))
+        return kept
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """Input gradient ``g * w``: one op per output; weight gradient ``sum(g * x)``:
+        two per output; bias gradient ``sum(g)``: one per output (all other ops)."""
+        n = numel(out)
+        other = n if self.scale and needs_input_grad else 0
+        if needs_weight_grad:
+            other += (2 * n if self.scale else 0) + (n if self.bias else 0)
+        return 0, 0, other
+
     def attrs(self) -> str:
         parts = ["per-channel" if self.per_channel else "scalar"]
         if self.scale and self.divide:
