@@ -1,4 +1,5 @@
-"""Normalisation: :class:`BatchNorm2d` and :class:`LocalResponseNorm` (per pixel: RF unchanged)."""
+"""Normalisation: :class:`BatchNorm2d`, :class:`LocalResponseNorm` and :class:`LayerNorm2d`
+(per pixel: RF unchanged)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,48 @@ class LocalResponseNorm(_PerPixel, Weightless):
         return f"size={self.size}"
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm,)
+@dataclass(frozen=True)
+class LayerNorm2d(_PerPixel):
+    """LayerNorm over the channels of each pixel of a ``CxHxW`` map (ConvNeXt's
+    ``LayerNorm2d``; ``nn.LayerNorm(C)`` between ``permute(0, 2, 3, 1)`` and
+    ``permute(0, 3, 1, 2)``): ``(x - mean_c) / sqrt(var_c + eps) * weight + bias``,
+    with the biased variance over the ``C`` channels of the pixel.
 
-__all__ = ["BatchNorm2d", "LocalResponseNorm", "OPS"]
+    Params: ``weight`` and ``bias`` ``(C)`` (trainable).  Cost: per output element 7
+    (accumulate for the mean, subtract it, square, accumulate for the variance,
+    divide by the deviation, multiply by the weight, add the bias) and per pixel 4
+    (divide the sum by C, divide the sum of squares by C, add eps, square root):
+    ``(7 * C + 4) * H * W``.  Not elementwise: each output reads every channel."""
+
+    eps: float = 1e-5
+    kind: ClassVar[str] = "layernorm2d"
+    family: ClassVar[str] = "norm"
+    prefix: ClassVar[str | None] = "ln"
+    title: ClassVar[str | None] = "LayerNorm"
+    traits: ClassVar[frozenset[str]] = frozenset({SHAPE_PRESERVING})
+    init: ClassVar[str | None] = "affine"
+
+    def __post_init__(self) -> None:
+        _number(self.eps, "eps", 0.0, low_open=True)
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        return x
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        c = (inputs[0][0],)
+        return {"weight": c, "bias": c}
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        c, h, w = out
+        return 0, (7 * c + 4) * h * w
+
+    def attrs(self) -> str:
+        return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm, LayerNorm2d,)
+
+__all__ = ["BatchNorm2d", "LocalResponseNorm", "LayerNorm2d", "OPS"]
