@@ -24,11 +24,11 @@ from ..ops import Pads, Pair, TensorShape
 from .importing import BATCH
 from .onnx_support import (
     ONNX,
-    attrs,
     NodeContext,
     Padded,
     RowPooled,
     Value,
+    attrs,
     bin_matrix,
     f32,
     ints,
@@ -914,7 +914,7 @@ def _match(cv: NodeContext, first: Any, pat: Pattern, x_name: str) -> list[Any] 
     """The nodes ``first, ...`` computing ``pat`` from tensor ``x_name`` (their
     intermediate outputs read by no other node); or why not, naming the node."""
     nodes: list[Any] = []
-    values = getattr(cv, "values")  # the driver's tensor values
+    values = cv.values
     for k, (op_type, operands) in enumerate(pat.steps):
         if k == 0:
             cands = [first]
@@ -979,7 +979,7 @@ def _claimed(cv: NodeContext, node: Any, ins: list[Value]) -> Any:
             continue
         k = next(i for i, n in enumerate(v.nodes) if n is node)
         op_type, operands = v.pat.steps[k]
-        got = _fits(getattr(cv, "values"), node, operands, v.x_name, v.nodes, True)
+        got = _fits(cv.values, node, operands, v.x_name, v.nodes, True)
         if got is None:
             want = [o if isinstance(o, (float, str)) else f"step {o + 1}" for o in operands]
             raise cv.err(node, f"step {k + 1} of what looks like the {v.pat.name} "
@@ -1149,7 +1149,7 @@ def _channels_last_bias(cv: NodeContext, node: Any, ins: list[Value]) -> Channel
                      f"{list(const.shape)}) to a channels-last view; cnnir folds it only as "
                      f"the per-channel bias of the MatMul right before it")
     p.weights = {**(p.weights or {}), "bias": bias}
-    p.op = O.Conv2d(p.op.out_channels, 1, bias=True)
+    p.op = O.Conv2d(p.op.out_channels, (1, 1), bias=True)
     return ChannelsLast(v.id, v.node)
 
 
@@ -1163,6 +1163,6 @@ def _channels_last_matmul(cv: NodeContext, node: Any, ins: list[Value]) -> Chann
         raise cv.err(node, f"weight of shape {list(w.shape)} does not fit the {c} channels of "
                      f"the channels-last view")
     k = int(w.shape[1])
-    op = O.Conv2d(k, 1, bias=False)
+    op = O.Conv2d(k, (1, 1), bias=False)
     conv = cv.add(node, op, [v.id], "conv", {"weight": w.T.reshape(k, c, 1, 1)})
     return ChannelsLast(conv, v.node)

@@ -350,7 +350,7 @@ def channels_last_module(m: Mapper, node: Any, mod: Any, v: ChannelsLast) -> Cha
         weights = {"weight": _np(mod.weight).reshape(mod.out_features, mod.in_features, 1, 1)}
         if mod.bias is not None:
             weights["bias"] = _np(mod.bias)
-        op, hint = O.Conv2d(mod.out_features, 1, bias=mod.bias is not None), "conv"
+        op, hint = O.Conv2d(mod.out_features, (1, 1), bias=mod.bias is not None), "conv"
     else:
         rule = TORCH_IMPORT.lookup(module_key(type(mod)))
         op, arrays, hint = rule(mod, shape)
@@ -593,9 +593,9 @@ def _layer_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
     ``LayerNorm2d.forward``); the weight and bias are the module's own tensors."""
     x = args[0] if args else kwargs.get("input")
     if not isinstance(x, ChannelsLast):
-        raise CnnirError(f"layer_norm of {describe(x) if not isinstance(x, Layer) else 'an NCHW map'}"
-                         f"; cnnir maps layer_norm over the channels of a permute(0, 2, 3, 1) "
-                         f"view only")
+        what = describe(x) if not isinstance(x, Layer) else "an NCHW map"
+        raise CnnirError(f"layer_norm of {what}; cnnir maps layer_norm over the channels "
+                         f"of a permute(0, 2, 3, 1) view only")
     arrays = []
     for i, key in ((2, "weight"), (3, "bias")):
         t = opt(node, args, kwargs, i, key)
