@@ -208,7 +208,7 @@ def _gelu(e: Emitter, n: str, op: O.GELU, ins: list[str], doc: str,
           name: str | None = None) -> str:
     """``Gelu`` from opset 20; before it the decomposition PyTorch's exporter writes:
     ``Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)``, and for ``tanh``
-    ``Mul(Mul(x, 0.5), Add(Tanh(Mul(Add(x, Mul(Mul(x, Mul(x, x)), kappa)), beta)), 1))``."""
+    ``Mul(Mul(x, Add(Tanh(Mul(Add(x, Mul(Mul(x, Mul(x, x)), kappa)), beta)), 1)), 0.5)``."""
     name = name or n
     x = ins[0]
     if e.opset >= 20:
@@ -227,8 +227,8 @@ def _gelu(e: Emitter, n: str, op: O.GELU, ins: list[str], doc: str,
     cube = step("Mul", [x, sq], "cube")
     inner = step("Add", [x, step("Mul", [cube, e.const(GELU_KAPPA)], "kappa")], "inner")
     t = step("Tanh", [step("Mul", [inner, e.const(GELU_BETA)], "beta")], "tanh")
-    half = step("Mul", [x, e.const(0.5)], "half")
-    return e.emit("Mul", [half, step("Add", [t, e.const(1.0)], "add")], n, name, doc)
+    xm = step("Mul", [x, step("Add", [t, e.const(1.0)], "add")], "mul")
+    return e.emit("Mul", [xm, e.const(0.5)], n, name, doc)
 
 
 @rule(O.LayerNorm2d)

@@ -844,6 +844,14 @@ GELU_TANH = Pattern("GELU (tanh form)", (
     ("Mul", ("x", "x")), ("Mul", ("x", 0)), ("Mul", (1, GELU_KAPPA)), ("Add", ("x", 2)),
     ("Mul", (3, GELU_BETA)), ("Tanh", (4,)), ("Add", (5, 1.0)), ("Mul", ("x", 6)),
     ("Mul", (7, 0.5))))
+#: the same as the dynamo exporter (onnxscript) writes them: ``x * (0.5 * (...))``, the cube
+#: as ``Pow(x, 3)``
+GELU_ERF_HALF_FIRST = Pattern("GELU (erf form, half first)", (
+    ("Div", ("x", SQRT2)), ("Erf", (0,)), ("Add", (1, 1.0)), ("Mul", (2, 0.5)),
+    ("Mul", ("x", 3))))
+GELU_TANH_POW = Pattern("GELU (tanh form, Pow)", (
+    ("Pow", ("x", 3.0)), ("Mul", (0, GELU_KAPPA)), ("Add", ("x", 1)), ("Mul", (2, GELU_BETA)),
+    ("Tanh", (3,)), ("Add", (4, 1.0)), ("Mul", (5, 0.5)), ("Mul", ("x", 6))))
 #: LayerNorm over the last axis as exporters write it before LayerNormalization (opset 17)
 LAYER_NORM = Pattern("LayerNorm", (
     ("ReduceMean", ("x",)), ("Sub", ("x", 0)), ("Pow", (1, 2.0)), ("ReduceMean", (2,)),
@@ -1069,8 +1077,10 @@ def _start(cv: NodeContext, node: Any, ins: list[Value], pats: tuple[Pattern, ..
 
 
 _MAKE: dict[str, Any] = {
-    GELU_ERF.name: lambda caps: (O.GELU("none"), None, "gelu"),
-    GELU_TANH.name: lambda caps: (O.GELU("tanh"), None, "gelu"),
+    **{p.name: (lambda caps: (O.GELU("none"), None, "gelu")) for p in (GELU_ERF,
+                                                                     GELU_ERF_HALF_FIRST)},
+    **{p.name: (lambda caps: (O.GELU("tanh"), None, "gelu")) for p in (GELU_TANH,
+                                                                     GELU_TANH_POW)},
 }
 
 
@@ -1093,8 +1103,8 @@ def _div(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any
     got = _claimed(cv, node, ins)
     if got is not None:
         return got
-    return _start(cv, node, ins, (GELU_ERF,), "cnnir maps Div only inside GELU's "
-                  "x * 0.5 * (1 + erf(x / sqrt(2))) and a LayerNorm decomposition")
+    return _start(cv, node, ins, (GELU_ERF, GELU_ERF_HALF_FIRST), "cnnir maps Div only "
+                  "inside GELU's x * 0.5 * (1 + erf(x / sqrt(2))) and a LayerNorm decomposition")
 
 
 @rule("Erf", produces=[O.GELU], handles=("input",))
@@ -1120,7 +1130,18 @@ def _inside(op_type: str, what: str, *handles: str) -> None:
 
 _inside("Sub", "a LayerNorm decomposition (ReduceMean -> Sub -> Pow -> ReduceMean -> Add -> "
         "Sqrt -> Div -> Mul -> Add)", "A", "B")
-_inside("Pow", "a LayerNorm decomposition (the square of x - mean)", "X", "Y")
+
+
+@rule("Pow", produces=[O.GELU, O.LayerNorm2d], handles=("X", "Y"),
+      refuses={"Y": "other than 3 (GELU's cube) or 2 (a LayerNorm's square)"})
+def _pow(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    got = _claimed(cv, node, ins)  # the square of a LayerNorm decomposition
+    if got is not None:
+        return got
+    return _start(cv, node, ins, (GELU_TANH_POW,), "cnnir maps Pow only inside GELU's tanh "
+                  "form (the cube of x) and a LayerNorm decomposition (the square of x - mean)")
+
+
 _inside("Sqrt", "a LayerNorm decomposition (the deviation)", "X")
 
 
