@@ -369,3 +369,15 @@ def test_a_gelu_step_read_elsewhere_is_refused():
 def test_a_plain_square_is_still_a_mul():
     g = from_onnx_model(make([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], {}))
     assert kinds(g) == ["input", "mul"]
+
+
+def test_json_round_trip_keeps_the_attributes(tmp_path):
+    import cnnir
+    from cnnir.frontends.json_io import load_json
+
+    g = ln_gelu.build()
+    path = tmp_path / "g.json"
+    path.write_text(cnnir.compile(g, to="json"))
+    back = load_json(str(path))
+    assert [back.op(n) for n in back.nodes()] == [g.op(n) for n in g.nodes()]
+    assert O.GELU("tanh") in [back.op(n) for n in back.nodes()]
