@@ -183,14 +183,15 @@ def test_fx_import_is_exact_and_runs_equal():
 
 def test_fx_layernorm_cost_and_rf():
     g = from_torch(net(), input=SIZE)
-    a = analyze(g)
     c, h, w = g.shape("stem/1")
-    row = {r.node: r for r in a.rows} if hasattr(a, "rows") else None
     op = g.op("stem/1")
     assert op.cost([g.shape("stem/0")], g.shape("stem/1")) == (0, (7 * c + 4) * h * w)
     assert op.params([g.shape("stem/0")]) == {"weight": (c,), "bias": (c,)}
     assert op.receptive_field([g.shape("stem/0")], (h, w)) is None
-    del row
+    gelu = g.op("stage/1/block/4")  # tanh form: 9 per element; erf form 5
+    assert gelu.cost([g.shape("stage/1/block/3")], g.shape("stage/1/block/4")) == (
+        0, 9 * 32 * 8 * 8)
+    assert g.op("stage/0/block/4").cost([], g.shape("stage/0/block/4")) == (0, 5 * 32 * 8 * 8)
 
 
 class _Bad(nn.Module):
