@@ -611,7 +611,8 @@ def _layer_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
 
 
 @TORCH_IMPORT.rule("Tensor.contiguous")
-def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
+                ) -> Layer | ChannelsLast:
     """A no-op on a feature map (or on a channels-last view): the value is its input's."""
     if isinstance(args[0], ChannelsLast):
         return args[0]
