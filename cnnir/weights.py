@@ -93,7 +93,8 @@ def init_weights(
             raise BackendError(f"'{n}': op kind '{op.kind}' declares no weight "
                                f"initialisation (init={op.init!r})", node=n)  # type: ignore
         arrays = scheme(rng, shapes, rand)
-        weights[n] = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+        weights[n] = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()
+                      if k in shapes}  # a LayerNorm has no running statistics
     return weights
 
 

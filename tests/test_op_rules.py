@@ -32,7 +32,7 @@ SAMPLES: dict[type[O.Op], tuple[O.Op, list[T]]] = {
     O.LocalResponseNorm: (O.LocalResponseNorm(), [T((2, 8, 8))]),
     **{cls: (cls(), [T((2, 8, 8))]) for cls in (
         O.ReLU, O.LeakyReLU, O.ReLU6, O.Sigmoid, O.HardSigmoid, O.Tanh, O.HardSwish,
-        O.SiLU, O.Softmax, O.MaxPool2d, O.AvgPool2d, O.GlobalAvgPool, O.Upsample,
+        O.SiLU, O.GELU, O.LayerNorm2d, O.Softmax, O.MaxPool2d, O.AvgPool2d, O.GlobalAvgPool, O.Upsample,
         O.Dropout, O.Identity, O.Flatten)},
     O.AdaptiveAvgPool2d: (O.AdaptiveAvgPool2d(3), [T((2, 8, 8))]),
     O.Linear: (O.Linear(5), [T((7,))]),
@@ -123,6 +123,7 @@ def test_dsl_auto_names_use_the_op_prefix():
     def every(x):
         a = x.conv(4, 3, padding=1).bn().relu().relu6().leaky_relu().sigmoid().tanh()
         a = a.hardswish().hardsigmoid().silu().lrn().maxpool(2).avgpool(1).upsample(2)
+        a = a.gelu().layernorm2d()
         a = a.conv_transpose(4, 2, stride=1)
         b = x.conv(4, 1)
         c = concat(mul(add(a, b), b), b).adaptive_avgpool(2).dropout().identity()

@@ -68,6 +68,9 @@ HAND = [
     ("tanh", O.Tanh(), [(120,)], (120,)),
     ("hardswish", O.HardSwish(), [(16, 4, 4)], (16, 4, 4)),
     ("silu", O.SiLU(), [(16, 4, 4)], (16, 4, 4)),
+    ("gelu", O.GELU(), [(16, 4, 4)], (16, 4, 4)),
+    ("gelu-tanh-flat", O.GELU("tanh"), [(120,)], (120,)),
+    ("layernorm2d", O.LayerNorm2d(1e-6), [(96, 56, 56)], (96, 56, 56)),
     ("softmax", O.Softmax(), [(1000,)], (1000,)),
     # floor: (112 - 3) // 2 + 1 = 55; ceil: ceil(109 / 2) + 1 = 56 (GoogLeNet)
     ("maxpool-floor", O.MaxPool2d(3, 2), [(64, 112, 112)], (64, 55, 55)),
@@ -178,6 +181,7 @@ def test_same_padding_matches_torch_values(kernel, dilation):
     (O.Conv2d(8, 3), [(300,)], "expects a CxHxW feature map, got a flat tensor of shape 300"),
     (O.MaxPool2d(2), [(300,)], "expects a CxHxW feature map, got a flat tensor of shape 300"),
     (O.BatchNorm2d(), [(300,)], "expects a CxHxW feature map, got a flat tensor of shape 300"),
+    (O.LayerNorm2d(), [(300,)], "expects a CxHxW feature map, got a flat tensor of shape 300"),
     (O.Linear(10), [(8, 4, 4)],
      "expects a flat input, got 8x4x4; add .flatten() (or a global pool and .flatten()) "
      "before it"),
@@ -237,6 +241,8 @@ def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     (lambda: O.Scale(scale=False), "a scale needs a weight, a bias or both"),
     (lambda: O.Scale(scale=False, bias=True, divide=True), "divide needs a weight to divide by"),
     (lambda: O.Scale(per_channel=1), "scale per_channel must be True or False, got 1"),
+    (lambda: O.LayerNorm2d(eps=-1.0), "eps must be > 0, got -1.0"),
+    (lambda: O.GELU("erf"), "gelu approximate must be 'none' or 'tanh', got 'erf'"),
     (lambda: O.LeakyReLU(float("nan")), "negative_slope must be a finite number, got nan"),
     (lambda: O.Upsample(2, "bicubic"), "upsample mode must be 'nearest' or 'bilinear', "
      "got 'bicubic'"),

@@ -40,6 +40,8 @@ class Emitter:
         self.tensors: set[str] = set()  # tensor names in use
         self._node_names: set[str] = set()
         self._consts: dict[tuple[str, bytes], str] = {}
+        #: the opset being written (rules pick a newer operator where it exists)
+        self.opset = 17
 
     @staticmethod
     def _unique(used: set[str], base: str) -> str:

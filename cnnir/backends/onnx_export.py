@@ -87,6 +87,7 @@ def to_onnx(graph: Graph, weights: Any = None, seed: int = 0, batch: int | str =
     bdim = _batch_dim(batch)
     arrays = resolve_weights(graph, weights, seed, mode, max_params)
     e = Emitter(graph, arrays, bdim)
+    e.opset = opset
     for n in graph.nodes():
         op = graph.op(n)
         rule = EXPORT.get(key(type(op)))

@@ -25,6 +25,9 @@ relu6                  ``Clip`` with min 0 and max 6 as inputs
 hardsigmoid            ``HardSigmoid(alpha=1/6, beta=1/2)``
 hardswish              ``HardSwish``
 silu                   ``Sigmoid`` then ``Mul``
+gelu                   ``Gelu`` (opset 20+); before: ``Div``/``Erf``/``Add``/``Mul`` (erf
+                       form) or ``Mul``/``Add``/``Tanh`` (tanh form), PyTorch's spelling
+layernorm2d            ``Transpose`` to NHWC, ``LayerNormalization(axis=-1)``, ``Transpose``
 softmax                ``Softmax(axis=1)`` (channels or features)
 maxpool2d / avgpool2d  ``MaxPool`` / ``AveragePool``; ``ceil_mode`` as extra end padding
                        (see :func:`_pool_pads`); an averaging ceil-mode pool that counts
@@ -196,6 +199,50 @@ def _silu(e: Emitter, n: str, op: O.SiLU, ins: list[str], doc: str,
     name = name or n
     s = e.emit("Sigmoid", [ins[0]], f"{name}:sigmoid", f"{name}:sigmoid", doc)
     return e.emit("Mul", [ins[0], s], n, name, doc)
+
+
+#: GELU's constants as PyTorch's ONNX exporter writes them
+SQRT2 = 1.4142135623730951
+GELU_BETA = 0.7978845608028654  # sqrt(2 / pi)
+GELU_KAPPA = 0.044715
+
+
+@rule(O.GELU)
+def _gelu(e: Emitter, n: str, op: O.GELU, ins: list[str], doc: str,
+          name: str | None = None) -> str:
+    """``Gelu`` from opset 20; before it the decomposition PyTorch's exporter writes:
+    ``Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)``, and for ``tanh``
+    ``Mul(Mul(x, Add(Tanh(Mul(Add(x, Mul(Mul(x, Mul(x, x)), kappa)), beta)), 1)), 0.5)``."""
+    name = name or n
+    x = ins[0]
+    if e.opset >= 20:
+        return e.emit("Gelu", [x], n, name, doc, approximate=op.approximate)
+
+    def step(op_type: str, args: list[str], what: str) -> str:
+        return e.emit(op_type, args, f"{name}:{what}", f"{name}:{what}", doc)
+
+    if op.approximate == "none":
+        d = step("Div", [x, e.const(SQRT2)], "div")
+        erf = step("Erf", [d], "erf")
+        one = step("Add", [erf, e.const(1.0)], "add")
+        xm = step("Mul", [x, one], "mul")
+        return e.emit("Mul", [xm, e.const(0.5)], n, name, doc)
+    sq = step("Mul", [x, x], "square")
+    cube = step("Mul", [x, sq], "cube")
+    inner = step("Add", [x, step("Mul", [cube, e.const(GELU_KAPPA)], "kappa")], "inner")
+    t = step("Tanh", [step("Mul", [inner, e.const(GELU_BETA)], "beta")], "tanh")
+    xm = step("Mul", [x, step("Add", [t, e.const(1.0)], "add")], "mul")
+    return e.emit("Mul", [xm, e.const(0.5)], n, name, doc)
+
+
+@rule(O.LayerNorm2d)
+def _layernorm2d(e: Emitter, n: str, op: O.LayerNorm2d, ins: list[str], doc: str) -> str:
+    """``Transpose(0, 2, 3, 1)``, ``LayerNormalization(axis=-1)``, ``Transpose(0, 3, 1, 2)``
+    (LayerNormalization is opset 17, the exporter's minimum)."""
+    t = e.emit("Transpose", [ins[0]], f"{n}:nhwc", f"{n}:nhwc", doc, perm=[0, 2, 3, 1])
+    y = e.emit("LayerNormalization", [t, e.param(n, "weight"), e.param(n, "bias")],
+               f"{n}:ln", f"{n}:ln", doc, axis=-1, epsilon=float(op.eps))
+    return e.emit("Transpose", [y], n, n, doc, perm=[0, 3, 1, 2])
 
 
 @rule(O.Softmax)

@@ -251,6 +251,25 @@ activation(O.HardSwish, "Hardswish", _function("F.hardswish"))
 activation(O.SiLU, "SiLU", _function("F.silu"))
 
 
+@lowering(O.GELU)
+def _gelu(p: Lowering, n: str, op: O.GELU) -> Step:
+    """``nn.GELU()`` / ``nn.GELU(approximate="tanh")``; never in place (it has no such form)."""
+    kwargs = () if op.approximate == "none" else kw(approximate=op.approximate)
+    return p.module_step(n, Ctor("GELU", (), kwargs))
+
+
+@lowering(O.LayerNorm2d)
+def _layernorm2d(p: Lowering, n: str, op: O.LayerNorm2d) -> Step:
+    """``x.permute(0, 2, 3, 1)``, ``nn.LayerNorm(C, eps)``, ``.permute(0, 3, 1, 2)``:
+    torchvision's ConvNeXt form (state_dict ``weight`` and ``bias``)."""
+    (src,) = p.g.inputs(n)
+    kwargs = () if op.eps == 1e-5 else kw(eps=op.eps)
+    calls = [Call("method", "permute", (Ref(src), 0, 2, 3, 1), hint="nhwc"),
+             Call("module", "", (Ref(f"{n}#0"),)),
+             Call("method", "permute", (Ref(f"{n}#1"), 0, 3, 1, 2))]
+    return p.step(n, calls, Ctor("LayerNorm", (p.shape(src)[0],), kwargs))
+
+
 @lowering(O.Softmax)
 def _softmax(p: Lowering, n: str, op: O.Softmax) -> Step:
     return p.module_step(n, Ctor("Softmax", (), kw(dim=1)))

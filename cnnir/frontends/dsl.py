@@ -226,6 +226,14 @@ class Tensor:
     def silu(self, name: str | None = None) -> Tensor:
         return self._layer("silu", O.SiLU, name)
 
+    def gelu(self, approximate: str = "none", name: str | None = None) -> Tensor:
+        """GELU: exact (erf) or ``approximate="tanh"``, as PyTorch's ``F.gelu``."""
+        return self._layer("gelu", lambda: O.GELU(approximate), name)
+
+    def layernorm2d(self, eps: float = 1e-5, name: str | None = None) -> Tensor:
+        """LayerNorm over the channels of each pixel (ConvNeXt's LayerNorm2d)."""
+        return self._layer("ln", lambda: O.LayerNorm2d(eps), name)
+
     def softmax(self, name: str | None = None) -> Tensor:
         return self._layer("softmax", O.Softmax, name)
 

@@ -13,6 +13,7 @@ later): handled exactly, or refused by name with an error naming the node
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from .onnx_support import (
     Padded,
     RowPooled,
     Value,
+    attrs,
     bin_matrix,
     f32,
     ints,
@@ -183,7 +185,10 @@ def _batchnorm(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) 
 
 
 def _simple(op_type: str, op_cls: type[O.Op], hint: str, arg: str = "X") -> None:
-    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+        got = _claimed(cv, node, ins)  # the Tanh of GELU's tanh form
+        if got is not None:
+            return got
         return cv.add(node, op_cls(), [cv.ir(node, ins)], hint)
     rule(op_type, produces=[op_cls], handles=(arg,))(handler)
 
@@ -247,8 +252,19 @@ def _softmax(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) ->
 
 
 def _elementwise(op_type: str, op_cls: type[O.Op], hint: str) -> None:
-    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+        got = _claimed(cv, node, ins)  # a step of a GELU / LayerNorm decomposition
+        if got is not None:
+            return got
         consts = [isinstance(v, np.ndarray) for v in ins[:2]]
+        lasts = [isinstance(v, ChannelsLast) for v in ins[:2]]
+        if op_cls is O.Add and any(consts) and any(lasts):
+            return _channels_last_bias(cv, node, ins)
+        if op_cls is O.Mul and len(ins) == 2 and node.input[0] == node.input[1]:
+            # x * x: the start of GELU's tanh form, else a product of two feature maps
+            claim = _claim(cv, node, GELU_TANH, _feature(cv, node, ins), _MAKE[GELU_TANH.name])
+            if isinstance(claim, Claimed):
+                return claim
         if any(consts):
             if op_cls is O.Add and _foldable_bias(cv, node, ins):
                 return _fold_bias(cv, node, ins)
@@ -258,6 +274,7 @@ def _elementwise(op_type: str, op_cls: type[O.Op], hint: str) -> None:
     refused = {"B": "a constant that varies along an axis other than the channel axis "
                     "(by ONNX broadcasting)"}
     made = [O.Add, O.Conv2d, O.Linear, O.Scale] if op_cls is O.Add else [op_cls, O.Scale]
+    made += [O.GELU, O.LayerNorm2d]  # steps of their decompositions
     rule(op_type, produces=made, handles=("A", "B"), refuses=refused)(handler)
 
 
@@ -265,10 +282,12 @@ _elementwise("Add", O.Add, "add")
 _elementwise("Mul", O.Mul, "mul")
 
 
-@rule("Sub", "Div", produces=[O.Scale], handles=("A", "B"),
-      refuses={"A": "a feature map, when B is one too (no IR op for the difference or "
-                    "quotient of two feature maps)",
-               "B": "a feature map divided into a constant (c / x)"})
+#: what Sub and Div refuse (a step of a GELU / LayerNorm decomposition is claimed first)
+_SUB_DIV_REFUSES = {"A": "a feature map, when B is one too (no IR op for the difference or "
+                         "quotient of two feature maps)",
+                    "B": "a feature map divided into a constant (c / x)"}
+
+
 def _sub_div(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
     """``x - c``, ``c - x``, ``x / c``: a :class:`~cnnir.ops.Scale` by the constant."""
     if not any(isinstance(v, np.ndarray) for v in ins[:2]):
@@ -521,10 +540,16 @@ def _gap(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int
     return cv.add(node, O.GlobalAvgPool(), [x], "gap")
 
 
-@rule("ReduceMean", produces=[O.GlobalAvgPool, O.Flatten],
+@rule("ReduceMean", produces=[O.GlobalAvgPool, O.Flatten, O.LayerNorm2d],
       handles=("data", "axes", "keepdims", "noop_with_empty_axes"),
       refuses={"axes": "other than [2, 3] (H and W)"})
-def _reduce_mean(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+def _reduce_mean(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    got = _claimed(cv, node, ins)  # the variance of a LayerNorm decomposition
+    if got is not None:
+        return got
+    if isinstance(ins[0], ChannelsLast):
+        return _start(cv, node, ins, (LAYER_NORM,), "cnnir maps ReduceMean of a channels-last "
+                      "view only as the mean of a LayerNorm decomposition over the channels")
     x = cv.ir(node, ins)
     _map_input(cv, node, x)
     axes = a.get("axes")
@@ -626,10 +651,12 @@ def _is_bins(m: Any, size: int) -> int | None:
     return out if np.allclose(m, bin_matrix(size, out), atol=1e-6) else None
 
 
-@rule("MatMul", produces=[O.Linear, O.AdaptiveAvgPool2d], handles=("A", "B"),
+@rule("MatMul", produces=[O.Linear, O.AdaptiveAvgPool2d, O.Conv2d], handles=("A", "B"),
       refuses={"B": "computed by the graph, or a matrix on a feature map that is no "
                     "adaptive-pool bin matrix"})
 def _matmul(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if isinstance(ins[0], ChannelsLast):  # a Linear on the channels of a map
+        return _channels_last_matmul(cv, node, ins)
     if isinstance(ins[1], RowPooled):  # A_h @ (x @ A_w^T): an adaptive average pool
         half = ins[1]
         s = cv.shape(half.src)
@@ -860,3 +887,410 @@ def _cast(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> in
 
 
 __all__ = ["bin_matrix"]
+
+
+# --------------------------------------------------------------------------- channels last,
+# GELU and LayerNorm: ConvNeXt's Transpose / LayerNormalization / MatMul and the
+# decompositions exporters write for GELU (before opset 20) and LayerNorm (before 17)
+
+
+#: GELU's constants (PyTorch's): sqrt(2), sqrt(2 / pi) and the cubic's coefficient
+SQRT2 = math.sqrt(2.0)
+GELU_BETA = math.sqrt(2.0 / math.pi)
+GELU_KAPPA = 0.044715
+
+
+class ChannelsLast:
+    """``Transpose(perm=[0, 2, 3, 1])`` of the ``CxHxW`` map of layer ``id``: pending until
+    ``Transpose(perm=[0, 3, 1, 2])`` turns it back.  In between cnnir maps what ConvNeXt
+    runs channels-last -- LayerNormalization over the last axis (a ``layernorm2d``),
+    MatMul by a constant ``C x K`` matrix plus a bias (a 1x1 ``conv2d``), GELU -- each
+    applied to the NCHW map itself."""
+
+    def __init__(self, i: int, node: str) -> None:
+        self.id = i
+        self.node = node
+
+    def misread(self) -> str:
+        return (f"reads the channels-last output of Transpose '{self.node}'; cnnir maps "
+                f"LayerNormalization (last axis), MatMul by a constant, an Add of its bias "
+                f"and GELU there, until a Transpose(perm=[0, 3, 1, 2]) turns it back")
+
+
+#: a pattern operand: "x" (the pattern's input), an int (that step's output), a float
+#: (a constant of that value), or a string "=name" (any constant, captured as ``name``)
+Operand = Any
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A decomposition exporters write for one cnnir op: steps ``(op_type, operands)``
+    from the input ``x``; Add and Mul match either operand order."""
+
+    name: str
+    steps: tuple[tuple[str, tuple[Operand, ...]], ...]
+
+    def text(self) -> str:
+        return " -> ".join(op for op, _ in self.steps)
+
+
+#: ``x * 0.5 * (1 + erf(x / sqrt(2)))`` as torch.onnx.export writes GELU before opset 20
+GELU_ERF = Pattern("GELU (erf form)", (
+    ("Div", ("x", SQRT2)), ("Erf", (0,)), ("Add", (1, 1.0)), ("Mul", ("x", 2)),
+    ("Mul", (3, 0.5))))
+#: ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``, PyTorch's (and cnnir's) spelling
+GELU_TANH = Pattern("GELU (tanh form)", (
+    ("Mul", ("x", "x")), ("Mul", ("x", 0)), ("Mul", (1, GELU_KAPPA)), ("Add", ("x", 2)),
+    ("Mul", (3, GELU_BETA)), ("Tanh", (4,)), ("Add", (5, 1.0)), ("Mul", ("x", 6)),
+    ("Mul", (7, 0.5))))
+#: the same as the dynamo exporter (onnxscript) writes them: ``x * (0.5 * (...))``, the cube
+#: as ``Pow(x, 3)``
+GELU_ERF_HALF_FIRST = Pattern("GELU (erf form, half first)", (
+    ("Div", ("x", SQRT2)), ("Erf", (0,)), ("Add", (1, 1.0)), ("Mul", (2, 0.5)),
+    ("Mul", ("x", 3))))
+GELU_TANH_POW = Pattern("GELU (tanh form, Pow)", (
+    ("Pow", ("x", 3.0)), ("Mul", (0, GELU_KAPPA)), ("Add", ("x", 1)), ("Mul", (2, GELU_BETA)),
+    ("Tanh", (3,)), ("Add", (4, 1.0)), ("Mul", (5, 0.5)), ("Mul", ("x", 6))))
+#: LayerNorm over the last axis as exporters write it before LayerNormalization (opset 17)
+LAYER_NORM = Pattern("LayerNorm", (
+    ("ReduceMean", ("x",)), ("Sub", ("x", 0)), ("Pow", (1, 2.0)), ("ReduceMean", (2,)),
+    ("Add", (3, "=eps")), ("Sqrt", (4,)), ("Div", (1, 5)), ("Mul", (6, "=weight")),
+    ("Add", (7, "=bias"))))
+
+
+@dataclass
+class Claimed:
+    """The nodes of a matched :class:`Pattern`: each checks its constants as it comes
+    (they may be computed by ``Constant`` nodes later in the file's order) and passes the
+    claim on; the last one adds the layer (``finish(cv, node, caps) -> value``)."""
+
+    pat: Pattern
+    nodes: list[Any]
+    x_name: str
+    finish: Any
+    caps: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def misread(self) -> str:
+        return f"reads a value inside the {self.pat.name} decomposition"
+
+
+def _close(v: Any, c: float) -> bool:
+    a = np.asarray(v, dtype=np.float64)
+    return a.size == 1 and abs(float(a.reshape(-1)[0]) - c) <= 1e-6 * max(1.0, abs(c))
+
+
+def _fits(values: dict[str, Any], node: Any, operands: tuple[Operand, ...], x_name: str,
+          nodes: list[Any], final: bool) -> dict[str, np.ndarray] | None:
+    """The constants ``node`` captures if its inputs are ``operands`` (either order for
+    Add and Mul), else None.  Not ``final``: a constant not computed yet may match."""
+    ins = list(node.input)
+    if node.op_type == "ReduceMean":  # over the last axis, keeping it
+        if not _last_axis_mean(node, values):
+            return None
+        ins = ins[:1]
+    if len(ins) != len(operands):
+        return None
+    orders = [ins] if len(ins) < 2 or node.op_type not in ("Add", "Mul") else [ins, ins[::-1]]
+    steps = {n.output[0] for n in nodes}
+    for order in orders:
+        got: dict[str, np.ndarray] = {}
+        for name, want in zip(order, operands):
+            v = values.get(name)
+            if want == "x":
+                ok = name == x_name
+            elif isinstance(want, int):
+                ok = want < len(nodes) and name == nodes[want].output[0]
+            elif name == x_name or name in steps or not (
+                    isinstance(v, np.ndarray) or (v is None and not final)):
+                ok = False
+            elif v is None:
+                ok = True  # checked when the node comes
+            elif isinstance(want, float):
+                ok = _close(v, want)
+            else:
+                ok = True
+                got[want[1:]] = v
+            if not ok:
+                break
+        else:
+            return got
+    return None
+
+
+def _match(cv: NodeContext, first: Any, pat: Pattern, x_name: str) -> list[Any] | str:
+    """The nodes ``first, ...`` computing ``pat`` from tensor ``x_name`` (their
+    intermediate outputs read by no other node); or why not, naming the node."""
+    nodes: list[Any] = []
+    values = cv.values
+    for k, (op_type, operands) in enumerate(pat.steps):
+        if k == 0:
+            cands = [first]
+        else:
+            reads = [nodes[o].output[0] for o in operands if isinstance(o, int)]
+            cands = [c for r in reads for c in cv.consumers.get(r, [])
+                     if c.op_type == op_type]
+        found = next((c for c in cands
+                      if _fits(values, c, operands, x_name, nodes, False) is not None), None)
+        if found is None:
+            prev = nodes[-1] if nodes else first
+            return (f"after {prev.op_type} '{prev.name or prev.output[0]}' there is no "
+                    f"{op_type} of step {k + 1} of the {pat.name} decomposition "
+                    f"{pat.text()}")
+        nodes.append(found)
+    inside = {id(n) for n in nodes}
+    for n in nodes[:-1]:
+        out = n.output[0]
+        others = [c for c in cv.consumers.get(out, []) if id(c) not in inside]
+        if others or out in cv.graph_outputs:
+            who = (f"{others[0].op_type} '{others[0].name or others[0].output[0]}'" if others
+                   else "a graph output")
+            return (f"the {pat.name} decomposition's {n.op_type} '{n.name or out}' is also "
+                    f"read by {who}")
+    return nodes
+
+
+def _last_axis_mean(node: Any, values: dict[str, Any]) -> bool:
+    """Whether a ReduceMean averages the last axis of a 4-D tensor and keeps it."""
+    a = attrs(node)
+    axes = a.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        v = values.get(node.input[1])
+        axes = ints(v) if isinstance(v, np.ndarray) else None
+    return axes is not None and [int(x) % 4 for x in axes] == [3] and \
+        int(a.get("keepdims", 1)) == 1
+
+
+def _claim(cv: NodeContext, node: Any, pat: Pattern, src: Any, make: Any
+           ) -> Claimed | str:
+    """Match ``pat`` from ``node`` on its input ``src`` (a layer or a channels-last view):
+    the claim, or why the nodes differ.  ``make(caps)`` gives ``(op, weights, hint)``."""
+    got = _match(cv, node, pat, node.input[0])
+    if isinstance(got, str):
+        return got
+
+    def finish(cv: NodeContext, last: Any, caps: dict[str, np.ndarray]) -> Any:
+        op, weights, hint = make(caps)
+        if isinstance(src, ChannelsLast):
+            return ChannelsLast(cv.add(last, op, [src.id], hint, weights), src.node)
+        return cv.add(last, op, [src], hint, weights)
+
+    claim = Claimed(pat, got, node.input[0], finish)
+    return _claimed(cv, node, [claim])
+
+
+def _claimed(cv: NodeContext, node: Any, ins: list[Value]) -> Any:
+    """The value of a node inside a matched decomposition (its constants checked), or
+    None; a constant that differs from the decomposition's is an error naming it."""
+    for v in ins:
+        if not isinstance(v, Claimed) or not any(n is node for n in v.nodes):
+            continue
+        k = next(i for i, n in enumerate(v.nodes) if n is node)
+        op_type, operands = v.pat.steps[k]
+        got = _fits(cv.values, node, operands, v.x_name, v.nodes, True)
+        if got is None:
+            want = [o if isinstance(o, (float, str)) else f"step {o + 1}" for o in operands]
+            raise cv.err(node, f"step {k + 1} of what looks like the {v.pat.name} "
+                         f"decomposition {v.pat.text()}, but its operands are not "
+                         f"{want}; refused rather than read as another op")
+        v.caps.update(got)
+        return v.finish(cv, node, v.caps) if node is v.nodes[-1] else v
+    return None
+
+
+def _feature(cv: NodeContext, node: Any, ins: list[Value], i: int = 0) -> Any:
+    """Input ``i``: a layer id or a channels-last view."""
+    v = ins[i] if i < len(ins) else None
+    return v if isinstance(v, ChannelsLast) else cv.ir(node, ins, i)
+
+
+@rule("Transpose", produces=[], handles=("data", "perm"),
+      refuses={"perm": "other than [0, 2, 3, 1] of a map and [0, 3, 1, 2] back"})
+def _transpose(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    perm = ints(a["perm"]) if "perm" in a else None
+    v = ins[0] if ins else None
+    if isinstance(v, ChannelsLast) and perm == [0, 3, 1, 2]:
+        return v.id
+    if not isinstance(v, ChannelsLast):
+        x = cv.ir(node, ins)
+        if len(cv.shape(x)) == 3 and perm == [0, 2, 3, 1]:
+            return ChannelsLast(x, node.name or node.output[0])
+    what = "a channels-last view" if isinstance(v, ChannelsLast) else "a feature map"
+    raise cv.err(node, f"transposes {what} with perm {perm}; cnnir maps Transpose only as "
+                 f"perm [0, 2, 3, 1] of a map and perm [0, 3, 1, 2] back (ConvNeXt's "
+                 f"channels-last LayerNorm / Linear)")
+
+
+@rule("LayerNormalization", produces=[O.LayerNorm2d],
+      handles=("X", "Scale", "B", "axis", "epsilon", "stash_type"),
+      refuses={"axis": "other than the last axis of a channels-last view",
+               "B": "absent (cnnir's layernorm2d has a bias)"})
+def _layer_normalization(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]
+                         ) -> ChannelsLast:
+    """Over the channels of a channels-last view; ``stash_type`` only sets the precision
+    of the statistics of a float16 input (the input is float32)."""
+    v = ins[0] if ins else None
+    if not isinstance(v, ChannelsLast):
+        raise cv.err(node, "normalises a tensor that is no Transpose(perm=[0, 2, 3, 1]) of a "
+                     "feature map; cnnir maps LayerNormalization over the channels only")
+    axis = int(a.get("axis", -1))
+    if axis % 4 != 3:
+        raise cv.err(node, f"axis={axis} normalises more than the channels; cnnir maps "
+                     f"axis=-1 of a channels-last view only")
+    c = cv.shape(v.id)[0]
+    scale = cv.const(node, ins, 1, "Scale")
+    bias = cv.opt_const(node, ins, 2, "B")
+    if bias is None:
+        raise cv.err(node, "has no bias B; cnnir's layernorm2d always has one")
+    if scale.size != c or bias.size != c:
+        raise cv.err(node, f"Scale / B of {scale.size} / {bias.size} values for {c} channels")
+    op = O.LayerNorm2d(f32(a.get("epsilon", 1e-5)))
+    w = {"weight": scale.reshape(-1), "bias": bias.reshape(-1)}
+    return ChannelsLast(cv.add(node, op, [v.id], "ln", w, node.input[1]), v.node)
+
+
+@rule("Gelu", produces=[O.GELU], handles=("X", "approximate"),
+      refuses={"approximate": "other than none and tanh"})
+def _gelu(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    approx = a.get("approximate", "none")
+    if approx not in ("none", "tanh"):
+        raise cv.err(node, f"approximate={approx!r} is not PyTorch's none or tanh")
+    v = _feature(cv, node, ins)
+    if isinstance(v, ChannelsLast):
+        return ChannelsLast(cv.add(node, O.GELU(approx), [v.id], "gelu"), v.node)
+    return cv.add(node, O.GELU(approx), [v], "gelu")
+
+
+def _start(cv: NodeContext, node: Any, ins: list[Value], pats: tuple[Pattern, ...],
+           refusal: str) -> Any:
+    """The claim of the first of ``pats`` that matches from ``node``; else the error
+    ``refusal`` with the first pattern's reason."""
+    src = _feature(cv, node, ins)
+    why = ""
+    for pat in pats:
+        made = _MAKE[pat.name]
+        got = _claim(cv, node, pat, src, made)
+        if isinstance(got, Claimed):
+            return got
+        why = why or got
+    raise cv.err(node, f"{refusal}; here {why}")
+
+
+_MAKE: dict[str, Any] = {
+    **{p.name: (lambda caps: (O.GELU("none"), None, "gelu")) for p in (GELU_ERF,
+                                                                     GELU_ERF_HALF_FIRST)},
+    **{p.name: (lambda caps: (O.GELU("tanh"), None, "gelu")) for p in (GELU_TANH,
+                                                                     GELU_TANH_POW)},
+}
+
+
+def _layer_norm_parts(caps: dict[str, np.ndarray]) -> tuple[O.Op, dict[str, Any], str]:
+    eps = caps["eps"]
+    if eps.size != 1 or not float(eps.reshape(-1)[0]) > 0:
+        raise CnnirError(f"the LayerNorm decomposition adds {nums(eps)} to the variance, "
+                         f"not one positive eps")
+    return (O.LayerNorm2d(f32(float(eps.reshape(-1)[0]))),
+            {"weight": caps["weight"].reshape(-1), "bias": caps["bias"].reshape(-1)}, "ln")
+
+
+_MAKE[LAYER_NORM.name] = _layer_norm_parts
+
+
+@rule("Div", produces=[O.Scale, O.GELU, O.LayerNorm2d], handles=("A", "B"),
+      refuses=_SUB_DIV_REFUSES)
+def _div(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    """A step of a LayerNorm decomposition, the start of GELU's erf form, else ``x / c``."""
+    got = _claimed(cv, node, ins)
+    if got is not None:
+        return got
+    try:
+        return _start(cv, node, ins, (GELU_ERF, GELU_ERF_HALF_FIRST), "not GELU")
+    except CnnirError:
+        return _sub_div(cv, node, ins, a)
+
+
+@rule("Erf", produces=[O.GELU], handles=("input",))
+def _erf(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    got = _claimed(cv, node, ins)
+    if got is not None:
+        return got
+    raise cv.err(node, "cnnir maps Erf only inside GELU's x * 0.5 * (1 + erf(x / sqrt(2))), "
+                 "as Div -> Erf -> Add -> Mul -> Mul")
+
+
+def _inside(op_type: str, what: str, *handles: str) -> None:
+    """``op_type`` only as a step of a decomposition (``what`` names them)."""
+
+    def handler(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+        got = _claimed(cv, node, ins)
+        if got is not None:
+            return got
+        raise cv.err(node, f"cnnir maps {op_type} only inside {what}")
+
+    rule(op_type, produces=[O.LayerNorm2d], handles=handles)(handler)
+
+
+@rule("Sub", produces=[O.Scale, O.LayerNorm2d], handles=("A", "B"),
+      refuses=_SUB_DIV_REFUSES)
+def _sub(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    """A step of a LayerNorm decomposition, else ``x - c`` / ``c - x``."""
+    got = _claimed(cv, node, ins)
+    if got is not None:
+        return got
+    return _sub_div(cv, node, ins, a)
+
+
+@rule("Pow", produces=[O.GELU, O.LayerNorm2d], handles=("X", "Y"),
+      refuses={"Y": "other than 3 (GELU's cube) or 2 (a LayerNorm's square)"})
+def _pow(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    got = _claimed(cv, node, ins)  # the square of a LayerNorm decomposition
+    if got is not None:
+        return got
+    return _start(cv, node, ins, (GELU_TANH_POW,), "cnnir maps Pow only inside GELU's tanh "
+                  "form (the cube of x) and a LayerNorm decomposition (the square of x - mean)")
+
+
+_inside("Sqrt", "a LayerNorm decomposition (the deviation)", "X")
+
+
+def _bias_last_axis(const: np.ndarray, k: int) -> np.ndarray | None:
+    """The per-channel values of a constant added to a channels-last ``N x H x W x k``
+    tensor (ONNX broadcasting: it varies along the last axis alone), or None."""
+    if const.ndim > 4 or any(d != 1 for d in const.shape[:-1]) or \
+            (const.ndim and const.shape[-1] not in (1, k)):
+        return None
+    return np.broadcast_to(const.reshape(-1), (k,)).astype(np.float32)
+
+
+def _channels_last_bias(cv: NodeContext, node: Any, ins: list[Value]) -> ChannelsLast:
+    """``Add(MatMul on a channels-last view, constant)``: the bias of that 1x1 conv."""
+    i = 0 if isinstance(ins[0], ChannelsLast) else 1
+    v = ins[i]
+    const = np.asarray(ins[1 - i])
+    p = cv.imp.nodes[v.id]
+    bias = _bias_last_axis(const, p.shape[0])
+    tensor = node.input[i]
+    users = cv.consumers.get(tensor, [])
+    sole = len(users) == 1 and tensor not in cv.graph_outputs
+    if not isinstance(p.op, O.Conv2d) or p.op.kernel != (1, 1) or p.op.bias or bias is None \
+            or not sole:
+        raise cv.err(node, f"adds a constant ('{node.input[1 - i]}', shape "
+                     f"{list(const.shape)}) to a channels-last view; cnnir folds it only as "
+                     f"the per-channel bias of the MatMul right before it")
+    p.weights = {**(p.weights or {}), "bias": bias}
+    p.op = O.Conv2d(p.op.out_channels, (1, 1), bias=True)
+    return ChannelsLast(v.id, v.node)
+
+
+def _channels_last_matmul(cv: NodeContext, node: Any, ins: list[Value]) -> ChannelsLast:
+    """``MatMul(channels-last view, W)`` with a constant ``C x K`` ``W``: a 1x1 conv with K
+    filters, its weight ``W^T`` as ``(K, C, 1, 1)`` (a Linear on the last axis)."""
+    v = ins[0]
+    c = cv.shape(v.id)[0]
+    w = cv.const(node, ins, 1, "the weight")
+    if w.ndim != 2 or w.shape[0] != c:
+        raise cv.err(node, f"weight of shape {list(w.shape)} does not fit the {c} channels of "
+                     f"the channels-last view")
+    k = int(w.shape[1])
+    op = O.Conv2d(k, (1, 1), bias=False)
+    conv = cv.add(node, op, [v.id], "conv", {"weight": w.T.reshape(k, c, 1, 1)})
+    return ChannelsLast(conv, v.node)

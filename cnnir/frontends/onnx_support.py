@@ -155,6 +155,8 @@ class NodeContext:
         self.consumers: dict[str, list[Any]] = {}
         self.graph_outputs: set[str] = set()
         self.file_batch: int | None = None
+        #: tensor name -> value (layer id, constant or pending), filled by the driver
+        self.values: dict[str, Value] = {}
 
     def err(self, node: Any, msg: str) -> FrontendError:
         return FrontendError(f"{node.op_type} node '{node.name or node.output[0]}': {msg}",
@@ -213,6 +215,9 @@ class NodeContext:
                            f"only into a following Conv (or AveragePool counting the padding)")
         if isinstance(v, (int, np.integer)):
             return int(v)
+        misread = getattr(v, "misread", None)
+        if misread is not None:  # another rule's pending value says what it is
+            raise self.err(node, misread())
         if isinstance(v, np.ndarray):
             raise self.err(node, f"input {i} ('{node.input[i]}') is a constant, not a feature "
                            f"map; cnnir has no op for it")

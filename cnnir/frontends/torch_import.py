@@ -59,9 +59,11 @@ from ..ir import Graph, SourceLoc
 from .importing import BATCH, Importer, first_user_frame, qualified_path, sanitize
 from .torch_rules import (
     TORCH_IMPORT,
+    ChannelsLast,
     Layer,
     Stacked,
     TensorAttr,
+    channels_last_module,
     describe,
     function_key,
     module_key,
@@ -404,6 +406,12 @@ class _Mapper:
     def convert(self, node: Any) -> Any:
         if node.op == "call_module":
             mod = self.root.get_submodule(node.target)
+            if isinstance(self.values.get(node.args[0]), ChannelsLast):
+                try:  # ConvNeXt's LayerNorm / Linear / GELU between permutes
+                    return channels_last_module(self, node, mod, self.values[node.args[0]])
+                except CnnirError as exc:
+                    raise FrontendError(f"{type(mod).__name__} '{node.target}': {exc.msg}",
+                                        loc=node.meta.get("cnnir_loc")) from None
             x = self.ir(node, node.args[0], type(mod).__name__)
             try:
                 rule = TORCH_IMPORT.lookup(module_key(type(mod)))  # checked by _check_modules
@@ -415,7 +423,7 @@ class _Mapper:
         args = [self.resolve(a) for a in node.args]
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
         layers = [a for a in _flat(args) + _flat(list(kwargs.values()))
-                  if isinstance(a, (Layer, Stacked))]
+                  if isinstance(a, (Layer, Stacked, ChannelsLast))]
         target = node.target
         if node.op == "call_function" and getattr(target, "__name__", "") in (
                 "_assert", "_assert_is_none"):

@@ -29,7 +29,7 @@ import numpy as np
 from .. import ops as O
 from ..errors import CnnirError
 from ..rules import RuleTable
-from .importing import BATCH
+from .importing import BATCH, qualified_path
 
 # --------------------------------------------------------------------------- values
 
@@ -65,9 +65,27 @@ class Stacked:
                 "reduces it right away)")
 
 
+class ChannelsLast:
+    """``x.permute(0, 2, 3, 1)`` of the ``CxHxW`` map of layer ``id``: pending until
+    ``permute(0, 3, 1, 2)`` turns it back.  In between, cnnir maps what ConvNeXt runs
+    on the channels-last view -- ``nn.LayerNorm(C)`` / ``F.layer_norm`` (a
+    ``layernorm2d``), ``nn.Linear`` (a 1x1 conv) and weightless elementwise
+    activations (GELU) -- each applied to the NCHW map itself."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, i: int) -> None:
+        self.id = i
+
+    def __repr__(self) -> str:
+        return ("a channels-last view (permute(0, 2, 3, 1)) of a feature map; cnnir maps "
+                "LayerNorm, Linear and elementwise activations on it, until "
+                "permute(0, 3, 1, 2) turns it back")
+
+
 def describe(v: Any) -> str:
     """A value that is not a feature map, as an error message names it."""
-    if isinstance(v, (TensorAttr, Stacked)):
+    if isinstance(v, (TensorAttr, Stacked, ChannelsLast)):
         return repr(v)
     return f"the constant {v!r}"
 
@@ -81,8 +99,8 @@ class Mapper(Protocol):
     def ir(self, node: Any, v: Any, what: str) -> int: ...
 
     def add(self, node: Any, op: O.Op, inputs: Sequence[int], hint: str,
-            path: tuple[str, ...] | None = None, weights: dict[str, Any] | None = None
-            ) -> Layer: ...
+            path: tuple[str, ...] | None = None, weights: dict[str, Any] | None = None,
+            leaf: bool = False) -> Layer: ...
 
 
 def opt(node: Any, args: list[Any], kwargs: dict[str, Any], i: int, name: str,
@@ -303,6 +321,62 @@ _layer("LocalResponseNorm", O.LocalResponseNorm, lambda m: O.LocalResponseNorm(
 _layer("Dropout", O.Dropout, lambda m: O.Dropout(float(m.p)), "dropout")
 _layer("Dropout2d", O.Dropout, lambda m: O.Dropout(float(m.p)), "dropout")
 _layer("Identity", O.Identity, lambda m: O.Identity(), "identity")
+_layer("GELU", O.GELU, lambda m: O.GELU(str(m.approximate)), "gelu")
+
+
+@TORCH_IMPORT.rule("nn.LayerNorm", produces=[O.LayerNorm2d])
+def _m_layernorm(mod: Any, shape: Any) -> tuple[O.Op, dict[str, Any], str]:
+    """On an NCHW map it would normalise the last axis (W): refused.  The channels-last
+    form (after ``permute(0, 2, 3, 1)``) is :func:`channels_last_module`'s."""
+    raise CnnirError(f"LayerNorm{tuple(mod.normalized_shape)} on an N x {shape} map "
+                     f"normalises its last axes, which cnnir has no op for; cnnir maps "
+                     f"LayerNorm(C) over the channels of a permute(0, 2, 3, 1) view "
+                     f"(ConvNeXt's layernorm2d)")
+
+
+def _layernorm_op(normalized: Any, weight: Any, bias: Any, eps: float, shape: Any
+                  ) -> tuple[O.Op, dict[str, Any]]:
+    """``layer_norm(normalized_shape, weight, bias, eps)`` over the channels of a map."""
+    c = shape[0]
+    if [int(v) for v in normalized] != [c]:
+        raise CnnirError(f"layer_norm over {list(normalized)} of a channels-last view of an "
+                         f"N x {shape} map; cnnir normalises the channels ([{c}]) only")
+    if weight is None or bias is None:
+        raise CnnirError("layer_norm without a weight and a bias (elementwise_affine=False "
+                         "or bias=False) has no IR op; cnnir's layernorm2d has both")
+    return O.LayerNorm2d(float(eps)), {"weight": _np(weight), "bias": _np(bias)}
+
+
+def channels_last_module(m: Mapper, node: Any, mod: Any, v: ChannelsLast) -> ChannelsLast:
+    """A ``torch.nn`` layer applied to a channels-last view: ``nn.LayerNorm(C)`` is a
+    ``layernorm2d``; ``nn.Linear(C, K)`` a 1x1 ``conv2d`` with ``K`` filters, the
+    weight ``(K, C)`` as ``(K, C, 1, 1)`` (same parameters, ``H * W * C * K`` MACs);
+    a weightless elementwise layer (GELU, ReLU...) is itself.  The result stays
+    channels-last."""
+    import torch.nn as nn
+
+    shape = m.imp.shape(v.id)
+    if type(mod) is nn.LayerNorm:
+        op, weights = _layernorm_op(mod.normalized_shape, mod.weight, mod.bias, mod.eps, shape)
+        hint = "ln"
+    elif type(mod) is nn.Linear:
+        if mod.in_features != shape[0]:
+            raise CnnirError(f"Linear({mod.in_features}, {mod.out_features}) on a "
+                             f"channels-last view of {shape[0]} channels")
+        weights = {"weight": _np(mod.weight).reshape(mod.out_features, mod.in_features, 1, 1)}
+        if mod.bias is not None:
+            weights["bias"] = _np(mod.bias)
+        op, hint = O.Conv2d(mod.out_features, (1, 1), bias=mod.bias is not None), "conv"
+    else:
+        rule = TORCH_IMPORT.lookup(module_key(type(mod)))
+        op, arrays, hint = rule(mod, shape)
+        if arrays or not op.has(O.ELEMENTWISE):
+            raise CnnirError(f"{type(mod).__name__} on a channels-last view "
+                             f"(permute(0, 2, 3, 1)); cnnir maps LayerNorm, Linear and "
+                             f"weightless elementwise layers there")
+        weights = {}
+    return ChannelsLast(m.add(node, op, [v.id], hint, qualified_path(str(node.target)),
+                              weights or None, leaf=True).id)
 
 
 # --------------------------------------------------------------------------- calls
@@ -631,11 +705,67 @@ def _stochastic_depth(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, A
     return m.add(node, O.DropPath(p), [x], "drop_path")
 
 
+@TORCH_IMPORT.rule("torch.permute", "Tensor.permute", produces=[])
+def _permute(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``permute(0, 2, 3, 1)`` of a map: a pending :class:`ChannelsLast`;
+    ``permute(0, 3, 1, 2)`` of one: the map again.  Any other permutation is refused."""
+    x = args[0] if args else kwargs.get("input")
+    dims = list(args[1:]) if len(args) > 1 else [kwargs.get("dims")]
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = list(dims[0])
+    dims = [int(d) % 4 if isinstance(d, int) else d for d in dims]
+    if isinstance(x, Layer) and len(m.imp.shape(x.id)) == 3 and dims == [0, 2, 3, 1]:
+        return ChannelsLast(x.id)
+    if isinstance(x, ChannelsLast) and dims == [0, 3, 1, 2]:
+        return Layer(x.id)
+    what = "a channels-last view" if isinstance(x, ChannelsLast) else describe(x) \
+        if not isinstance(x, Layer) else f"an N x {m.imp.shape(x.id)} tensor"
+    raise CnnirError(f"permute{tuple(dims)} of {what}; cnnir maps permute(0, 2, 3, 1) of a "
+                     f"feature map and permute(0, 3, 1, 2) back (ConvNeXt's channels-last "
+                     f"LayerNorm / Linear) only")
+
+
+@TORCH_IMPORT.rule("F.gelu", "torch.gelu", produces=[O.GELU])
+def _gelu_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``F.gelu(x, approximate=...)``, on a map or on a channels-last view."""
+    x = args[0] if args else kwargs.get("input")
+    op = O.GELU(str(opt(node, args, kwargs, 1, "approximate", "none")))
+    if isinstance(x, ChannelsLast):
+        return ChannelsLast(m.add(node, op, [x.id], "gelu").id)
+    return m.add(node, op, [m.ir(node, x, "gelu")], "gelu")
+
+
+@TORCH_IMPORT.rule("F.layer_norm", "torch.layer_norm", produces=[O.LayerNorm2d])
+def _layer_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``F.layer_norm(x, (C,), weight, bias, eps)`` on a channels-last view (torchvision's
+    ``LayerNorm2d.forward``); the weight and bias are the module's own tensors."""
+    x = args[0] if args else kwargs.get("input")
+    if not isinstance(x, ChannelsLast):
+        what = describe(x) if not isinstance(x, Layer) else "an NCHW map"
+        raise CnnirError(f"layer_norm of {what}; cnnir maps layer_norm over the channels "
+                         f"of a permute(0, 2, 3, 1) view only")
+    arrays = []
+    for i, key in ((2, "weight"), (3, "bias")):
+        t = opt(node, args, kwargs, i, key)
+        if isinstance(t, TensorAttr):
+            t = m.root.get_parameter(t.target)
+        elif t is not None:
+            raise CnnirError(f"layer_norm's {key} is {describe(t)}, not a parameter")
+        arrays.append(t)
+    op, weights = _layernorm_op(opt(node, args, kwargs, 1, "normalized_shape"), arrays[0],
+                                arrays[1], float(opt(node, args, kwargs, 4, "eps", 1e-5)),
+                                m.imp.shape(x.id))
+    return ChannelsLast(m.add(node, op, [x.id], "ln", weights=weights).id)
+
+
 @TORCH_IMPORT.rule("Tensor.contiguous")
-def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
-    """A no-op on a feature map: the value is its input's."""
+def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
+                ) -> Layer | ChannelsLast:
+    """A no-op on a feature map (or on a channels-last view): the value is its input's."""
+    if isinstance(args[0], ChannelsLast):
+        return args[0]
     return Layer(m.ir(node, args[0], str(node.target)))
 
 
-__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "Mapper", "describe", "opt",
-           "module_key", "function_key"]
+__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "Mapper",
+           "describe", "opt", "module_key", "function_key", "channels_last_module"]

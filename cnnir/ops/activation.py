@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..errors import CnnirError
 from .base import (
     ELEMENTWISE,
     FUSABLE_ACTIVATION,
@@ -172,6 +173,37 @@ class SiLU(Activation):
 
 
 @dataclass(frozen=True)
+class GELU(Activation):
+    """Gaussian error linear unit (PyTorch's ``F.gelu``): ``approximate="none"`` is the
+    exact ``x * 0.5 * (1 + erf(x / sqrt(2)))``, ``"tanh"`` PyTorch's approximation
+    ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``.
+
+    Cost per output: erf form 5 (divide, erf, add 1, multiply by x, multiply by 0.5);
+    tanh form 9 (x**3 as two multiplies, multiply by 0.044715, add x, multiply by
+    sqrt(2/pi), tanh, add 1, multiply by x, multiply by 0.5).  Not a
+    :data:`FUSABLE_ACTIVATION`: a fused conv applies its activation in place, and
+    PyTorch's ``gelu`` has no in-place form (nor ``nn.GELU`` an ``inplace`` flag)."""
+
+    approximate: str = "none"
+    kind: ClassVar[str] = "gelu"
+    prefix: ClassVar[str | None] = "gelu"
+    title: ClassVar[str | None] = "GELU"
+    saves: ClassVar[str | None] = "input"  # gelu_backward reads x; never run in place
+
+    def __post_init__(self) -> None:
+        if self.approximate not in ("none", "tanh"):
+            raise CnnirError(f"gelu approximate must be 'none' or 'tanh', got "
+                             f"{self.approximate!r}")
+
+    @property
+    def per_element(self) -> int:  # type: ignore[override]
+        return 9 if self.approximate == "tanh" else 5
+
+    def attrs(self) -> str:
+        return "" if self.approximate == "none" else "approximate=tanh"
+
+
+@dataclass(frozen=True)
 class Softmax(Weightless):
     """Softmax over the channel / feature axis: 3 per output (exp, accumulate, divide).
 
@@ -207,10 +239,10 @@ class Softmax(Weightless):
 
 #: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
 OPS: tuple[type[Op], ...] = (
-    ReLU, LeakyReLU, ReLU6, Sigmoid, HardSigmoid, Tanh, HardSwish, SiLU, Softmax,
+    ReLU, LeakyReLU, ReLU6, Sigmoid, HardSigmoid, Tanh, HardSwish, SiLU, GELU, Softmax,
 )
 
 __all__ = [
     "Activation", "ReLU", "LeakyReLU", "ReLU6", "Sigmoid", "HardSigmoid", "Tanh", "HardSwish",
-    "SiLU", "Softmax", "OPS",
+    "SiLU", "GELU", "Softmax", "OPS",
 ]

@@ -1,5 +1,5 @@
-"""Normalisation: :class:`BatchNorm2d`, :class:`LocalResponseNorm` and the affine
-:class:`Scale` (per pixel: RF unchanged)."""
+"""Normalisation: :class:`BatchNorm2d`, :class:`LocalResponseNorm`, :class:`LayerNorm2d`
+and the affine :class:`Scale` (per pixel: RF unchanged)."""
 
 from __future__ import annotations
 
@@ -216,7 +216,66 @@ class Scale(_PerPixel):
         return ",".join(parts)
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm, Scale,)
+@dataclass(frozen=True)
+class LayerNorm2d(_PerPixel):
+    """LayerNorm over the channels of each pixel of a ``CxHxW`` map (ConvNeXt's
+    ``LayerNorm2d``; ``nn.LayerNorm(C)`` between ``permute(0, 2, 3, 1)`` and
+    ``permute(0, 3, 1, 2)``): ``(x - mean_c) / sqrt(var_c + eps) * weight + bias``,
+    with the biased variance over the ``C`` channels of the pixel.
 
-__all__ = ["BatchNorm2d", "LocalResponseNorm", "Scale", "OPS"]
+    Params: ``weight`` and ``bias`` ``(C)`` (trainable).  Cost: per output element 7
+    (accumulate for the mean, subtract it, square, accumulate for the variance,
+    divide by the deviation, multiply by the weight, add the bias) and per pixel 4
+    (divide the sum by C, divide the sum of squares by C, add eps, square root):
+    ``(7 * C + 4) * H * W``.  Not elementwise: each output reads every channel."""
+
+    eps: float = 1e-5
+    kind: ClassVar[str] = "layernorm2d"
+    family: ClassVar[str] = "norm"
+    prefix: ClassVar[str | None] = "ln"
+    title: ClassVar[str | None] = "LayerNorm"
+    traits: ClassVar[frozenset[str]] = frozenset({SHAPE_PRESERVING})
+    init: ClassVar[str | None] = "affine"
+
+    def __post_init__(self) -> None:
+        _number(self.eps, "eps", 0.0, low_open=True)
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        return x
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        c = (inputs[0][0],)
+        return {"weight": c, "bias": c}
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        c, h, w = out
+        return 0, (7 * c + 4) * h * w
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``native_layer_norm`` keeps its input, the weight and bias, and the per-pixel
+        mean and reciprocal deviation (float32, ``H * W`` each)."""
+        c, h, w = inputs[0]
+        return [Saved("input", "input0", numel(inputs[0])),
+                Saved("weight", "param", c, per_image=False),
+                Saved("bias", "param", c, per_image=False),
+                Saved("mean", "new", h * w, dtype="float32"),
+                Saved("rstd", "new", h * w, dtype="float32")]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """By convention (as BatchNorm's): the input gradient twice the forward's other
+        ops; the weight and bias gradients ``sum(g * x_hat)``, ``sum(g)``: 3 per output."""
+        other = 2 * self.cost(inputs, out)[1] if needs_input_grad else 0
+        return 0, 0, other + (3 * numel(out) if needs_weight_grad else 0)
+
+    def attrs(self) -> str:
+        return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (BatchNorm2d, LocalResponseNorm, LayerNorm2d, Scale,)
+
+__all__ = ["BatchNorm2d", "LocalResponseNorm", "LayerNorm2d", "Scale", "OPS"]

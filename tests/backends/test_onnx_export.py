@@ -94,7 +94,7 @@ def _sum_mean() -> Graph:
 
 
 ACTS = [O.ReLU(), O.LeakyReLU(0.2), O.ReLU6(), O.Sigmoid(), O.HardSigmoid(), O.Tanh(),
-        O.HardSwish(), O.SiLU()]
+        O.HardSwish(), O.SiLU(), O.GELU()]
 BN = O.BatchNorm2d(eps=1e-3)
 
 #: id -> builder; inputs are drawn with standard deviation 4 so that clamps saturate
@@ -112,6 +112,8 @@ CASES: dict[str, Callable[[], Graph]] = {
     "batchnorm": lambda: chain((5, 4, 4), BN),
     "lrn_odd": lambda: chain((7, 4, 4), O.LocalResponseNorm(5, alpha=0.1, beta=0.75, k=2.0)),
     "lrn_even": lambda: chain((7, 4, 4), O.LocalResponseNorm(4, alpha=0.2, beta=0.6, k=1.5)),
+    "layernorm2d": lambda: chain((6, 4, 5), O.LayerNorm2d(1e-6)),
+    "act_gelu_tanh": lambda: chain((3, 5, 5), O.GELU("tanh")),
     **{f"act_{a.kind}": (lambda a=a: chain((3, 5, 5), a)) for a in ACTS},
     "softmax_map": lambda: chain((5, 3, 3), O.Softmax()),
     "softmax_flat": lambda: chain((3, 4, 4), O.Flatten(), O.Linear(7), O.Softmax()),
@@ -174,6 +176,8 @@ def torch_reference(graph: Graph, weights: dict, x: np.ndarray) -> list[np.ndarr
             O.HardSigmoid: F.hardsigmoid, O.Tanh: torch.tanh, O.HardSwish: F.hardswish,
             O.SiLU: F.silu,
         }
+        if isinstance(op, O.GELU):
+            return F.gelu(v, approximate=op.approximate)
         if isinstance(op, O.LeakyReLU):
             return F.leaky_relu(v, op.negative_slope)
         return fns[type(op)](v)
@@ -212,6 +216,9 @@ def torch_reference(graph: Graph, weights: dict, x: np.ndarray) -> list[np.ndarr
             y = bn(op, ins[0], w)
         elif isinstance(op, O.LocalResponseNorm):
             y = F.local_response_norm(ins[0], op.size, op.alpha, op.beta, op.k)
+        elif isinstance(op, O.LayerNorm2d):
+            y = F.layer_norm(ins[0].permute(0, 2, 3, 1), ins[0].shape[1:2], t(w["weight"]),
+                             t(w["bias"]), op.eps).permute(0, 3, 1, 2)
         elif isinstance(op, O.Activation):
             y = act(op, ins[0])
         elif isinstance(op, O.Softmax):
@@ -349,6 +356,27 @@ def test_op_matches_pytorch_and_checker(case):
     assert len(got) == len(ref) == len(graph.outputs)
     for g_out, r_out, name in zip(got, ref, graph.outputs):
         assert_close(g_out, r_out, f"{case}:{name}")
+
+
+@pytest.mark.parametrize("case", ["act_gelu", "act_gelu_tanh", "layernorm2d"])
+@pytest.mark.parametrize("opset", [17, 20])
+def test_gelu_and_layernorm_at_each_opset(case, opset):
+    """GELU is the ``Gelu`` operator from opset 20 and PyTorch's decomposition before;
+    LayerNorm2d is Transpose / LayerNormalization / Transpose at either."""
+    graph = CASES[case]()
+    weights = init_weights(graph, seed=3, mode="random")
+    model = to_onnx(graph, weights=weights, opset=opset)
+    onnx.checker.check_model(model, full_check=True)
+    ops = [n.op_type for n in model.graph.node]
+    if case == "layernorm2d":
+        assert ops == ["Transpose", "LayerNormalization", "Transpose"]
+    elif opset >= 20:
+        assert ops == ["Gelu"]
+    else:
+        assert "Gelu" not in ops and ("Erf" in ops) == (case == "act_gelu")
+    x = sample(graph)
+    (got,) = ort_run(model, x)
+    assert_close(got, torch_reference(graph, weights, x)[0], case)
 
 
 def test_lrn_even_size_is_pytorchs_asymmetric_window():

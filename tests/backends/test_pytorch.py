@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import linecache
+import math
 import os
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def allops(x):
     z = x.avgpool(3, stride=2, padding=(1, 1, 0, 0), ceil_mode=True, name="ap_include_ceil")
     x = x.lrn(3, alpha=2e-4, beta=0.7, k=1.5).relu6()
     x = x.conv(8, 3, padding=1, groups=2).silu()
+    x = x.layernorm2d(eps=1e-6).gelu().conv(8, 1).gelu("tanh")
     x = x + y
     x = se(x, 8, name="se")
     x = x.conv(8, 3, stride=(1, 2), padding=(2, 1), dilation=2, bias=False).bn(eps=1e-3).relu()
@@ -195,6 +197,9 @@ ACTS = {
     O.Tanh: lambda x, op: np.tanh(x),
     O.HardSwish: lambda x, op: x * np.clip(x + 3, 0, 6) / 6,
     O.SiLU: lambda x, op: x * sigmoid(x),
+    O.GELU: lambda x, op: (0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+                           if op.approximate == "none" else 0.5 * x * (1 + np.tanh(
+                               math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))),
 }
 
 
@@ -232,6 +237,11 @@ def expected(graph, n, ins, weights):
             return w[k].astype(np.float64).reshape(1, -1, 1, 1)
         return (x - v("running_mean")) / np.sqrt(v("running_var") + op.eps) * v("weight") + v(
             "bias")
+    if isinstance(op, O.LayerNorm2d):  # over the channels of each pixel, biased variance
+        mean = x.mean(axis=1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+        return (x - mean) / np.sqrt(var + op.eps) * w["weight"].reshape(1, -1, 1, 1) + \
+            w["bias"].reshape(1, -1, 1, 1)
     if isinstance(op, O.LocalResponseNorm):
         # b_c = a_c / (k + alpha/n * sum over the n channels around c of a^2) ^ beta
         sq = np.pad(x ** 2, ((0, 0), (op.size // 2, (op.size - 1) // 2), (0, 0), (0, 0)))
@@ -422,8 +432,10 @@ def test_every_op_kind_has_one_pytorch_rule_and_activations_an_inplace_form():
 
     assert set(TORCH.keys()) == set(O.OP_TYPES.values())
     assert not set(TORCH.refused()) & set(O.OP_TYPES.values())  # (tests refuse their own)
-    acts = [t for t in O.OP_TYPES.values() if issubclass(t, O.Activation)]
+    # a fused conv applies its activation in place: every fusable one has that form
+    acts = [t for t in O.OP_TYPES.values() if O.FUSABLE_ACTIVATION in t.traits]
     assert acts and all(TORCH.lookup(t).inplace is not None for t in acts)
+    assert TORCH.lookup(O.GELU).inplace is None and O.FUSABLE_ACTIVATION not in O.GELU.traits
     # producers an in-place user may overwrite (a fused conv only without its activation)
     assert [t.__name__ for t in O.OP_TYPES.values() if t is not O.FusedConv2d
             and TORCH.lookup(t).overwritable(t.__new__(t))] == [

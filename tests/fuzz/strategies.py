@@ -36,7 +36,8 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.data_too_large])
 
-ACTS = ["relu", "leaky_relu", "relu6", "sigmoid", "tanh", "hardswish", "silu", "hardsigmoid"]
+ACTS = ["relu", "leaky_relu", "relu6", "sigmoid", "tanh", "hardswish", "silu", "hardsigmoid",
+        "gelu"]
 Program = tuple[tuple[int, int, int], list[tuple[Any, ...]]]
 
 
@@ -61,7 +62,7 @@ def _conv_step(draw: st.DrawFn, c: int, h: int, w: int) -> tuple[Any, ...] | Non
 def _step(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[Any, ...]:
     c, h, w = shape
     kind = draw(st.sampled_from(
-        ["conv", "conv", "conv", "deconv", "pool", "bn", "act", "act", "upsample",
+        ["conv", "conv", "conv", "deconv", "pool", "bn", "ln", "act", "act", "upsample",
          "branch", "residual", "residual", "se"]))
     if kind == "conv":
         return draw(_conv_step(c, h, w))
@@ -78,8 +79,8 @@ def _step(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[Any, ...]:
         stride = draw(st.integers(1, 3))
         pad = draw(st.integers(0, k // 2))
         return ("pool", draw(st.sampled_from(["max", "avg"])), k, stride, pad, draw(st.booleans()))
-    if kind == "bn":
-        return ("bn",)
+    if kind in ("bn", "ln"):
+        return (kind,)
     if kind == "act":
         return ("act", draw(st.sampled_from(ACTS)))
     if kind == "upsample":
@@ -170,6 +171,8 @@ def build(program: Program, head: bool = True, name: str = "fuzz"):
                 x = pool(k, stride=s, padding=p, ceil_mode=ceil)
             elif kind == "bn":
                 x = x.bn()
+            elif kind == "ln":
+                x = x.layernorm2d()
             elif kind == "act":
                 x = getattr(x, args[0])()
             elif kind == "upsample":
