@@ -292,7 +292,8 @@ def _sub_div(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) ->
     """``x - c``, ``c - x``, ``x / c``: a :class:`~cnnir.ops.Scale` by the constant."""
     if not any(isinstance(v, np.ndarray) for v in ins[:2]):
         raise cv.err(node, f"{node.op_type} of two feature maps has no IR op (cnnir maps "
-                     f"{node.op_type} of a feature map and a constant only)")
+                     f"{node.op_type} of a feature map and a constant, and {node.op_type} "
+                     f"inside a LayerNorm decomposition)")
     return _scale_by_constant(cv, node, ins)
 
 
@@ -1203,8 +1204,13 @@ def _div(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any
     if got is not None:
         return got
     try:
-        return _start(cv, node, ins, (GELU_ERF, GELU_ERF_HALF_FIRST), "not GELU")
+        return _start(cv, node, ins, (GELU_ERF, GELU_ERF_HALF_FIRST), "cnnir maps Div only "
+                      "inside GELU's x * 0.5 * (1 + erf(x / sqrt(2))) and a LayerNorm "
+                      "decomposition")
     except CnnirError:
+        # a Div that feeds an Erf is a GELU that does not match: say where it differs
+        if any(u.op_type == "Erf" for u in cv.consumers.get(node.output[0], [])):
+            raise
         return _sub_div(cv, node, ins, a)
 
 

@@ -188,7 +188,8 @@ class GELU(Activation):
     kind: ClassVar[str] = "gelu"
     prefix: ClassVar[str | None] = "gelu"
     title: ClassVar[str | None] = "GELU"
-    saves: ClassVar[str | None] = "input"  # gelu_backward reads x; never run in place
+    saves: ClassVar[str | None] = "input"  # gelu_backward reads x
+    saves_inplace: ClassVar[str | None] = "input"  # never in place: as out of place
 
     def __post_init__(self) -> None:
         if self.approximate not in ("none", "tanh"):

@@ -335,7 +335,8 @@ def test_gelu_decomposition_reads_as_one_gelu():
      {"w": np.ones(3), "b": np.zeros(3)},
      "LayerNormalization node 'ln': normalises a tensor that is no Transpose"),
     ([helper.make_node("Sub", ["x", "x"], ["y"], name="sub")], {},
-     "Sub node 'sub': cnnir maps Sub only inside a LayerNorm decomposition"),
+     "Sub node 'sub': Sub of two feature maps has no IR op (cnnir maps Sub of a feature "
+     "map and a constant, and Sub inside a LayerNorm decomposition)"),
 ])
 def test_near_misses_are_refused_by_name(nodes, inits, message):
     with pytest.raises(FrontendError) as err:
