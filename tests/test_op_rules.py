@@ -40,6 +40,8 @@ SAMPLES: dict[type[O.Op], tuple[O.Op, list[T]]] = {
     O.Add: (O.Add(), [T((2, 8, 8)), T((2, 1, 1))]),
     O.Mul: (O.Mul(), [T((2, 8, 8)), T((2, 1, 1))]),
     O.FusedConv2d: (O.FusedConv2d(O.Conv2d(4, 3), O.BatchNorm2d(), O.ReLU()), [T((2, 8, 8))]),
+    O.Slice: (O.Slice((0, 1), (2, 6)), [T((2, 8, 8))]),
+    O.ChannelShuffle: (O.ChannelShuffle(2), [T((2, 8, 8))]),
 }
 
 
@@ -109,6 +111,7 @@ def test_dsl_auto_names_use_the_op_prefix():
         a = a.conv_transpose(4, 2, stride=1)
         b = x.conv(4, 1)
         c = concat(mul(add(a, b), b), b).adaptive_avgpool(2).dropout().identity()
+        c = c.slice(c=(0, 8)).channel_shuffle(2)
         return c.global_avgpool().flatten().linear(3).softmax()
 
     g = every.build()

@@ -103,6 +103,11 @@ HAND = [
     ("add-broadcast", O.Add(), [(8, 1, 1), (8, 4, 5)], (8, 4, 5)),
     # squeeze-excitation: CxHxW * Cx1x1
     ("mul-se", O.Mul(), [(64, 14, 14), (64, 1, 1)], (64, 14, 14)),
+    # ShuffleNet v2's channel split: 116 -> 58 + 58
+    ("slice-channels", O.Slice((58, 116)), [(116, 28, 28)], (58, 28, 28)),
+    # U-Net's first crop-and-copy: 64x568x568 cropped to the 392x392 up-convolved map
+    ("slice-crop", O.Slice(None, (88, 480), (88, 480)), [(64, 568, 568)], (64, 392, 392)),
+    ("channel-shuffle", O.ChannelShuffle(3), [(240, 28, 28)], (240, 28, 28)),
     ("fused-conv", O.FusedConv2d(O.Conv2d(64, 7, 2, 3, bias=False), O.BatchNorm2d(), RELU),
      [(3, 224, 224)], (64, 112, 112)),
 ]
@@ -184,6 +189,10 @@ def test_same_padding_matches_torch_values(kernel, dilation):
     (O.Add(), [(16, 8, 8), (8, 8, 8)], "add got 16x8x8 and 8x8x8 (channels differ)"),
     (O.Mul(), [(8, 4, 4), (8, 4, 2)], "mul got 8x4x4 and 8x4x2 (width differs)"),
     (O.Add(), [(8, 4, 4), (128,)], "add got 8x4x4 and 128 (ranks differ)"),
+    (O.Slice((0, 10)), [(8, 4, 4)], "slices channels 0:10 of a 8x4x4 map (8 channels)"),
+    (O.Slice(None, None, (2, 6)), [(8, 4, 4)], "slices width 2:6 of a 8x4x4 map (4 width)"),
+    (O.Slice((0, 2)), [(8,)], "expects a CxHxW feature map, got a flat tensor of shape 8"),
+    (O.ChannelShuffle(3), [(8, 4, 4)], "8 channels do not split into 3 groups"),
 ])
 def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     with pytest.raises(ShapeError) as info:
@@ -225,6 +234,11 @@ def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     (lambda: O.AdaptiveAvgPool2d((0, 1)), "output_size must be at least 1, got 0x1"),
     (lambda: O.Linear(-3), "out_features must be a positive integer, got -3"),
     (lambda: O.LocalResponseNorm(0), "size must be a positive integer, got 0"),
+    (lambda: O.Slice((3, 3)), "slice channels (3, 3) must have 0 <= start < stop"),
+    (lambda: O.Slice(None, (-1, 4)), "slice height (-1, 4) must have 0 <= start < stop"),
+    (lambda: O.Slice(None, None, 4), "slice width must be (start, stop), got 4"),
+    (lambda: O.Slice((0.5, 2)), "slice channels bounds must be integers, got (0.5, 2)"),
+    (lambda: O.ChannelShuffle(0), "channel shuffle groups must be a positive integer, got 0"),
     (lambda: O.Input((3, 0, 8)), "input shape must be positive integers, got (3, 0, 8)"),
     (lambda: O.Input((3, 224)),
      "input shape must be (C, H, W) or (F,), without the batch axis, got (3, 224)"),
