@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import ops as O
-from ..errors import CnnirError, DslError
+from ..errors import CnnirError, DslError, ShapeError
 from ..ir import BlockInfo, Graph, SourceLoc
 
 _THIS_FILE = os.path.normcase(os.path.abspath(__file__))
@@ -310,7 +310,7 @@ class Tensor:
                            loc=loc)
         (_, big_h, big_w), (_, h, w) = _shape_of(self, loc), _shape_of(ref, loc)
         if h > big_h or w > big_w:
-            raise DslError(f"crop_to: '{self.name}' ({big_h}x{big_w}) is smaller than "
+            raise ShapeError(f"crop_to: '{self.name}' ({big_h}x{big_w}) is smaller than "
                            f"'{ref.name}' ({h}x{w})", loc=loc, node=self.name)
         top, left = (big_h - h) // 2, (big_w - w) // 2
         return self._layer("crop", lambda: O.Slice(None, (top, top + h), (left, left + w)),
@@ -353,12 +353,13 @@ def _shape_of(t: Tensor, loc: SourceLoc) -> O.TensorShape:
         todo.pop()
         try:
             b.shapes[n] = g.op(n).infer([b.shapes[i] for i in g.inputs(n)])
-        except CnnirError as exc:
-            raise DslError(f"'{n}': {exc.msg}", loc=g.loc(n) or loc, node=n) from None
+        except CnnirError as exc:  # as infer-shapes words it
+            raise ShapeError(f"{g.op(n).kind} '{n}': {exc.msg}", loc=g.loc(n) or loc,
+                             node=n) from None
     shape = b.shapes[t.name]
     if not shape.is_map:
-        raise DslError(f"'{t.name}' is a flat tensor of shape {shape}, not a CxHxW map",
-                       loc=loc, node=t.name)
+        raise ShapeError(f"'{t.name}' is a flat tensor of shape {shape}, not a CxHxW map",
+                         loc=loc, node=t.name)
     return shape
 
 

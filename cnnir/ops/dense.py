@@ -146,9 +146,10 @@ class Slice(_PassThrough):
     ``-h0`` units, so the effective padding drops by ``h0 * S`` (the RF's centre moves
     into the map) while size and stride stay."""
 
-    channels: Range | None = None
-    height: Range | None = None
-    width: Range | None = None
+    # ``tuple[int, ...]`` for the JSON reader; ``__post_init__`` checks it is a pair
+    channels: tuple[int, ...] | None = None
+    height: tuple[int, ...] | None = None
+    width: tuple[int, ...] | None = None
     kind: ClassVar[str] = "slice"
     family: ClassVar[str] = "other"
     prefix: ClassVar[str | None] = "slice"
@@ -159,7 +160,7 @@ class Slice(_PassThrough):
             object.__setattr__(self, f, _range(getattr(self, f), f))
 
     @property
-    def ranges(self) -> tuple[Range | None, Range | None, Range | None]:
+    def ranges(self) -> tuple[tuple[int, ...] | None, ...]:
         """``(channels, height, width)``."""
         return self.channels, self.height, self.width
 

@@ -33,7 +33,7 @@ from onnx_cases import both_backends, close, make_model, run_ort, run_torch
 import cnnir
 from cnnir import ops as O
 from cnnir.dsl import concat, model
-from cnnir.errors import CnnirError, DslError, FrontendError
+from cnnir.errors import CnnirError, DslError, FrontendError, ShapeError
 from cnnir.frontends.onnx_import import from_onnx_model
 
 INT_MAX = 2 ** 63 - 1
@@ -90,7 +90,7 @@ def test_dsl_split_and_crop_errors_name_the_layer():
     def bad_crop(x):
         return x.conv(6, 3).crop_to(x)
 
-    with pytest.raises(DslError, match=r"crop_to: 'conv1' \(6x6\) is smaller than 'input'"):
+    with pytest.raises(ShapeError, match=r"crop_to: 'conv1' \(6x6\) is smaller than 'input'"):
         bad_crop.build()
 
     @model(input=(6, 8, 8))
