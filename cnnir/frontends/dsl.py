@@ -282,8 +282,8 @@ class Tensor:
         channels).  One slice per part, named ``<name>_1, <name>_2...`` with ``name``."""
         loc = _caller_loc()
         channels = _shape_of(self, loc)[0]
-        if isinstance(sizes, int) and not isinstance(sizes, bool):
-            if sizes < 1:
+        if isinstance(sizes, int):
+            if isinstance(sizes, bool) or sizes < 1:
                 raise DslError(f"split: the part size must be at least 1, got {sizes}", loc=loc)
             parts = [min(sizes, channels - a) for a in range(0, channels, sizes)]
         else:

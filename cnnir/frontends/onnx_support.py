@@ -213,8 +213,9 @@ class NodeContext:
                            f"only into a following Conv (or AveragePool counting the padding)")
         if isinstance(v, (int, np.integer)):
             return int(v)
-        if hasattr(v, "refusal"):  # a rule's pending value says what it waits for
-            raise self.err(node, v.refusal)
+        refusal = getattr(v, "refusal", None)  # a rule's pending value: what it waits for
+        if isinstance(refusal, str):
+            raise self.err(node, refusal)
         if isinstance(v, np.ndarray):
             raise self.err(node, f"input {i} ('{node.input[i]}') is a constant, not a feature "
                            f"map; cnnir has no op for it")

@@ -381,7 +381,7 @@ def _flatten(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> L
 @TORCH_IMPORT.rule("Tensor.view", "Tensor.reshape", "torch.reshape",
                    produces=[O.Flatten, O.ChannelShuffle])
 def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
-    dims = args[1:] if len(args) > 1 else [kwargs.get("shape", kwargs.get("size"))]
+    dims: list[Any] = args[1:] if len(args) > 1 else [kwargs.get("shape", kwargs.get("size"))]
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = list(dims[0])
     if any(not isinstance(d, int) for d in dims):
@@ -634,8 +634,8 @@ class _Grouped(Layer):
     def __init__(self, src: int, groups: int, where: str) -> None:  # no layer id
         self.src, self.groups, self.where = src, groups, where
 
-    @property  # type: ignore[override]
-    def id(self) -> int:
+    @property
+    def id(self) -> int:  # type: ignore[override]
         raise CnnirError(f"reads the 5-D view '{self.where}'; cnnir maps a 5-D view only as "
                          f"a channel shuffle: view(N, g, C/g, H, W), transpose(1, 2), "
                          f"view(N, C, H, W)")
