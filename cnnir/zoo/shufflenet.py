@@ -99,19 +99,17 @@ def inverted_residual(x, in_ch, out_ch, stride):
     half = out_ch // 2
     if stride == 1:
         left, right = x.split(half, name="split")
-        right_in = half
     else:
         with scope("branch1"):
             left = x.conv(in_ch, 3, stride=2, padding=1, groups=in_ch, bias=False, name="dw")
             left = left.bn(name="dw_bn")
             left = left.conv(half, 1, bias=False, name="pw").bn(name="pw_bn").relu(name="relu")
-        right, right_in = x, in_ch
+        right = x
     with scope("branch2"):
         y = right.conv(half, 1, bias=False, name="pw1").bn(name="pw1_bn").relu(name="relu1")
         y = y.conv(half, 3, stride=stride, padding=1, groups=half, bias=False, name="dw")
         y = y.bn(name="dw_bn")
         y = y.conv(half, 1, bias=False, name="pw2").bn(name="pw2_bn").relu(name="relu2")
-    assert right_in in (half, in_ch)
     return concat(left, y, name="concat").channel_shuffle(2, name="shuffle")
 
 
