@@ -114,6 +114,11 @@ HAND = [
     ("pad-channels-option-a", O.Pad(0, (8, 8)), [(16, 16, 16)], (32, 16, 16)),
     ("pad-spatial-asymmetric", O.Pad((0, 1, 2, 3)), [(3, 8, 8)], (3, 10, 12)),
     ("drop-path", O.DropPath(0.1), [(24, 56, 56)], (24, 56, 56)),
+    # ShuffleNet v2's channel split: 116 -> 58 + 58
+    ("slice-channels", O.Slice((58, 116)), [(116, 28, 28)], (58, 28, 28)),
+    # U-Net's first crop-and-copy: 64x568x568 cropped to the 392x392 up-convolved map
+    ("slice-crop", O.Slice(None, (88, 480), (88, 480)), [(64, 568, 568)], (64, 392, 392)),
+    ("channel-shuffle", O.ChannelShuffle(3), [(240, 28, 28)], (240, 28, 28)),
     ("fused-conv", O.FusedConv2d(O.Conv2d(64, 7, 2, 3, bias=False), O.BatchNorm2d(), RELU),
      [(3, 224, 224)], (64, 112, 112)),
 ]
@@ -200,6 +205,10 @@ def test_same_padding_matches_torch_values(kernel, dilation):
      "sum got 8x4x4, 8x4x4, 8x4x2 (width differs)"),
     (O.Mean(), [(8, 4, 4), (16, 4, 4)], "mean got 8x4x4, 16x4x4 (channels differ)"),
     (O.Pad(1), [(128,)], "expects a CxHxW feature map, got a flat tensor of shape 128"),
+    (O.Slice((0, 10)), [(8, 4, 4)], "slices channels 0:10 of a 8x4x4 map (8 channels)"),
+    (O.Slice(None, None, (2, 6)), [(8, 4, 4)], "slices width 2:6 of a 8x4x4 map (4 width)"),
+    (O.Slice((0, 2)), [(8,)], "expects a CxHxW feature map, got a flat tensor of shape 8"),
+    (O.ChannelShuffle(3), [(8, 4, 4)], "8 channels do not split into 3 groups"),
 ])
 def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     with pytest.raises(ShapeError) as info:
@@ -251,6 +260,11 @@ def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     (lambda: O.AdaptiveAvgPool2d((0, 1)), "output_size must be at least 1, got 0x1"),
     (lambda: O.Linear(-3), "out_features must be a positive integer, got -3"),
     (lambda: O.LocalResponseNorm(0), "size must be a positive integer, got 0"),
+    (lambda: O.Slice((3, 3)), "slice channels (3, 3) must have 0 <= start < stop"),
+    (lambda: O.Slice(None, (-1, 4)), "slice height (-1, 4) must have 0 <= start < stop"),
+    (lambda: O.Slice(None, None, 4), "slice width must be (start, stop), got 4"),
+    (lambda: O.Slice((0.5, 2)), "slice channels bounds must be integers, got (0.5, 2)"),
+    (lambda: O.ChannelShuffle(0), "channel shuffle groups must be a positive integer, got 0"),
     (lambda: O.Input((3, 0, 8)), "input shape must be positive integers, got (3, 0, 8)"),
     (lambda: O.Input((3, 224)),
      "input shape must be (C, H, W) or (F,), without the batch axis, got (3, 224)"),

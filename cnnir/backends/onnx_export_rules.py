@@ -48,6 +48,10 @@ scale                  ``Mul`` (``Div`` with ``divide``) by the ``weight`` initi
 pad                    ``Pad`` (constant) with ``[0, c0, t, l, 0, c1, b, r]``
 dropout / identity /   nothing (the consumers read the input tensor); an ``Identity``
 drop_path              where the node is a graph output
+slice                  ``Slice`` with int64 ``starts`` / ``ends`` / ``axes`` inputs (the
+                       sliced axes only, steps 1)
+channel_shuffle        ``Reshape`` to ``[0, g, C/g, H, W]``, ``Transpose`` ``[0, 2, 1, 3, 4]``,
+                       ``Reshape`` to ``[0, C, H, W]`` (as exporters write PyTorch's)
 =====================  ==================================================================
 
 Rules are looked up by exact class: a new op needs its own rule (or a deliberate
@@ -348,6 +352,29 @@ def _linear(e: Emitter, n: str, op: O.Linear, ins: list[str], doc: str) -> str:
     if op.bias:
         args.append(e.param(n, "bias"))
     return e.emit("Gemm", args, n, n, doc, transB=1)
+
+
+@rule(O.Slice)
+def _slice(e: Emitter, n: str, op: O.Slice, ins: list[str], doc: str) -> str:
+    axes = [ax for ax, r in enumerate(op.ranges, start=1) if r is not None]
+    given = [r for r in op.ranges if r is not None]
+    if not given:  # the whole map
+        return e.emit("Identity", [ins[0]], n, n, doc)
+    starts = e.add_init(f"{n}:starts", [r[0] for r in given], np.int64)
+    ends = e.add_init(f"{n}:ends", [r[1] for r in given], np.int64)
+    axes_t = e.add_init(f"{n}:axes", axes, np.int64)
+    return e.emit("Slice", [ins[0], starts, ends, axes_t], n, n, doc)
+
+
+@rule(O.ChannelShuffle)
+def _channel_shuffle(e: Emitter, n: str, op: O.ChannelShuffle, ins: list[str], doc: str) -> str:
+    c, h, w = e.graph.shape(n)
+    g = op.groups
+    grouped = e.add_init(f"{n}:grouped", [0, g, c // g, h, w], np.int64)
+    flat = e.add_init(f"{n}:shape", [0, c, h, w], np.int64)
+    y = e.emit("Reshape", [ins[0], grouped], f"{n}:grouped", f"{n}:reshape", doc)
+    y = e.emit("Transpose", [y], f"{n}:transposed", f"{n}:transpose", doc, perm=[0, 2, 1, 3, 4])
+    return e.emit("Reshape", [y, flat], n, n, doc)
 
 
 @rule(O.Dropout, O.Identity, O.DropPath)

@@ -48,6 +48,8 @@ Op by op:
 * ``global_avgpool`` is ``nn.AdaptiveAvgPool2d(1)``, ``flatten`` is
   ``torch.flatten(x, 1)``, ``concat`` ``torch.cat([...], 1)``, ``softmax``
   ``nn.Softmax(dim=1)``, ``upsample`` ``nn.Upsample(scale_factor=(sh, sw))``.
+* ``slice`` is tensor indexing ``x[:, c0:c1, h0:h1]`` (a view: nothing writes into
+  it in place); ``channel_shuffle`` is torchvision's view / transpose / reshape.
 
 An op class without a rule raises :class:`~cnnir.errors.BackendError`; nothing is
 skipped or guessed (rules are looked up by exact class: a new op needs its own).
@@ -393,6 +395,31 @@ def _linear(p: Lowering, n: str, op: O.Linear) -> Step:
     (src,) = p.g.inputs(n)
     kwargs = () if op.bias else kw(bias=False)
     return p.module_step(n, Ctor("Linear", (p.shape(src)[0], op.out_features), kwargs))
+
+
+@lowering(O.Slice)
+def _slice(p: Lowering, n: str, op: O.Slice) -> Step:
+    """``x[:, c0:c1, h0:h1, w0:w1]`` (whole trailing axes left out): a view of the input,
+    so never overwritable."""
+    (src,) = p.g.inputs(n)
+    index = [slice(None)] + [slice(None) if r is None else slice(*r) for r in op.ranges]
+    while index[-1] == slice(None):
+        index.pop()
+    return p.step(n, [Call("operator", "getitem", (Ref(src), tuple(index)))])
+
+
+@lowering(O.ChannelShuffle)
+def _channel_shuffle(p: Lowering, n: str, op: O.ChannelShuffle) -> Step:
+    """torchvision's form: ``x.view(-1, g, C/g, H, W)``, ``torch.transpose(x, 1, 2)``,
+    ``.reshape(-1, C, H, W)`` (a copy).  A permutation, so exact; torch.fx traces it and
+    both ONNX exporters export it (``nn.ChannelShuffle`` the TorchScript one cannot)."""
+    (src,) = p.g.inputs(n)
+    c, h, w = p.shape(n)
+    g = op.groups
+    return p.step(n, [Call("method", "view", (Ref(src), -1, g, c // g, h, w), hint="grouped"),
+                      Call("function", "torch.transpose", (Ref(f"{n}#0"), 1, 2),
+                           hint="grouped"),
+                      Call("method", "reshape", (Ref(f"{n}#1"), -1, c, h, w))])
 
 
 # --------------------------------------------------------------------------- merges

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import ops as O
-from ..errors import CnnirError, DslError
+from ..errors import CnnirError, DslError, ShapeError
 from ..ir import BlockInfo, Graph, SourceLoc
 
 _THIS_FILE = os.path.normcase(os.path.abspath(__file__))
@@ -96,6 +96,8 @@ class _Builder:
         self.pending_repeat: tuple[int, int, int] | None = None
         self.next_group = 0
         self.open = True
+        #: output shapes of the layers so far, inferred on demand (``split``, ``crop_to``)
+        self.shapes: dict[str, O.TensorShape] = {}
 
     def next_index(self, prefix: str) -> int:
         key = (tuple(self.scope), prefix)
@@ -295,6 +297,58 @@ class Tensor:
 
     fc = linear
 
+    # -- channel split, crop, shuffle
+
+    def slice(self, c: Any = None, h: Any = None, w: Any = None,
+              name: str | None = None) -> Tensor:
+        """``x[:, c0:c1, h0:h1, w0:w1]``: each of ``c``, ``h``, ``w`` a ``(start, stop)`` or
+        None for the whole axis."""
+        return self._layer("slice", lambda: O.Slice(c, h, w), name)
+
+    def split(self, sizes: int | Sequence[int], name: str | None = None) -> tuple[Tensor, ...]:
+        """Channel split as ``torch.split(x, sizes, dim=1)``: an int is the size of each
+        part (the last may be smaller), a list the size of every part (summing to the
+        channels).  One slice per part, named ``<name>_1, <name>_2...`` with ``name``."""
+        loc = _caller_loc()
+        channels = _shape_of(self, loc)[0]
+        if isinstance(sizes, int):
+            if isinstance(sizes, bool) or sizes < 1:
+                raise DslError(f"split: the part size must be at least 1, got {sizes}", loc=loc)
+            parts = [min(sizes, channels - a) for a in range(0, channels, sizes)]
+        else:
+            parts = list(sizes)
+            if any(not isinstance(p, int) or isinstance(p, bool) or p < 1 for p in parts) \
+                    or sum(parts) != channels:
+                raise DslError(f"split: sizes {parts} must be positive integers summing to "
+                               f"the {channels} channels of '{self.name}'", loc=loc,
+                               node=self.name)
+        out, start = [], 0
+        for i, size in enumerate(parts, start=1):
+            rng = (start, start + size)
+            out.append(self._layer("slice", lambda r=rng: O.Slice(r),  # type: ignore[misc]
+                                   None if name is None else f"{name}_{i}"))
+            start += size
+        return tuple(out)
+
+    def crop_to(self, ref: Tensor, name: str | None = None) -> Tensor:
+        """Centre crop to ``ref``'s height and width (U-Net's crop-and-copy): the top and
+        left margins are ``(H - h) // 2`` and ``(W - w) // 2``."""
+        loc = _caller_loc()
+        if not isinstance(ref, Tensor):
+            raise DslError(f"crop_to: expected a cnnir Tensor, got {type(ref).__name__}",
+                           loc=loc)
+        (_, big_h, big_w), (_, h, w) = _shape_of(self, loc), _shape_of(ref, loc)
+        if h > big_h or w > big_w:
+            raise ShapeError(f"crop_to: '{self.name}' ({big_h}x{big_w}) is smaller than "
+                           f"'{ref.name}' ({h}x{w})", loc=loc, node=self.name)
+        top, left = (big_h - h) // 2, (big_w - w) // 2
+        return self._layer("crop", lambda: O.Slice(None, (top, top + h), (left, left + w)),
+                           name)
+
+    def channel_shuffle(self, groups: int, name: str | None = None) -> Tensor:
+        """ShuffleNet's channel shuffle over ``groups`` groups."""
+        return self._layer("shuffle", lambda: O.ChannelShuffle(groups), name)
+
     # -- merges
 
     def __add__(self, other: Tensor) -> Tensor:
@@ -307,7 +361,35 @@ class Tensor:
 #: layer-name prefixes whose DSL method has another name (errors say what the user wrote)
 _METHOD_NAMES = {"fc": "linear", "upconv": "conv_transpose", "lrelu": "leaky_relu",
                  "relu6_": "relu6", "hsigmoid": "hardsigmoid", "hswish": "hardswish",
-                 "adaptpool": "adaptive_avgpool", "gap": "global_avgpool"}
+                 "adaptpool": "adaptive_avgpool", "gap": "global_avgpool",
+                 "crop": "crop_to", "shuffle": "channel_shuffle"}
+
+
+def _shape_of(t: Tensor, loc: SourceLoc) -> O.TensorShape:
+    """The output shape of ``t`` while the model is built (inferred once per layer)."""
+    b = t._builder
+    g = b.graph
+    todo = [t.name]
+    while todo:
+        n = todo[-1]
+        if n in b.shapes:
+            todo.pop()
+            continue
+        missing = [i for i in g.inputs(n) if i not in b.shapes]
+        if missing:
+            todo.extend(missing)
+            continue
+        todo.pop()
+        try:
+            b.shapes[n] = g.op(n).infer([b.shapes[i] for i in g.inputs(n)])
+        except CnnirError as exc:  # as infer-shapes words it
+            raise ShapeError(f"{g.op(n).kind} '{n}': {exc.msg}", loc=g.loc(n) or loc,
+                             node=n) from None
+    shape = b.shapes[t.name]
+    if not shape.is_map:
+        raise ShapeError(f"'{t.name}' is a flat tensor of shape {shape}, not a CxHxW map",
+                         loc=loc, node=t.name)
+    return shape
 
 
 def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,

@@ -351,6 +351,9 @@ class _Converter(NodeContext):
             raise self.err(node, exc.msg) from None
         except (ValueError, TypeError, IndexError, KeyError) as exc:  # a malformed node
             raise self.err(node, f"malformed node ({type(exc).__name__}: {exc})") from None
+        if isinstance(result, tuple):  # one value per output (Split)
+            self.values.update((o, v) for o, v in zip(node.output, result) if o)
+            return
         self.values[node.output[0]] = result
         for extra in node.output[1:]:
             if extra and (self.consumers.get(extra) or extra in self.graph_outputs):

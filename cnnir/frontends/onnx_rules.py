@@ -576,16 +576,26 @@ def _flatten(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) ->
     return cv.add(node, O.Flatten(), [x], "flatten")
 
 
-@rule("Reshape", produces=[O.Flatten, O.Identity], handles=("data", "shape", "allowzero"),
-      refuses={"shape": "other than a flatten [N, -1] or the same shape",
+@rule("Reshape", produces=[O.Flatten, O.Identity, O.ChannelShuffle],
+      handles=("data", "shape", "allowzero"),
+      refuses={"shape": "other than a flatten [N, -1], the same shape, or channel shuffle's "
+                        "[N, g, C/g, H, W] and back",
                "allowzero": "=1 with a 0 in the shape"})
-def _reshape(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x = cv.ir(node, ins)
-    s = cv.shape(x)
+def _reshape(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
     target = ints(cv.const(node, ins, 1, "the target shape"))
     if a.get("allowzero", 0) and 0 in target:
         raise cv.err(node, f"allowzero=1 with a 0 in the shape {target} makes an empty tensor")
     batch_ok = {0, BATCH} | ({cv.file_batch} if cv.file_batch else set())
+    if isinstance(ins[0], _Shuffled) and len(target) == 5:
+        # an optimiser merged one shuffle's Reshape back with the next one's to 5-D
+        x = _unshuffle(cv, node, ins[0], [0, *cv.shape(ins[0].src)], batch_ok)
+        return _grouped(cv, node, x, cv.shape(x), target, batch_ok)
+    if isinstance(ins[0], _Shuffled):
+        return _unshuffle(cv, node, ins[0], target, batch_ok)
+    x = cv.ir(node, ins)
+    s = cv.shape(x)
+    if len(target) == 5 and len(s) == 3:
+        return _grouped(cv, node, x, s, target, batch_ok)
     n = s.numel
     readable = [("N" if v == BATCH else v) for v in target]
     if len(target) == 2 and ((target[0] in batch_ok and target[1] in (-1, n))
@@ -874,6 +884,160 @@ def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Pad
     return cv.add(node, O.Pad(spatial, (pads[1], pads[5]), f32(value)), [x], "pad")
 
 
+# --------------------------------------------------------------------------- slice, split
+
+
+#: an ``ends`` this large means "to the end of the axis" (exporters write INT64_MAX)
+_TO_END = 2 ** 31 - 1
+
+
+def _bounds(cv: NodeContext, node: Any, size: int, start: int, end: int, axis: int
+            ) -> tuple[int, int]:
+    """ONNX's clamped ``[start, end)`` of an axis of ``size`` (negative from the end)."""
+    start = start + size if start < 0 else start
+    end = size if end >= _TO_END else (end + size if end < 0 else end)
+    start, end = min(max(start, 0), size), min(max(end, 0), size)
+    if start >= end:
+        raise cv.err(node, f"slices axis {axis} to [{start}, {end}): an empty tensor")
+    return start, end
+
+
+@rule("Slice", produces=[O.Slice, O.Identity],
+      handles=("data", "starts", "ends", "axes", "steps"),
+      refuses={"steps": "other than 1", "axes": "the batch axis 0 (unless whole)",
+               "starts": "computed by the graph", "ends": "computed by the graph"})
+def _slice(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """A constant range of the C, H, W axes (opset 7-9 attributes, 10+ inputs)."""
+    x = cv.ir(node, ins)
+    s = _map_input(cv, node, x)
+    if cv.opset < 10:
+        starts, ends = ints(a["starts"]), ints(a["ends"])
+        axes = ints(a["axes"]) if "axes" in a else list(range(len(starts)))
+        steps = [1] * len(starts)
+    else:
+        starts = ints(cv.const(node, ins, 1, "starts"))
+        ends = ints(cv.const(node, ins, 2, "ends"))
+        ax = cv.opt_const(node, ins, 3, "axes")
+        st = cv.opt_const(node, ins, 4, "steps")
+        axes = list(range(len(starts))) if ax is None else ints(ax)
+        steps = [1] * len(starts) if st is None else ints(st)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise cv.err(node, f"starts {starts}, ends {ends}, axes {axes}, steps {steps} differ "
+                     f"in length")
+    ranges: list[tuple[int, int] | None] = [None, None, None]
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis = axis % 4 if -4 <= axis < 4 else axis
+        if axis not in (0, 1, 2, 3):
+            raise cv.err(node, f"axis {axis} of an N x {s} map")
+        if step != 1:
+            raise cv.err(node, f"step {step} on axis {axis}; cnnir's slice takes a contiguous "
+                         f"range (step 1) only")
+        if axis == 0:
+            if start in (0, -_TO_END) or start < -_TO_END:
+                if end >= _TO_END:
+                    continue  # the whole batch
+            raise cv.err(node, f"slices the batch axis [{start}, {end}); cnnir's slice "
+                         f"takes channels, height and width")
+        r = _bounds(cv, node, s[axis - 1], start, end, axis)
+        ranges[axis - 1] = None if r == (0, s[axis - 1]) else r
+    if ranges == [None, None, None]:
+        return cv.add(node, O.Identity(), [x], "identity")
+    return cv.add(node, O.Slice(*ranges), [x], "slice")
+
+
+@rule("Split", produces=[O.Slice], handles=("input", "split", "axis", "num_outputs"),
+      refuses={"axis": "other than 1 (channels)", "split": "computed by the graph"})
+def _split(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> tuple[Any, ...]:
+    """Split of the channels: one slice per output that is used (a tuple of values)."""
+    x = cv.ir(node, ins)
+    s = _map_input(cv, node, x)
+    axis = int(a.get("axis", 0))
+    if axis % 4 != 1 or not -4 <= axis < 4:
+        raise cv.err(node, f"splits axis {axis}; cnnir splits channels (axis 1) only")
+    c, n = s[0], len(node.output)
+    if cv.opset < 13:
+        sizes = ints(a["split"]) if "split" in a else None
+    else:
+        given = cv.opt_const(node, ins, 1, "split")
+        sizes = ints(given) if given is not None else None
+    if sizes is None:
+        if "num_outputs" in a and int(a["num_outputs"]) != n:
+            raise cv.err(node, f"num_outputs={a['num_outputs']} with {n} outputs")
+        part = -(-c // n)
+        if "num_outputs" not in a and c % n:
+            raise cv.err(node, f"{c} channels do not split into {n} equal parts")
+        sizes = [min(part, c - k * part) for k in range(n)]
+    if len(sizes) != n or sum(sizes) != c or min(sizes) < 1:
+        raise cv.err(node, f"split sizes {sizes} for {n} outputs of {c} channels")
+    out: list[Any] = []
+    start = 0
+    for name, size in zip(node.output, sizes):
+        used = bool(name) and (bool(cv.consumers.get(name)) or name in cv.graph_outputs)
+        out.append(cv.add(node, O.Slice((start, start + size)), [x], "slice") if used
+                   else None)
+        start += size
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- channel shuffle
+
+
+@dataclass
+class _Grouped:
+    """``Reshape`` of ``N x C x H x W`` to ``[N, g, C/g, H, W]``: the first step of a
+    channel shuffle, waiting for its Transpose."""
+
+    src: int
+    groups: int
+    node: str
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 5-D output of Reshape '{self.node}'; cnnir maps a 5-D Reshape "
+                f"only as the start of a channel shuffle (Reshape [N, g, C/g, H, W], "
+                f"Transpose [0, 2, 1, 3, 4], Reshape [N, C, H, W])")
+
+
+@dataclass
+class _Shuffled(_Grouped):
+    """The Transpose ``[0, 2, 1, 3, 4]`` of a :class:`_Grouped`: waits for the Reshape back."""
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 5-D output of Transpose '{self.node}'; cnnir maps it only when a "
+                f"Reshape to [N, C, H, W] completes a channel shuffle")
+
+
+def _grouped(cv: NodeContext, node: Any, x: int, s: TensorShape, target: list[int],
+             batch_ok: set[int]) -> _Grouped:
+    c, h, w = s
+    dims = list(target[1:])
+    if dims.count(-1) == 1 and (dims[0] == -1 or dims[1] == -1):
+        known = dims[1] if dims[0] == -1 else dims[0]
+        if known > 0 and c % known == 0:
+            dims[dims.index(-1)] = c // known
+    g, n = dims[0], dims[1]
+    if target[0] not in batch_ok | {-1} or dims[2:] != [h, w] or g < 1 or n < 1 or g * n != c:
+        readable = [("N" if v == BATCH else v) for v in target]
+        raise cv.err(node, f"reshapes N x {s} to {readable}; cnnir maps a 5-D Reshape only "
+                     f"as channel shuffle's [N, g, C/g, H, W]")
+    return _Grouped(x, g, node.name or node.output[0])
+
+
+def _unshuffle(cv: NodeContext, node: Any, v: _Shuffled, target: list[int],
+               batch_ok: set[int]) -> int:
+    s = cv.shape(v.src)
+    dims = list(target[1:])
+    if dims.count(-1) == 1 and len(dims) == 3:
+        dims[dims.index(-1)] = s.numel // max(1, -int(np.prod(dims)))
+    if len(target) != 4 or target[0] not in batch_ok | {-1} or dims != list(s):
+        readable = [("N" if x == BATCH else x) for x in target]
+        raise cv.err(node, f"reshapes the channel-shuffled 5-D tensor of '{v.node}' to "
+                     f"{readable}; a channel shuffle of N x {s} reshapes back to [N, "
+                     f"{', '.join(map(str, s))}]")
+    return cv.add(node, O.ChannelShuffle(v.groups), [v.src], "shuffle")
+
+
 @rule("Cast", produces=[], handles=("input", "to", "saturate", "round_mode"),
       refuses={"to": "other than float32 (cnnir computes in float32)"})
 def _cast(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
@@ -1105,10 +1269,18 @@ def _feature(cv: NodeContext, node: Any, ins: list[Value], i: int = 0) -> Any:
 
 
 @rule("Transpose", produces=[], handles=("data", "perm"),
-      refuses={"perm": "other than [0, 2, 3, 1] of a map and [0, 3, 1, 2] back"})
+      refuses={"perm": "other than [0, 2, 3, 1] of a map and [0, 3, 1, 2] back, or "
+                       "[0, 2, 1, 3, 4] after channel shuffle's 5-D Reshape"})
 def _transpose(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    """The middle of a channel shuffle, or ConvNeXt's channels-last view and back."""
     perm = ints(a["perm"]) if "perm" in a else None
     v = ins[0] if ins else None
+    if type(v) is _Grouped:
+        if perm == [0, 2, 1, 3, 4]:
+            return _Shuffled(v.src, v.groups, node.name or node.output[0])
+        raise cv.err(node, f"Transpose perm={perm}: cnnir maps Transpose of a 5-D tensor "
+                     f"only as the middle of a channel shuffle (Reshape [N, g, C/g, H, W], "
+                     f"Transpose [0, 2, 1, 3, 4], Reshape [N, C, H, W])")
     if isinstance(v, ChannelsLast) and perm == [0, 3, 1, 2]:
         return v.id
     if not isinstance(v, ChannelsLast):
@@ -1118,7 +1290,7 @@ def _transpose(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) 
     what = "a channels-last view" if isinstance(v, ChannelsLast) else "a feature map"
     raise cv.err(node, f"transposes {what} with perm {perm}; cnnir maps Transpose only as "
                  f"perm [0, 2, 3, 1] of a map and perm [0, 3, 1, 2] back (ConvNeXt's "
-                 f"channels-last LayerNorm / Linear)")
+                 f"channels-last LayerNorm / Linear), and as the middle of a channel shuffle")
 
 
 @rule("LayerNormalization", produces=[O.LayerNorm2d],

@@ -218,6 +218,9 @@ class NodeContext:
         misread = getattr(v, "misread", None)
         if misread is not None:  # another rule's pending value says what it is
             raise self.err(node, misread())
+        refusal = getattr(v, "refusal", None)  # a rule's pending value: what it waits for
+        if isinstance(refusal, str):
+            raise self.err(node, refusal)
         if isinstance(v, np.ndarray):
             raise self.err(node, f"input {i} ('{node.input[i]}') is a constant, not a feature "
                            f"map; cnnir has no op for it")

@@ -540,14 +540,19 @@ def _flatten(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> L
     return m.add(node, O.Flatten(), [m.ir(node, args[0], "flatten")], "flatten")
 
 
-@TORCH_IMPORT.rule("Tensor.view", "Tensor.reshape", "torch.reshape", produces=[O.Flatten])
+@TORCH_IMPORT.rule("Tensor.view", "Tensor.reshape", "torch.reshape",
+                   produces=[O.Flatten, O.ChannelShuffle])
 def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
-    x = m.ir(node, args[0], "view")
-    dims = args[1:] if len(args) > 1 else [kwargs.get("shape", kwargs.get("size"))]
+    dims: list[Any] = args[1:] if len(args) > 1 else [kwargs.get("shape", kwargs.get("size"))]
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = list(dims[0])
     if any(not isinstance(d, int) for d in dims):
         raise CnnirError(f"reshape to {dims!r}: the sizes must be known when tracing")
+    if isinstance(args[0], _Shuffled):
+        return _unshuffle(m, node, args[0], list(dims))
+    x = m.ir(node, args[0], "view")
+    if len(dims) == 5 and len(m.imp.shape(x)) == 3:
+        return _grouped(m, node, x, list(dims))
     s = m.imp.shape(x)
     full = [BATCH, *s]
     resolved = [full[i] if d == BATCH else d for i, d in enumerate(dims)]
@@ -761,10 +766,203 @@ def _layer_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
 @TORCH_IMPORT.rule("Tensor.contiguous")
 def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
                 ) -> Layer | ChannelsLast:
-    """A no-op on a feature map (or on a channels-last view): the value is its input's."""
-    if isinstance(args[0], ChannelsLast):
+    """A no-op on a feature map, on a channels-last view and on a channel shuffle's 5-D
+    step: the value is its input's."""
+    if isinstance(args[0], (ChannelsLast, _Grouped)):
         return args[0]
     return Layer(m.ir(node, args[0], str(node.target)))
+
+
+# --------------------------------------------------------------------------- slice, split
+
+
+def _dim(node: Any, args: list[Any], kwargs: dict[str, Any], i: int, default: int,
+         allowed: tuple[int, ...] = (1,)) -> int:
+    """Argument ``dim`` of an N x C x H x W call, as 1..3; others refused."""
+    dim = opt(node, args, kwargs, i, "dim", default)
+    if not isinstance(dim, int) or not -4 <= dim < 4 or dim % 4 not in allowed:
+        names = {0: "the batch", 1: "channels", 2: "height", 3: "width"}
+        what = names.get(dim % 4, str(dim)) if isinstance(dim, int) else repr(dim)
+        raise CnnirError(f"dim={dim} ({what}); cnnir slices "
+                         f"{' / '.join(names[a] for a in allowed)} (dim "
+                         f"{', '.join(map(str, allowed))}) of an N x C x H x W map only")
+    return dim % 4
+
+
+def _parts(m: Mapper, node: Any, x: int, sizes: list[int]) -> tuple[Layer, ...]:
+    """One channel slice per size, in order."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(m.add(node, O.Slice((start, start + size)), [x], "slice"))
+        start += size
+    return tuple(out)
+
+
+def _map(m: Mapper, node: Any, v: Any, what: str) -> tuple[int, Any]:
+    x = m.ir(node, v, what)
+    s = m.imp.shape(x)
+    if len(s) != 3:
+        raise CnnirError(f"{what} of a flat N x {s} tensor; cnnir slices CxHxW maps only")
+    return x, s
+
+
+@TORCH_IMPORT.rule("torch.split", "Tensor.split", produces=[O.Slice])
+def _split(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> tuple[Layer, ...]:
+    """``torch.split(x, size or sizes, dim=1)``: one slice per part."""
+    x, s = _map(m, node, args[0] if args else kwargs.get("tensor"), "split")
+    sizes = opt(node, args, kwargs, 1, "split_size_or_sections",
+                kwargs.get("split_size"))
+    _dim(node, args, kwargs, 2, 0)
+    c = s[0]
+    if isinstance(sizes, int):
+        if sizes < 1:
+            raise CnnirError(f"split size {sizes} must be at least 1")
+        parts = [min(sizes, c - a) for a in range(0, c, sizes)]
+    else:
+        parts = [int(v) for v in sizes]
+        if sum(parts) != c or min(parts, default=0) < 1:
+            raise CnnirError(f"split sizes {parts} must be positive and sum to {c} channels")
+    return _parts(m, node, x, parts)
+
+
+@TORCH_IMPORT.rule("torch.chunk", "Tensor.chunk", produces=[O.Slice])
+def _chunk(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> tuple[Layer, ...]:
+    """``torch.chunk(x, n, dim=1)``: parts of ``ceil(C / n)`` channels (the last smaller,
+    and fewer than ``n`` parts where ``n`` does not fit, as torch does)."""
+    x, s = _map(m, node, args[0] if args else kwargs.get("input"), "chunk")
+    n = int(opt(node, args, kwargs, 1, "chunks"))
+    _dim(node, args, kwargs, 2, 0)
+    if n < 1:
+        raise CnnirError(f"chunks={n} must be at least 1")
+    size = -(-s[0] // n)
+    return _parts(m, node, x, [min(size, s[0] - a) for a in range(0, s[0], size)])
+
+
+@TORCH_IMPORT.rule("torch.narrow", "Tensor.narrow", produces=[O.Slice])
+def _narrow(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    """``torch.narrow(x, dim, start, length)`` on channels, height or width."""
+    x, s = _map(m, node, args[0] if args else kwargs.get("input"), "narrow")
+    dim = _dim(node, args, kwargs, 1, 0, (1, 2, 3))
+    start = int(opt(node, args, kwargs, 2, "start"))
+    length = int(opt(node, args, kwargs, 3, "length"))
+    size = s[dim - 1]
+    start = start + size if start < 0 else start
+    if length < 1 or not 0 <= start <= size - length:
+        raise CnnirError(f"narrow(dim={dim}, start={start}, length={length}) of {size}")
+    ranges: list[tuple[int, int] | None] = [None, None, None]
+    ranges[dim - 1] = (start, start + length)
+    return m.add(node, O.Slice(*ranges), [x], "slice")
+
+
+@TORCH_IMPORT.rule("operator.getitem", produces=[O.Slice])
+def _getitem(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``parts[i]`` of a split / chunk (the part itself), or ``x[:, a:b]`` /
+    ``x[:, :, t:b, l:r]`` / ``x[..., t:b, l:r]`` on a feature map: a slice."""
+    v, index = args[0], args[1]
+    if isinstance(v, (tuple, list)):
+        return v[index]
+    x, s = _map(m, node, v, "indexing")
+    idx = list(index) if isinstance(index, tuple) else [index]
+    if Ellipsis in idx:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + [slice(None)] * (4 - len(idx) + 1) + idx[k + 1:]
+    if len(idx) > 4 or any(not isinstance(i, slice) for i in idx):
+        raise CnnirError(f"index {index!r}: cnnir maps slices with ':' (start:stop) only, "
+                         f"no integer, None or tensor index")
+    idx += [slice(None)] * (4 - len(idx))
+    if idx[0] != slice(None):
+        raise CnnirError(f"index {index!r} slices the batch axis; cnnir slices channels, "
+                         f"height and width")
+    ranges: list[tuple[int, int] | None] = [None, None, None]
+    for axis, (sl, size) in enumerate(zip(idx[1:], s)):
+        start, stop, step = sl.indices(size)
+        if step != 1:
+            raise CnnirError(f"index {index!r} has step {sl.step}; cnnir's slice takes "
+                             f"contiguous ranges (step 1)")
+        if start >= stop:
+            raise CnnirError(f"index {index!r} gives an empty axis {axis + 1}")
+        ranges[axis] = None if (start, stop) == (0, size) else (start, stop)
+    if ranges == [None, None, None]:
+        return Layer(x)
+    return m.add(node, O.Slice(*ranges), [x], "slice")
+
+
+# --------------------------------------------------------------------------- channel shuffle
+
+
+@TORCH_IMPORT.rule("nn.ChannelShuffle", produces=[O.ChannelShuffle])
+def _m_shuffle(mod: Any, shape: Any) -> tuple[O.Op, None, str]:
+    return O.ChannelShuffle(int(mod.groups)), None, "shuffle"
+
+
+@TORCH_IMPORT.rule("F.channel_shuffle", "torch.channel_shuffle",
+                   "torch.native_channel_shuffle", produces=[O.ChannelShuffle])
+def _shuffle_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    x = m.ir(node, args[0], "channel_shuffle")
+    groups = int(opt(node, args, kwargs, 1, "groups"))
+    return m.add(node, O.ChannelShuffle(groups), [x], "shuffle")
+
+
+class _Grouped(Layer):
+    """``x.view(N, g, C/g, H, W)`` of a feature map: the first step of torchvision's
+    ``channel_shuffle``, waiting for ``transpose(1, 2)``.  A pending value, not a layer:
+    any other consumer reading it as a feature map gets an error naming the view."""
+
+    __slots__ = ("src", "groups", "where")
+
+    def __init__(self, src: int, groups: int, where: str) -> None:  # no layer id
+        self.src, self.groups, self.where = src, groups, where
+
+    @property
+    def id(self) -> int:  # type: ignore[override]
+        raise CnnirError(f"reads the 5-D view '{self.where}'; cnnir maps a 5-D view only as "
+                         f"a channel shuffle: view(N, g, C/g, H, W), transpose(1, 2), "
+                         f"view(N, C, H, W)")
+
+
+class _Shuffled(_Grouped):
+    """The ``transpose(1, 2)`` of a :class:`_Grouped`: waits for the view back to 4-D."""
+
+    __slots__ = ()
+
+
+def _grouped(m: Mapper, node: Any, x: int, dims: list[int]) -> _Grouped:
+    c, h, w = m.imp.shape(x)
+    g, n = dims[1], dims[2]
+    if g == -1 and n > 0 and c % n == 0:
+        g = c // n
+    elif n == -1 and g > 0 and c % g == 0:
+        n = c // g
+    if dims[0] not in (BATCH, -1) or dims[3:] != [h, w] or g < 1 or n < 1 or g * n != c:
+        readable = ["N" if d == BATCH else d for d in dims]
+        raise CnnirError(f"reshape of N x {c}x{h}x{w} to {readable}; cnnir maps a 5-D view "
+                         f"only as channel shuffle's (N, g, C/g, H, W)")
+    return _Grouped(x, g, node.name)
+
+
+@TORCH_IMPORT.rule("torch.transpose", "Tensor.transpose", "torch.swapaxes", "Tensor.swapaxes",
+                   "torch.swapdims", "Tensor.swapdims", produces=[])
+def _transpose(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> _Shuffled:
+    v = args[0]
+    d0, d1 = (opt(node, args, kwargs, 1, "dim0"), opt(node, args, kwargs, 2, "dim1"))
+    if type(v) is _Grouped and {d0 % 5, d1 % 5} == {1, 2}:
+        return _Shuffled(v.src, v.groups, node.name)
+    raise CnnirError(f"transpose({d0}, {d1}) has no IR op; cnnir maps a transpose only as the "
+                     f"middle of a channel shuffle (view(N, g, C/g, H, W), transpose(1, 2), "
+                     f"view(N, C, H, W))")
+
+
+def _unshuffle(m: Mapper, node: Any, v: _Shuffled, dims: list[int]) -> Layer:
+    s = m.imp.shape(v.src)
+    rest = list(dims[1:])
+    if rest.count(-1) == 1 and len(rest) == 3:
+        known = int(np.prod([d for d in rest if d != -1]))
+        rest[rest.index(-1)] = s.numel // known if known else -1
+    if len(dims) != 4 or dims[0] not in (BATCH, -1) or rest != list(s):
+        readable = ["N" if d == BATCH else d for d in dims]
+        raise CnnirError(f"view of the channel-shuffled 5-D tensor to {readable}; a channel "
+                         f"shuffle of N x {s} views back to (N, {', '.join(map(str, s))})")
+    return m.add(node, O.ChannelShuffle(v.groups), [v.src], "shuffle")
 
 
 __all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "Mapper",

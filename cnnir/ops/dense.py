@@ -1,9 +1,10 @@
-"""Dense and shape-only ops: Linear, Flatten, Dropout, DropPath, Identity, Pad."""
+"""Dense and shape-only ops: Linear, Flatten, Dropout, DropPath, Identity, Pad, Slice,
+ChannelShuffle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import CnnirError, ShapeError
 from .base import (
@@ -277,7 +278,119 @@ class Pad(Weightless):
         return ",".join(out)
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (Dropout, Identity, Flatten, Linear, DropPath, Pad,)
+Range = tuple[int, int]
 
-__all__ = ["Dropout", "Identity", "Flatten", "Linear", "DropPath", "Pad", "OPS"]
+
+def _range(value: Any, axis: str) -> Range | None:
+    """A ``(start, stop)`` of one axis (None: the whole axis), validated."""
+    if value is None:
+        return None
+    try:
+        start, stop = value
+    except (TypeError, ValueError):
+        raise CnnirError(f"slice {axis} must be (start, stop), got {value!r}") from None
+    for v in (start, stop):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise CnnirError(f"slice {axis} bounds must be integers, got {value!r}")
+    if not 0 <= start < stop:
+        raise CnnirError(f"slice {axis} ({start}, {stop}) must have 0 <= start < stop")
+    return (start, stop)
+
+
+@dataclass(frozen=True)
+class Slice(_PassThrough):
+    """A constant range of the channel, height and width axes of a ``CxHxW`` map:
+    ``x[:, c0:c1, h0:h1, w0:w1]``, each ``(start, stop)`` or None for the whole axis.
+
+    Channel split (ShuffleNet v2's ``chunk``, ``torch.split``) and spatial crop
+    (U-Net's crop-and-copy) are both slices.  Params: none.  Cost: 0 MACs and 0 other
+    ops: it copies (or views) elements and computes nothing.  RF: a channel slice
+    leaves it unchanged; a crop starting at ``h0`` / ``w0`` maps output unit ``y`` to
+    input unit ``y + h0``: it reads 1 unit, moves 1 unit per output unit and "pads"
+    ``-h0`` units, so the effective padding drops by ``h0 * S`` (the RF's centre moves
+    into the map) while size and stride stay."""
+
+    # ``tuple[int, ...]`` for the JSON reader; ``__post_init__`` checks it is a pair
+    channels: tuple[int, ...] | None = None
+    height: tuple[int, ...] | None = None
+    width: tuple[int, ...] | None = None
+    kind: ClassVar[str] = "slice"
+    family: ClassVar[str] = "other"
+    prefix: ClassVar[str | None] = "slice"
+    title: ClassVar[str | None] = "slice"
+    traits: ClassVar[frozenset[str]] = frozenset({VIEW})
+
+    def __post_init__(self) -> None:
+        for f in ("channels", "height", "width"):
+            object.__setattr__(self, f, _range(getattr(self, f), f))
+
+    @property
+    def ranges(self) -> tuple[tuple[int, ...] | None, ...]:
+        """``(channels, height, width)``."""
+        return self.channels, self.height, self.width
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        out = []
+        for axis, size, r in zip(("channels", "height", "width"), x, self.ranges):
+            if r is None:
+                out.append(size)
+                continue
+            if r[1] > size:
+                raise ShapeError(f"slices {axis} {r[0]}:{r[1]} of a {x} map ({size} {axis})")
+            out.append(r[1] - r[0])
+        return TensorShape(tuple(out))
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        if self.height is None and self.width is None:
+            return None
+        top = self.height[0] if self.height else 0
+        left = self.width[0] if self.width else 0
+        return (1, 1, -top), (1, 1, -left), False, False
+
+    saved = keeps_nothing  # a view of its input; its backward pads the gradient back
+    backward_cost = no_backward
+
+    def attrs(self) -> str:
+        return ",".join(f"{a}={r[0]}:{r[1]}" for a, r in zip("chw", self.ranges) if r)
+
+
+@dataclass(frozen=True)
+class ChannelShuffle(_PassThrough):
+    """ShuffleNet's channel shuffle: ``C = g * n`` channels viewed as ``(g, n)``,
+    transposed to ``(n, g)`` and flattened back (output channel ``i*g + j`` is input
+    channel ``j*n + i``).  Shape-preserving; params: none; cost: 0 MACs and 0 other ops
+    (a permutation of elements, no arithmetic); RF unchanged (per pixel)."""
+
+    groups: int = 2
+    kind: ClassVar[str] = "channel_shuffle"
+    family: ClassVar[str] = "other"
+    prefix: ClassVar[str | None] = "shuffle"
+    title: ClassVar[str | None] = "shuffle"
+    traits: ClassVar[frozenset[str]] = frozenset({SHAPE_PRESERVING})
+
+    def __post_init__(self) -> None:
+        _check_channels(self.groups, "channel shuffle groups")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        if x[0] % self.groups:
+            raise ShapeError(f"{x[0]} channels do not split into {self.groups} groups")
+        return x
+
+    saved = keeps_nothing  # a reshape copy: its backward permutes the gradient back
+    backward_cost = no_backward
+
+    def attrs(self) -> str:
+        return f"g={self.groups}"
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Dropout, Identity, Flatten, Linear, DropPath, Pad, Slice,
+                             ChannelShuffle,)
+
+__all__ = ["Dropout", "Identity", "Flatten", "Linear", "DropPath", "Pad", "Slice",
+           "ChannelShuffle", "OPS"]

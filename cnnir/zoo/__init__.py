@@ -46,6 +46,12 @@ MODELS: dict[str, str] = {
     **{f"resnet{d}_cifar_a": f"resnet_cifar:resnet{d}_cifar_a" for d in (20, 32, 44, 56, 110)},
     "fractalnet20_cifar": "fractalnet:fractalnet20_cifar",
     "fractalnet40_cifar": "fractalnet:fractalnet40_cifar",
+    # ShuffleNet v1 / v2 and the paper's U-Net (channel split, shuffle and crop)
+    **{f"shufflenet_v1_{v}": f"shufflenet:shufflenet_v1_{v}"
+       for v in ("g1", "g2", "g3", "g4", "g8", "x0_5", "x2_0")},
+    **{f"shufflenet_v2_x{v}": f"shufflenet:shufflenet_v2_x{v}"
+       for v in ("0_5", "1_0", "1_5", "2_0")},
+    "unet_original": "unet:unet_original",
 }
 
 
@@ -110,6 +116,12 @@ PAPERS: dict[str, Paper] = {p.family: p for p in (
           "MobileNetV2: Inverted Residuals and Linear Bottlenecks", "arXiv:1801.04381"),
     Paper("U-Net", "Ronneberger et al.", 2015,
           "U-Net: Convolutional Networks for Biomedical Image Segmentation", "arXiv:1505.04597"),
+    Paper("ShuffleNet", "Zhang et al.", 2017,
+          "ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
+          "arXiv:1707.01083"),
+    Paper("ShuffleNet v2", "Ma et al.", 2018,
+          "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
+          "arXiv:1807.11164"),
 )}
 
 #: zoo name prefix -> family in PAPERS, first match wins; a name none matches has no paper
@@ -119,7 +131,8 @@ _FAMILY_OF = (("preact_resnet", "pre-activation ResNet"), ("wide_resnet", "Wide 
               ("mobilenet_v1", "MobileNet v1"), ("mobilenet_v2", "MobileNet v2"),
               ("squeezenet", "SqueezeNet"), ("alexnet", "AlexNet"), ("zfnet", "ZFNet"),
               ("lenet", "LeNet"), ("nin", "NiN"), ("vgg", "VGG"), ("googlenet", "GoogLeNet"),
-              ("bn_inception", "BN-Inception"), ("inception_v3", "Inception v3"), ("unet", "U-Net"))
+              ("bn_inception", "BN-Inception"), ("inception_v3", "Inception v3"), ("unet", "U-Net"),
+              ("shufflenet_v1", "ShuffleNet"), ("shufflenet_v2", "ShuffleNet v2"))
 #: models that follow no paper (teaching examples)
 NO_PAPER = frozenset({"cifar_small"})
 

@@ -61,6 +61,9 @@ _TORCHVISION = {
 _OPTION_A = ("the paper counts option A (zero-padded shortcuts); the zoo's option B "
              "projections add 2,752")
 
+_SHUFFLE_V1_FC = ("Table 1's complexity counts the convolutions only: cnnir's MACs less the "
+                  "FC layer's (C x 1000) read as printed for every g")
+
 #: zoo name -> what its paper or torchvision prints (tests/test_published_costs.py and
 #: tests/test_zoo_course.py derive each from first principles as well)
 PUBLISHED: dict[str, Published] = {
@@ -79,6 +82,13 @@ PUBLISHED: dict[str, Published] = {
     **{f"mobilenet_v1{w}": Published("paper, Table 6", p, m)
        for w, p, m in (("", "4.2M", "569M"), ("_075", "2.6M", "325M"),
                        ("_050", "1.3M", "149M"), ("_025", "0.5M", "41M"))},
+    **{f"shufflenet_v1_g{g}": Published("paper, Table 1", macs=m, note=_SHUFFLE_V1_FC)
+       for g, m in ((1, "143M"), (2, "140M"), (3, "137M"), (4, "133M"), (8, "137M"))},
+    "shufflenet_v1_x0_5": Published("paper, Table 2", macs="38M"),
+    "shufflenet_v1_x2_0": Published("paper, Table 5", macs="524M"),
+    **{f"shufflenet_v2_x{s}": Published("torchvision", p, m)
+       for s, p, m in (("0_5", "1,366,792", "0.04G"), ("1_0", "2,278,604", "0.145G"),
+                       ("1_5", "3,503,624", "0.296G"), ("2_0", "7,393,996", "0.583G"))},
 }
 
 

@@ -156,6 +156,11 @@ CASES: dict[str, Callable[[], Graph]] = {
         O.Conv2d(5, 3, stride=2, groups=1), BN, None)),
     "fused_silu": lambda: chain((4, 6, 6), O.FusedConv2d(
         O.Conv2d(4, 3, padding=1, groups=2), BN, O.SiLU())),
+    "slice_channels": lambda: chain((6, 4, 5), O.Slice((2, 5))),
+    "slice_crop": lambda: chain((3, 9, 8), O.Slice(None, (2, 7), (1, 5))),
+    "slice_all_axes": lambda: chain((6, 9, 8), O.Slice((1, 4), (0, 3), (5, 8))),
+    "slice_whole": lambda: chain((3, 4, 4), O.Conv2d(4, 1), O.Slice()),
+    "channel_shuffle": lambda: chain((12, 3, 4), O.Conv2d(12, 1), O.ChannelShuffle(3)),
 }
 
 
@@ -263,6 +268,14 @@ def torch_reference(graph: Graph, weights: dict, x: np.ndarray) -> list[np.ndarr
         elif isinstance(op, O.Pad):
             top, left, bottom, right = op.padding
             y = F.pad(ins[0], (left, right, top, bottom, *op.channels), value=op.value)
+        elif isinstance(op, O.Slice):
+            (c0, c1), (h0, h1), (w0, w1) = [r or (0, d) for r, d in zip(
+                op.ranges, ins[0].shape[1:])]
+            y = ins[0][:, c0:c1, h0:h1, w0:w1]
+        elif isinstance(op, O.ChannelShuffle):  # channel i*g + j is channel j*n + i
+            c = ins[0].shape[1]
+            n_ = c // op.groups
+            y = ins[0][:, [j * n_ + i for i in range(n_) for j in range(op.groups)]]
         else:  # pragma: no cover - a new op kind needs a reference
             raise NotImplementedError(op.kind)
         vals[n] = y
@@ -751,7 +764,7 @@ def test_compile_refuses_too_many_params(cli, tmp_path):
 # --------------------------------------------------------------------------- the zoo
 
 #: square input sizes tried, smallest first, to keep the zoo test fast
-SMALL_SIZES = (32, 48, 64, 75, 96, 128)
+SMALL_SIZES = (32, 48, 64, 75, 96, 128, 188)  # 188: the unpadded U-Net's smallest
 
 
 def reduced(name: str) -> Graph:

@@ -79,6 +79,9 @@ def allops(x):
     x = x.conv(6, 1).tanh()
     x = x.upsample((1, 2)).adaptive_avgpool((3, 4))
     x = concat(x, x.identity()).dropout(0.3)
+    a, b = x.split([4, 8])
+    x = concat(b.channel_shuffle(4).slice(h=(1, 3), w=(1, 3)),
+               a.slice(w=(1, 4)).crop_to(b.slice(h=(0, 2), w=(0, 2))))
     x = x.avgpool(2, stride=1, padding=1, count_include_pad=False, ceil_mode=True)
     x = x.maxpool(2, stride=1, padding=1, ceil_mode=True)
     x = x.flatten().linear(7, bias=False).softmax()
@@ -292,6 +295,12 @@ def expected(graph, n, ins, weights):
     if isinstance(op, O.Pad):
         t, left, b, r = op.padding
         return np.pad(x, ((0, 0), op.channels, (t, b), (left, r)), constant_values=op.value)
+    if isinstance(op, O.Slice):
+        (c0, c1), (h0, h1), (w0, w1) = [r or (0, d) for r, d in zip(op.ranges, x.shape[1:])]
+        return x[:, c0:c1, h0:h1, w0:w1]
+    if isinstance(op, O.ChannelShuffle):  # output channel i*g + j is input channel j*n + i
+        n_ = x.shape[1] // op.groups
+        return x[:, [j * n_ + i for i in range(n_) for j in range(op.groups)]]
     raise AssertionError(f"no reference for {op.kind}")
 
 

@@ -23,7 +23,7 @@ from cnnir.backends.pytorch_source import make_plan
 from cnnir.errors import ShapeError
 from cnnir.passes.count_params import CountParams
 
-SIDES = (32, 64, 128)
+SIDES = (32, 64, 128, 188)  # 188: the smallest input of the unpadded U-Net
 
 
 @pytest.fixture(autouse=True)
