@@ -1278,8 +1278,8 @@ def _transpose(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) 
     if type(v) is _Grouped:
         if perm == [0, 2, 1, 3, 4]:
             return _Shuffled(v.src, v.groups, node.name or node.output[0])
-        raise cv.err(node, f"Transpose perm={perm}: cnnir maps Transpose of a 5-D tensor "
-                     f"only as the middle of a channel shuffle (Reshape [N, g, C/g, H, W], "
+        raise cv.err(node, f"Transpose perm={perm}: cnnir maps Transpose only as the "
+                     f"middle of a channel shuffle (Reshape [N, g, C/g, H, W], "
                      f"Transpose [0, 2, 1, 3, 4], Reshape [N, C, H, W])")
     if isinstance(v, ChannelsLast) and perm == [0, 3, 1, 2]:
         return v.id
