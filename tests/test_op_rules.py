@@ -59,6 +59,14 @@ def test_every_op_declares_params_cost_and_receptive_field(cls):
     step = op.receptive_field(ins, (8, 8))
     assert step is None or (len(step) == 4 and len(step[0]) == 3 and len(step[1]) == 3)
     assert op.traits <= O.TRAITS
+    # the derivation evaluates to the rules' own figures (cnnir explain)
+    terms = op.explain(ins, out)
+    assert [t.value() for t in terms if t.kind == "shape"] == list(out)
+    arrays = {t.name: t.value() for t in terms if t.kind in ("param", "buffer")}
+    assert arrays == {k: O.numel(s) for k, s in shapes.items()}
+    assert {t.name for t in terms if t.kind == "buffer"} == set(op.buffers)
+    assert sum(t.value() for t in terms if t.kind == "macs") == macs
+    assert sum(t.value() for t in terms if t.kind == "other") == other
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,8 @@ class PReLU(O.Activation):
 
 @pytest.mark.parametrize("rule, args", [
     ("params", ([T((2, 4, 4))],)), ("cost", ([T((2, 4, 4))], T((2, 4, 4)))),
-    ("receptive_field", ([T((2, 4, 4))], (4, 4)))])
+    ("receptive_field", ([T((2, 4, 4))], (4, 4))),
+    ("explain", ([T((2, 4, 4))], T((2, 4, 4))))])
 def test_an_op_kind_from_elsewhere_inherits_no_rule(rule, args):
     with pytest.raises(O.NoRule, match="'prelu_test'"):
         getattr(PReLU(), rule)(*args)

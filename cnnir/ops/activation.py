@@ -21,6 +21,7 @@ from .base import (
     RfStep,
     Weightless,
 )
+from .formula import Sym, Term, elements, same_shape
 from .shape import TensorShape, _number, numel
 
 _FUSABLE = frozenset({ELEMENTWISE, SHAPE_PRESERVING, FUSABLE_ACTIVATION})
@@ -44,6 +45,13 @@ class Activation(Weightless):
         if self.per_element is None:
             raise NoRule(self, "cost")
         return 0, self.per_element * numel(out)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        if self.per_element is None:
+            raise NoRule(self, "explain")
+        return same_shape(inputs[0]) + [Term(
+            "other", self.kind, Sym("ops", self.per_element) * elements(out),
+            f"{self.per_element} operation(s) per output element")]
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -149,6 +157,11 @@ class Softmax(Weightless):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 3 * numel(out)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return same_shape(inputs[0]) + [Term(
+            "other", "softmax", Sym("ops", 3) * elements(out),
+            "exp, accumulate, divide per output element")]
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:

@@ -14,6 +14,9 @@ An op is a frozen dataclass.  Its class says what it *means*:
   non-trainable ones.  The one source for count-params, memory, weight init and
   weight files.
 * ``cost(inputs, out)`` -- ``(macs, other_ops)`` per image (see ``count-macs``).
+* ``explain(inputs, out)`` -- the derivation of its shape, arrays and cost as
+  :class:`~cnnir.ops.formula.Term` formulas that evaluate to exactly what ``infer``,
+  ``params`` and ``cost`` give (``cnnir explain``; :mod:`cnnir.ops.formula`).
 * ``receptive_field(inputs, units)`` -- how its output units read its input's units:
   None (the RF is unchanged: per-pixel ops and merges) or ``(h, w, whole, irregular)``
   where ``h`` and ``w`` are ``(n, f, g)``: reads ``n`` units, moves ``f`` units per
@@ -32,6 +35,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from ..errors import CnnirError
+from .formula import Const, Term, dim_names
 from .shape import TensorShape
 
 #: output element i depends on input element(s) i alone (activations, BN, add, mul)
@@ -53,7 +57,7 @@ TRAITS = frozenset({ELEMENTWISE, FUSABLE_ACTIVATION, INPLACE_SAFE, SHAPE_PRESERV
 
 #: the rules an op declares (methods); a subclass from outside the package starts
 #: without them
-RULES = ("params", "cost", "receptive_field")
+RULES = ("params", "cost", "receptive_field", "explain")
 
 Num = Any  #: int, or Fraction where a transposed conv or upsampling divides the stride
 Geometry = tuple[Num, Num, Num]
@@ -122,6 +126,12 @@ class Op:
         number of units per axis of the map the op reads."""
         raise NoRule(self, "receptive-field")
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        """The derivation of the output shape (one ``shape`` term per dimension), the
+        arrays (``param`` / ``buffer``, one per array of :meth:`params`) and the cost
+        (``macs``, ``other``: each kind of operation named apart), per image."""
+        raise NoRule(self, "explain")
+
     def has(self, trait: str) -> bool:
         """Whether the op declares ``trait``."""
         return trait in self.traits
@@ -184,6 +194,9 @@ class Input(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return None
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return [Term("shape", n, Const(d), "the input") for n, d in zip(dim_names(out), out)]
 
     def attrs(self) -> str:
         return ""

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from ..errors import ShapeError
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
+from .formula import Sym, Term, dims, product, same_shape
 from .shape import TensorShape, _check_channels, _flag, _number
 
 
@@ -20,6 +21,10 @@ class _PassThrough(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return None
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        """The shape of the input; no arrays, no arithmetic (Flatten: its own shape)."""
+        return same_shape(inputs[0])
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class Flatten(_PassThrough):
         (x,) = inputs
         return TensorShape((x.numel,))
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return [Term("shape", "F", product(*dims(inputs[0], "in")), "every element, in a row")]
+
 
 @dataclass(frozen=True)
 class Linear(Op):
@@ -109,6 +117,17 @@ class Linear(Op):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return (units[0], units[0], 0), (units[1], units[1], 0), True, False
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        f_in, f_out = Sym("F_in", inputs[0][0]), Sym("F_out", self.out_features)
+        terms = [Term("shape", "F", f_out, "out_features"),
+                 Term("param", "weight", f_in * f_out, "every input to every output")]
+        if self.bias:
+            terms.append(Term("param", "bias", f_out, "one per output"))
+        terms.append(Term("macs", "linear", f_in * f_out, "one MAC per weight"))
+        if self.bias:
+            terms.append(Term("other", "bias adds", f_out, "one per output"))
+        return terms
 
     def attrs(self) -> str:
         return f"out={self.out_features}" + ("" if self.bias else ",nobias")

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ..errors import ShapeError
 from .base import BROADCAST, ELEMENTWISE, MERGE, Op, RfStep, Weightless
+from .formula import Sym, Term, dim_names, elements, maximum, total
 from .shape import TensorShape, broadcast, describe_mismatch, numel
 
 
@@ -49,6 +50,14 @@ class Concat(_Merge):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 0
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        names = dim_names(out)
+        terms = [Term("shape", names[0], total(*(Sym(f"{names[0]}_{k + 1}", s[0])
+                                                  for k, s in enumerate(inputs))),
+                      "the inputs side by side")]
+        terms += [Term("shape", n, Sym(f"{n}_1", d)) for n, d in zip(names[1:], inputs[0][1:])]
+        return terms
+
 
 @dataclass(frozen=True)
 class _Elementwise(_Merge):
@@ -68,6 +77,16 @@ class _Elementwise(_Merge):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, numel(out)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        a, b = inputs
+        terms = []
+        for n, x, y in zip(dim_names(out), a, b):
+            sa, sb = Sym(f"{n}_1", x), Sym(f"{n}_2", y)
+            terms.append(Term("shape", n, sa) if x == y else Term(
+                "shape", n, maximum(sa, sb), "broadcast: the operand of size 1 is repeated"))
+        terms.append(Term("other", self.kind, elements(out), "one per output element"))
+        return terms
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
+from .formula import Const, Sym, Term, elements, paren, same_shape
 from .shape import TensorShape, _check_channels, _need_map, _number, numel
 
 
@@ -51,6 +52,17 @@ class BatchNorm2d(_PerPixel):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, 2 * numel(out)
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        c = Sym("C", inputs[0][0])
+        return same_shape(inputs[0]) + [
+            Term("param", "weight", c, "gamma, the learned scale: one per channel"),
+            Term("param", "bias", c, "beta, the learned shift: one per channel"),
+            Term("buffer", "running_mean", c, "running statistic, not trained"),
+            Term("buffer", "running_var", c, "running statistic, not trained"),
+            Term("other", "scale and shift", Const(2) * elements(out),
+                 "x*scale + shift per output element (statistics folded at inference)"),
+        ]
+
     def attrs(self) -> str:
         return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
 
@@ -85,6 +97,12 @@ class LocalResponseNorm(_PerPixel, Weightless):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (2 * self.size + 3) * numel(out)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        per = Const(2) * Sym("n", self.size) + 3
+        return same_shape(inputs[0]) + [Term(
+            "other", "normalise", paren(per) * elements(out),
+            "per output: n squares, n-1 adds, scale, offset, power, divide")]
 
     def attrs(self) -> str:
         return f"size={self.size}"
