@@ -771,9 +771,9 @@ def solve(question: str, model: Graph | str | None = None, layer: str | None = N
         if q.size is None:
             q.size = tuple(shape)
         kernel = getattr(v.op, "kernel", None)
-        if q.kernel is None and kernel is not None:
+        if question == "padding" and q.kernel is None and kernel is not None:
             q.kernel = kernel[0]
-        if question == "rf" and "r_in" not in options and "j_in" not in options:
+        if question == "rf" and options.get("r_in") is None and options.get("j_in") is None:
             rf = v.meta["rf"]
             q.r_in, q.j_in = rf.size[0], rf.stride[0]
         if question == "bottleneck":

@@ -261,11 +261,11 @@ def test_solve_bottleneck_on_a_model_layer():
 
 def test_solve_padding_that_keeps_the_size():
     (a,) = _answers("padding", "--kernel", "5")
-    assert _terms(a)["P_begin"] == _terms(a)["P_end"] == 2 and _terms(a)["H"] == 224
+    assert _terms(a)["P_begin"] == _terms(a)["P_end"] == 2 and _terms(a)["check: H_out"] == 224
     (a,) = _answers("padding", "--kernel", "4")
     assert (_terms(a)["P_begin"], _terms(a)["P_end"]) == (1, 2)
     (a,) = _answers("padding", "--kernel", "3", "--stride", "2", "--size", "225")
-    assert _terms(a)["H"] == 113 == _terms(a)["O"]
+    assert _terms(a)["check: H_out"] == 113 == _terms(a)["O"]
 
 
 def test_solve_output_finds_alexnets_first_layer_first():
@@ -280,8 +280,11 @@ def test_solve_rf_three_3x3_see_7x7():
     t = _terms(a)
     assert t["k (one layer)"] == 7 and t["layers of 3x3, stride 1"] == 3
     assert t["weights / C*C, the stack"] == 27 and t["weights / C*C, one layer"] == 49
-    ex = api.solve("rf", model="vgg16", layer="block1/pool1", rf=100).to_dict()
-    assert {t["name"]: t for t in ex["layers"][0]["terms"]}["r after them"]["value"] >= 100
+    ex = api.solve("rf", model="vgg16", layer="block1/pool1", rf=100, r_in=None).to_dict()
+    t = {t["name"]: t for t in ex["layers"][0]["terms"]}
+    # after pool1 (r 6, j 2) each 3x3 layer adds 4: ceil(94 / 4) = 24 layers reach 102
+    assert t["layers of 3x3, stride 1"]["substituted"] == "ceil((100 - 6) / ((3 - 1)*2))"
+    assert t["r after them"]["value"] == 102
 
 
 def test_solve_says_what_it_needs(capsys):

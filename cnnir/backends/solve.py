@@ -82,7 +82,7 @@ def solve_padding(q: Question) -> list[Layer]:
                       else ""),
                  Term("solve", "P_begin", Const(begin)), Term("solve", "P_end", Const(end))]
     check = window_size("H", size, f, s, begin, end, d)
-    terms.append(Term("shape", "H", check.expr, f"check at I = {size}"))
+    terms.append(Term("solve", "check: H_out", check.expr, f"the size kept at I = {size}"))
     return [_answer(f"padding that keeps the size, F={f}, S={s}, D={d}", "solve padding", terms)]
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ..errors import ShapeError
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Weightless
-from .formula import Sym, Term, dims, product, same_shape
+from .formula import Const, Sym, Term, dims, product, same_shape
 from .shape import TensorShape, _check_channels, _flag, _number
 
 
@@ -120,7 +120,7 @@ class Linear(Op):
 
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         f_in, f_out = Sym("F_in", inputs[0][0]), Sym("F_out", self.out_features)
-        terms = [Term("shape", "F", f_out, "out_features"),
+        terms = [Term("shape", "F", Const(self.out_features), "out_features"),
                  Term("param", "weight", f_in * f_out, "every input to every output")]
         if self.bias:
             terms.append(Term("param", "bias", f_out, "one per output"))
