@@ -144,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="compare the output with the PyTorch backend")
 
-    _add_explain(sub)
     sub.add_parser("zoo", help="list the built-in models")
     sub.add_parser("passes", help="list the passes and their options")
+    _add_explain(sub)
     return parser
 
 
