@@ -420,10 +420,10 @@ def render_latex(ex: Explanation) -> str:
              f"% batch {ex.batch}, {ex.dtype}"]
     for layer in ex.layers:
         if layer.output:
-            lines.append(rf"\paragraph{{{_tex(layer.name)}}} {_tex(layer.op)} "
-                         rf"\texttt{{{_tex(layer.attrs)}}}, "
-                         + _tex(f"{', '.join(layer.inputs)} -> {layer.output}").replace(
-                             "->", r"$\to$"))
+            attrs = rf" \texttt{{{_tex(layer.attrs)}}}" if layer.attrs else ""
+            lines.append(rf"\paragraph{{{_tex(layer.name)}}} {_tex(layer.op)}{attrs}, "
+                         + _tex(f"{', '.join(layer.inputs)} -> {layer.output}" if layer.inputs
+                                else layer.output).replace("->", r"$\to$"))
         else:
             lines.append(rf"\paragraph{{{_tex(layer.name)}}} {_tex(layer.attrs)}")
         rows = []

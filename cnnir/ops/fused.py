@@ -62,7 +62,8 @@ class FusedConv2d(Op):
         terms.append(Term("other", "bias adds", elements(out),
                           "the folded BN shift or the conv's bias, one per output element"))
         if self.act is not None:
-            terms += [Term("other", f"{self.act.kind} {t.name}", t.expr, t.note)
+            terms += [Term("other", t.name if t.name == self.act.kind
+                           else f"{self.act.kind} {t.name}", t.expr, t.note)
                       for t in self.act.explain([out], out) if t.kind == "other"]
         return terms
 
