@@ -292,3 +292,16 @@ def test_solve_says_what_it_needs(capsys):
     assert "needs --filters, --kernel, --reduce" in capsys.readouterr().err
     assert main(["explain", "--solve", "output", "--size", "ax3"]) == 2
     assert "--size must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["alexnet_original", "unet", "googlenet"])
+def test_latex_is_balanced(name):
+    """No TeX here to compile it: every row balances its braces and its \\left/\\right."""
+    tex = api.explain(name, format="latex").render("latex")
+    body = tex.replace(r"\{", "").replace(r"\}", "")
+    for line in body.splitlines():
+        assert line.count("{") == line.count("}"), line
+        assert line.count(r"\left") == line.count(r"\right"), line
+    assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") == len(api.load(name))
+    assert "_" not in "".join(x.split("}")[0] for x in tex.split(r"\paragraph{")[1:]).replace(
+        r"\_", "")

@@ -24,6 +24,7 @@ and raises if one ever disagrees, so an explanation is never printed wrong.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -407,7 +408,7 @@ def _tex(text: str) -> str:
 def _tex_label(label: str) -> str:
     out = []
     for part in label.split(" = "):
-        if "_" in part:
+        if re.fullmatch(r"[A-Za-z]+_[A-Za-z0-9]+", part):
             head, tail = part.split("_", 1)
             out.append(f"{head}_{{\\mathrm{{{tail}}}}}")
         else:
@@ -416,8 +417,9 @@ def _tex_label(label: str) -> str:
 
 
 def render_latex(ex: Explanation) -> str:
-    lines = [f"% {ex.model}: derivations (cnnir explain); needs amsmath",
-             f"% batch {ex.batch}, {ex.dtype}"]
+    lines = [f"% {ex.title or ex.model + ': derivations (cnnir explain)'}; needs amsmath"]
+    if ex.title is None:
+        lines.append(f"% batch {ex.batch}, {ex.dtype}")
     for layer in ex.layers:
         if layer.output:
             attrs = rf" \texttt{{{_tex(layer.attrs)}}}" if layer.attrs else ""
