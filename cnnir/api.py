@@ -896,3 +896,79 @@ def budget(model: Graph | str, memory: str | int, batch: int = 1, optimizer: str
 
 
 __all__ += ["training", "budget", "Budget", "parse_memory"]
+# --------------------------------------------------------------------------- explain
+
+
+def explain(model: Graph | str, layer: str | None = None, depth: int | None = None,
+            format: str = "text", dtype: str = "float32", batch: int = 1, *,
+            output: str | None = None, input: str | Sequence[int] | None = None,
+            passes: str | None = None, log: Log | None = None) -> Any:
+    """``cnnir explain``: an :class:`~cnnir.backends.explain.Explanation`, the derivation
+    of every figure of the report with the numbers substituted (one ``layer`` or block,
+    or the blocks down to ``depth``).  ``str(e)`` is the text in ``format`` (text, md,
+    latex, json), ``e.to_dict()`` the JSON with each formula as a tree of terms."""
+    from .backends.explain import FORMATS
+    from .backends.explain import explain as _explain
+
+    if output is not None:
+        check_output(output)
+    if format not in FORMATS:
+        raise UsageError(f"unknown explain format {format!r}; formats: {', '.join(FORMATS)}")
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth must be 0 or more, got {depth}")
+    graph = analyze(_prepare(model, input, passes, False, False, log), dtype=dtype,
+                    batch=batch).graph
+    ex = _explain(graph, layer=layer, depth=depth, dtype=dtype, batch=batch)
+    ex.format = format
+    if output is not None:
+        _write(output, str(ex))
+    return ex
+
+
+def solve(question: str, model: Graph | str | None = None, layer: str | None = None,
+          format: str = "text", *, output: str | None = None,
+          input: str | Sequence[int] | None = None, **options: Any) -> Any:
+    """``cnnir explain --solve QUESTION``: ``padding``, ``output``, ``rf`` or
+    ``bottleneck`` (see :mod:`cnnir.backends.solve` for the options), each answer
+    derived.  With a ``model`` and ``layer``, the layer gives what is not given: its
+    input size (``size``), kernel, RF (``r_in``, ``j_in``) or, for ``bottleneck``, the
+    conv itself."""
+    from .backends.explain import FORMATS
+    from .backends.solve import Question
+    from .backends.solve import solve as _solve
+    from .ops import Conv2d
+
+    if output is not None:
+        check_output(output)
+    if format not in FORMATS:
+        raise UsageError(f"unknown explain format {format!r}; formats: {', '.join(FORMATS)}")
+    try:
+        q = Question(question, **{k: v for k, v in options.items() if v is not None})
+    except TypeError as exc:
+        raise UsageError(f"--solve: {exc}") from None
+    conv = None
+    if model is not None:
+        if layer is None:
+            raise UsageError("--solve with a model needs --layer (the layer it asks about)")
+        graph = analyze(_prepare(model, input, None, False, False, None)).graph
+        if layer not in graph:
+            raise UsageError(f"--solve: no layer named '{layer}' in {graph.name}")
+        v = graph.node(layer)
+        shape = graph.meta(v.inputs[0])["shape"] if v.inputs else v.meta["shape"]
+        if q.size is None:
+            q.size = tuple(shape)
+        kernel = getattr(v.op, "kernel", None)
+        if question == "padding" and q.kernel is None and kernel is not None:
+            q.kernel = kernel[0]
+        if question == "rf" and options.get("r_in") is None and options.get("j_in") is None:
+            rf = v.meta["rf"]
+            q.r_in, q.j_in = rf.size[0], rf.stride[0]
+        if question == "bottleneck":
+            if type(v.op) is not Conv2d:
+                raise UsageError(f"--solve bottleneck: '{layer}' is a {v.op.kind}, not a conv2d")
+            conv = v.op
+    ex = _solve(q, conv)
+    ex.format = format
+    if output is not None:
+        _write(output, str(ex))
+    return ex

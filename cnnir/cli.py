@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("zoo", help="list the built-in models")
     sub.add_parser("passes", help="list the passes and their options")
     _add_sweep(sub)
+    _add_explain(sub)
     return parser
 
 
@@ -325,9 +326,82 @@ def cmd_passes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_explain(sub: Any) -> None:
+    p = sub.add_parser("explain", help="each figure with its derivation; --solve: inverse "
+                                       "questions (padding, output, rf, bottleneck)",
+                       epilog="Examples:\n"
+                              "  cnnir explain alexnet --layer features/conv1\n"
+                              "  cnnir explain googlenet --depth 1 --format latex\n"
+                              "  cnnir explain --solve padding --kernel 5\n"
+                              "  cnnir explain --solve output --size 227 --out 55\n"
+                              "  cnnir explain --solve rf --rf 7 --kernel 3\n"
+                              "  cnnir explain --solve bottleneck --size 192x28x28 "
+                              "--filters 32 --kernel 5 --reduce 16",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", nargs="?", help=MODEL_HELP)
+    p.add_argument("--input", metavar="CxHxW", help="override the input size, e.g. 3x299x299")
+    p.add_argument("--passes", metavar="PIPELINE", help="passes to run first")
+    p.add_argument("--layer", metavar="NAME", help="one layer, or every layer of a block")
+    p.add_argument("--depth", type=depth_int, default=None, metavar="N",
+                   help="blocks down to depth N, each figure the sum of its layers")
+    p.add_argument("--format", default="text", choices=["text", "md", "latex", "json"],
+                   help="output format")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"],
+                   help="element type for memory figures")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="batch size")
+    g = p.add_argument_group("inverse questions (--solve)")
+    g.add_argument("--solve", metavar="QUESTION",
+                   choices=["padding", "output", "rf", "bottleneck"],
+                   help="padding | output | rf | bottleneck")
+    g.add_argument("--size", metavar="I|CxHxW", help="input size (with a model: the layer's)")
+    for flag, what in (("--kernel", "kernel size F"), ("--stride", "stride S"),
+                       ("--dilation", "dilation D"), ("--out", "target output size"),
+                       ("--rf", "target receptive field"), ("--r-in", "RF of the input"),
+                       ("--j-in", "stride (jump) of the input"),
+                       ("--filters", "output channels of the conv"),
+                       ("--reduce", "channels of the 1x1 reduction")):
+        g.add_argument(flag, type=positive_int, metavar="N", help=what)
+    g.add_argument("--bias", action="store_true", help="bottleneck: count biases")
+
+
+def _size(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must be I or CxHxW (e.g. 192x28x28), got {text!r}") from None
+    if not dims or min(dims) < 1:
+        raise UsageError(f"--size must be positive, got {text!r}")
+    return dims
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    if args.solve:
+        for flag, value in (("--depth", args.depth), ("--passes", args.passes)):
+            if value is not None:
+                raise UsageError(f"{flag} does not apply to --solve")
+        result: Any = api.solve(
+            args.solve, model=args.model, layer=args.layer, format=args.format,
+            output=args.output, input=args.input, size=_size(args.size), kernel=args.kernel,
+            stride=args.stride, dilation=args.dilation, out=args.out, rf=args.rf,
+            r_in=args.r_in, j_in=args.j_in, filters=args.filters, reduce=args.reduce,
+            bias=args.bias or None)
+    else:
+        if not args.model:
+            raise UsageError("explain needs a MODEL (or --solve QUESTION)")
+        result = api.explain(args.model, layer=args.layer, depth=args.depth,
+                             format=args.format, dtype=args.dtype, batch=args.batch,
+                             output=args.output, input=args.input, passes=args.passes)
+    if not args.output:
+        print(str(result), end="")
+    return 0
+
+
 COMMANDS = {
     "check": cmd_check, "report": cmd_report, "compile": cmd_compile, "draw": cmd_draw,
-    "run": cmd_run, "zoo": cmd_zoo, "passes": cmd_passes,
+    "run": cmd_run, "zoo": cmd_zoo, "passes": cmd_passes, "explain": cmd_explain,
 }
 
 

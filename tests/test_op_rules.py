@@ -75,6 +75,14 @@ def test_every_op_declares_params_cost_and_receptive_field(cls):
         grads = op.backward_cost(ins, out, *needs)
         assert len(grads) == 3 and all(type(g) is int and g >= 0 for g in grads)
         assert (grads[0] == 0 or needs[0]) and (grads[1] == 0 or needs[1])
+    # the derivation evaluates to the rules' own figures (cnnir explain)
+    terms = op.explain(ins, out)
+    assert [t.value() for t in terms if t.kind == "shape"] == list(out)
+    arrays = {t.name: t.value() for t in terms if t.kind in ("param", "buffer")}
+    assert arrays == {k: O.numel(s) for k, s in shapes.items()}
+    assert {t.name for t in terms if t.kind == "buffer"} == set(op.buffers)
+    assert sum(t.value() for t in terms if t.kind == "macs") == macs
+    assert sum(t.value() for t in terms if t.kind == "other") == other
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,8 @@ class PReLU(O.Activation):
     ("params", ([T((2, 4, 4))],)), ("cost", ([T((2, 4, 4))], T((2, 4, 4)))),
     ("receptive_field", ([T((2, 4, 4))], (4, 4))),
     ("saved", ([T((2, 4, 4))], T((2, 4, 4)), O.TrainCtx())),
-    ("backward_cost", ([T((2, 4, 4))], T((2, 4, 4)), True, True))])
+    ("backward_cost", ([T((2, 4, 4))], T((2, 4, 4)), True, True)),
+    ("explain", ([T((2, 4, 4))], T((2, 4, 4))))])
 def test_an_op_kind_from_elsewhere_inherits_no_rule(rule, args):
     with pytest.raises(O.NoRule, match="'prelu_test'"):
         getattr(PReLU(), rule)(*args)

@@ -75,13 +75,20 @@ def test_removing_one_rule_is_named(target: str, monkeypatch: pytest.MonkeyPatch
     assert {f"{target}: {cls.kind}" for cls in victims} <= set(gaps), gaps
 
 
-def test_an_op_without_an_analysis_rule_is_named() -> None:
+@pytest.mark.parametrize("rule", ANALYSIS_RULES)
+def test_an_op_without_an_analysis_rule_is_named(rule: str) -> None:
     class Strange(O.Conv2d):
         kind = "strange"
 
-    Strange.cost = O.Op.cost  # type: ignore[method-assign]
+    setattr(Strange, rule, getattr(O.Op, rule))
     try:
         O.ALL_OPS += (Strange,)  # type: ignore[misc]
-        assert "analysis cost: strange" in missing(_tables())
+        assert f"analysis {rule}: strange" in missing(_tables())
     finally:
         O.ALL_OPS = O.ALL_OPS[:-1]  # type: ignore[misc]
+
+
+def test_the_derivation_is_an_analysis_rule() -> None:
+    """``cnnir explain`` asks each op for its formulas (issue 17 B): an op without them
+    is a gap, as one without a cost rule is."""
+    assert "explain" in ANALYSIS_RULES

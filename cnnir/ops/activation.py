@@ -24,6 +24,7 @@ from .base import (
     TrainCtx,
     Weightless,
 )
+from .formula import Sym, Term, elements, same_shape
 from .shape import TensorShape, _number, numel
 
 _FUSABLE = frozenset({ELEMENTWISE, SHAPE_PRESERVING, FUSABLE_ACTIVATION})
@@ -69,6 +70,12 @@ class Activation(Weightless):
         if self.per_element is None:
             raise NoRule(self, "backward-cost")
         return 0, 0, ((self.per_element + 1) * numel(out) if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        if self.per_element is None:
+            raise NoRule(self, "explain")
+        return same_shape(inputs[0]) + [Term(
+            "other", self.kind, Sym("ops", self.per_element) * elements(out),
+            f"{self.per_element} operation(s) per output element")]
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -232,6 +239,10 @@ class Softmax(Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """``y * (g - sum(g * y))``: 4 per element."""
         return 0, 0, (4 * numel(out) if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return same_shape(inputs[0]) + [Term(
+            "other", "softmax", Sym("ops", 3) * elements(out),
+            "exp, accumulate, divide per output element")]
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:

@@ -21,6 +21,9 @@ An op is a frozen dataclass.  Its class says what it *means*:
 * ``backward_cost(inputs, out, needs_input_grad, needs_weight_grad)`` --
   ``(input_grad_macs, weight_grad_macs, other_ops)`` of its backward, per image
   (``backward-cost``).
+* ``explain(inputs, out)`` -- the derivation of its shape, arrays and cost as
+  :class:`~cnnir.ops.formula.Term` formulas that evaluate to exactly what ``infer``,
+  ``params`` and ``cost`` give (``cnnir explain``; :mod:`cnnir.ops.formula`).
 * ``receptive_field(inputs, units)`` -- how its output units read its input's units:
   None (the RF is unchanged: per-pixel ops and merges) or ``(h, w, whole, irregular)``
   where ``h`` and ``w`` are ``(n, f, g)``: reads ``n`` units, moves ``f`` units per
@@ -39,6 +42,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from ..errors import CnnirError
+from .formula import Const, Term, dim_names
 from .shape import TensorShape
 
 #: output element i depends on input element(s) i alone (activations, BN, add, mul)
@@ -62,7 +66,7 @@ TRAITS = frozenset({ELEMENTWISE, FUSABLE_ACTIVATION, INPLACE_SAFE, SHAPE_PRESERV
 
 #: the rules an op declares (methods); a subclass from outside the package starts
 #: without them
-RULES = ("params", "cost", "receptive_field", "saved", "backward_cost")
+RULES = ("params", "cost", "receptive_field", "saved", "backward_cost", "explain")
 
 Num = Any  #: int, or Fraction where a transposed conv or upsampling divides the stride
 Geometry = tuple[Num, Num, Num]
@@ -187,6 +191,11 @@ class Op:
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """``(input_grad_macs, weight_grad_macs, other_ops)`` of the backward, per image."""
         raise NoRule(self, "backward-cost")
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        """The derivation of the output shape (one ``shape`` term per dimension), the
+        arrays (``param`` / ``buffer``, one per array of :meth:`params`) and the cost
+        (``macs``, ``other``: each kind of operation named apart), per image."""
+        raise NoRule(self, "explain")
 
     def has(self, trait: str) -> bool:
         """Whether the op declares ``trait``."""
@@ -258,6 +267,8 @@ class Input(Weightless):
     def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         return no_backward(self, inputs, out, needs_input_grad, needs_weight_grad)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return [Term("shape", n, Const(d), "the input") for n, d in zip(dim_names(out), out)]
 
     def attrs(self) -> str:
         return ""

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from ..errors import CnnirError, ShapeError
 from .base import Op, RfStep, Saved, TrainCtx
+from .formula import Const, Expr, Sym, Term, dims, elements, paren, product, window_size
 from .rf import transposed as rf_transposed
 from .rf import window as rf_window
 from .shape import (
@@ -55,6 +56,33 @@ def conv_backward(macs: int, out: TensorShape, bias: bool, needs_input_grad: boo
     position: ``Cin/groups``, not ``Cin``); the bias gradient one add per output."""
     return (macs if needs_input_grad else 0, macs if needs_weight_grad else 0,
             numel(out) if bias and needs_weight_grad else 0)
+def _per_group(c: int, groups: int) -> Expr:
+    """``C`` or ``(C/g)``: the channels one filter reads (or writes) in a grouped conv."""
+    return Sym("C_in", c) if groups == 1 else paren(Sym("C_in", c) / Sym("g", groups))
+
+
+def _conv_terms(op: Any, inputs: list[TensorShape], out: TensorShape,
+                bias: bool) -> list[Term]:
+    """Shape, arrays and cost of a conv (``Conv2d`` and the conv of ``FusedConv2d``)."""
+    x = inputs[0]
+    kh, kw = Sym("F_h", op.kernel[0]), Sym("F_w", op.kernel[1])
+    c_out = Sym("C_out", op.out_channels)
+    terms = [Term("shape", "C", Const(op.out_channels), "the number of filters")]
+    for a, axis in ((0, "H"), (1, "W")):
+        terms.append(window_size(axis, x[1 + a], op.kernel[a], op.stride[a], op.padding[a],
+                                 op.padding[a + 2], op.dilation[a]))
+    cin = _per_group(x[0], op.groups)
+    note = "one filter per output channel" + (
+        f", each reading C_in/g = {x[0] // op.groups} channels" if op.groups != 1 else "")
+    terms.append(Term("param", "weight", product(kh, kw, cin, c_out), note))
+    if bias:
+        terms.append(Term("param", "bias", c_out, "one per output channel"))
+    _, h, w = dims(out, "out")
+    terms.append(Term("macs", "conv", product(h, w, c_out) * paren(product(kh, kw, cin)),
+                      "every output element: one MAC per weight of its filter"))
+    if bias:
+        terms.append(Term("other", "bias adds", elements(out), "one per output element"))
+    return terms
 
 
 def _check_groups(op: Any) -> None:
@@ -134,6 +162,8 @@ class Conv2d(Op):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
                              needs_weight_grad)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return _conv_terms(self, inputs, out, self.bias)
 
     def attrs(self) -> str:
         return _conv_attrs(self)
@@ -220,6 +250,31 @@ class ConvTranspose2d(Op):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
                              needs_weight_grad)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        x = inputs[0]
+        terms = [Term("shape", "C", Const(self.out_channels), "the number of filters")]
+        for a, axis in ((0, "H"), (1, "W")):
+            size: Expr = paren(Sym(f"{axis}_in", x[1 + a]) - 1) * Sym("S", self.stride[a]) \
+                - Const(2) * Sym("P", self.padding[a])
+            f = Sym("F", self.kernel[a])
+            size = size + (f - 1 if self.dilation[a] == 1
+                           else Sym("D", self.dilation[a]) * paren(f - 1))
+            if self.output_padding[a]:
+                size = size + Sym("P_out", self.output_padding[a])
+            terms.append(Term("shape", axis, size + 1, "transposed: (I-1)*S - 2P + D*(F-1) + 1"))
+        kh, kw = Sym("F_h", self.kernel[0]), Sym("F_w", self.kernel[1])
+        cout = Sym("C_out", self.out_channels) if self.groups == 1 else paren(
+            Sym("C_out", self.out_channels) / Sym("g", self.groups))
+        cin, h, w = dims(x, "in")
+        terms.append(Term("param", "weight", product(cin, cout, kh, kw),
+                          "one kernel per input channel and output channel"))
+        if self.bias:
+            terms.append(Term("param", "bias", Sym("C_out", self.out_channels)))
+        terms.append(Term("macs", "conv", product(h, w, cin) * paren(product(cout, kh, kw)),
+                          "every input pixel scatters one kernel"))
+        if self.bias:
+            terms.append(Term("other", "bias adds", elements(out), "one per output element"))
+        return terms
 
     def attrs(self) -> str:
         extra = "" if self.output_padding == (0, 0) else f"op={_fmt_pair(self.output_padding)}"

@@ -19,6 +19,7 @@ from .base import (
     keeps_nothing,
     no_backward,
 )
+from .formula import Const, Sym, Term, dims, product, same_shape
 from .rf import window as rf_window
 from .shape import (
     Pads,
@@ -44,6 +45,10 @@ class _PassThrough(Weightless):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return None
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        """The shape of the input; no arrays, no arithmetic (Flatten: its own shape)."""
+        return same_shape(inputs[0])
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,9 @@ class Flatten(_PassThrough):
     saved = keeps_nothing  # a view of its input
     backward_cost = no_backward
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return [Term("shape", "F", product(*dims(inputs[0], "in")), "every element, in a row")]
+
 
 @dataclass(frozen=True)
 class Linear(Op):
@@ -175,6 +183,17 @@ class Linear(Op):
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         return (units[0], units[0], 0), (units[1], units[1], 0), True, False
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        f_in, f_out = Sym("F_in", inputs[0][0]), Sym("F_out", self.out_features)
+        terms = [Term("shape", "F", Const(self.out_features), "out_features"),
+                 Term("param", "weight", f_in * f_out, "every input to every output")]
+        if self.bias:
+            terms.append(Term("param", "bias", f_out, "one per output"))
+        terms.append(Term("macs", "linear", f_in * f_out, "one MAC per weight"))
+        if self.bias:
+            terms.append(Term("other", "bias adds", f_out, "one per output"))
+        return terms
 
     def attrs(self) -> str:
         return f"out={self.out_features}" + ("" if self.bias else ",nobias")
@@ -267,6 +286,15 @@ class Pad(Weightless):
     saved = keeps_nothing  # its backward slices the gradient
     backward_cost = no_backward
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        """Each axis grows by its two pads; no arrays, no arithmetic (a copy)."""
+        c, h, w = inputs[0]
+        t, left, b, r = self.padding
+        return [Term("shape", "C", Sym("C_in", c) + Sym("P_before", self.channels[0])
+                     + Sym("P_after", self.channels[1])),
+                Term("shape", "H", Sym("H_in", h) + Sym("P_top", t) + Sym("P_bottom", b)),
+                Term("shape", "W", Sym("W_in", w) + Sym("P_left", left) + Sym("P_right", r))]
+
     def attrs(self) -> str:
         out = []
         if any(self.padding):
@@ -352,6 +380,17 @@ class Slice(_PassThrough):
 
     saved = keeps_nothing  # a view of its input; its backward pads the gradient back
     backward_cost = no_backward
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        """Each sliced axis is ``stop - start``; the others are the input's."""
+        terms = []
+        for name, size, r in zip(("C", "H", "W"), inputs[0], self.ranges):
+            if r is None:
+                terms.append(Term("shape", name, Sym(f"{name}_in", size)))
+            else:
+                terms.append(Term("shape", name, Sym("stop", r[1]) - Sym("start", r[0]),
+                                  f"{name} {r[0]}:{r[1]} of {size}"))
+        return terms
 
     def attrs(self) -> str:
         return ",".join(f"{a}={r[0]}:{r[1]}" for a, r in zip("chw", self.ranges) if r)

@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from .activation import Activation
 from .base import Op, RfStep, Saved, TrainCtx
-from .conv import Conv2d, _conv_attrs, conv_backward, conv_saved
+from .conv import Conv2d, _conv_attrs, _conv_terms, conv_backward, conv_saved
+from .formula import Term, elements
 from .norm import BatchNorm2d
 from .shape import TensorShape, numel
 
@@ -74,6 +75,15 @@ class FusedConv2d(Op):
         if self.act is not None:
             other += self.act.backward_cost([out], out, True, False)[2]  # NoRule names it
         return i, w, other
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        terms = [t for t in _conv_terms(self.conv, inputs, out, True) if t.kind != "other"]
+        terms.append(Term("other", "bias adds", elements(out),
+                          "the folded BN shift or the conv's bias, one per output element"))
+        if self.act is not None:
+            terms += [Term("other", t.name if t.name == self.act.kind
+                           else f"{self.act.kind} {t.name}", t.expr, t.note)
+                      for t in self.act.explain([out], out) if t.kind == "other"]
+        return terms
 
     def attrs(self) -> str:
         parts = [_conv_attrs(self.conv).replace(",nobias", "")]

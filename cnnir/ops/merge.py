@@ -22,6 +22,7 @@ from .base import (
     keeps_nothing,
     no_backward,
 )
+from .formula import Sym, Term, dim_names, elements, maximum, total
 from .shape import TensorShape, broadcast, describe_mismatch, numel
 
 
@@ -62,6 +63,13 @@ class Concat(_Merge):
 
     saved = keeps_nothing  # ``cat`` keeps the sizes; its backward slices the gradient
     backward_cost = no_backward
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        names = dim_names(out)
+        terms = [Term("shape", names[0], total(*(Sym(f"{names[0]}_{k + 1}", s[0])
+                                                  for k, s in enumerate(inputs))),
+                      "the inputs side by side")]
+        terms += [Term("shape", n, Sym(f"{n}_1", d)) for n, d in zip(names[1:], inputs[0][1:])]
+        return terms
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,16 @@ class _Elementwise(_Merge):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, numel(out)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        a, b = inputs
+        terms = []
+        for n, x, y in zip(dim_names(out), a, b):
+            sa, sb = Sym(f"{n}_1", x), Sym(f"{n}_2", y)
+            terms.append(Term("shape", n, sa) if x == y else Term(
+                "shape", n, maximum(sa, sb), "broadcast: the operand of size 1 is repeated"))
+        terms.append(Term("other", self.kind, elements(out), "one per output element"))
+        return terms
 
 
 def _reduced(inputs: list[TensorShape], out: TensorShape, grads: tuple[bool, ...]) -> int:
@@ -136,6 +154,17 @@ class Mul(_Elementwise):
         return 0, 0, 2 * numel(out) + _reduced(inputs, out, (True, True))
 
 
+def _nary_shape(inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+    """Shape terms of an n-input broadcasting merge: the largest operand per axis."""
+    terms = []
+    for k, n in enumerate(dim_names(out)):
+        syms = [Sym(f"{n}_{i + 1}", s[k]) for i, s in enumerate(inputs)]
+        same = len({s[k] for s in inputs}) == 1
+        terms.append(Term("shape", n, syms[0]) if same else Term(
+            "shape", n, maximum(*syms), "broadcast: an operand of size 1 is repeated"))
+    return terms
+
+
 @dataclass(frozen=True)
 class _NAry(_Merge):
     """Two or more operands of equal shape, or shapes that broadcast as :class:`Add`'s do
@@ -172,6 +201,11 @@ class Sum(_NAry):
 
     saved = keeps_nothing  # chained adds: the gradient passes through
 
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return _nary_shape(inputs, out) + [Term(
+            "other", "adds", (Sym("n", len(inputs)) - 1) * elements(out),
+            "n - 1 adds per output element")]
+
     def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """As :class:`Add`: a broadcast operand's gradient is summed back."""
@@ -191,6 +225,12 @@ class Mean(_NAry):
         return 0, len(inputs) * numel(out)
 
     saved = keeps_nothing  # a sum divided by an int keeps no tensor
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return _nary_shape(inputs, out) + [
+            Term("other", "adds", (Sym("n", len(inputs)) - 1) * elements(out),
+                 "n - 1 adds per output element"),
+            Term("other", "divide", elements(out), "one multiply by 1/n per output element")]
 
     def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ..errors import CnnirError
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Saved, TrainCtx, Weightless
+from .formula import Const, Sym, Term, elements, paren, same_shape
 from .shape import TensorShape, _check_channels, _flag, _need_map, _number, numel
 
 
@@ -72,6 +73,16 @@ class BatchNorm2d(_PerPixel):
         if needs_input_grad:
             return 0, 0, 9 * n
         return 0, 0, (5 * n if needs_weight_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        c = Sym("C", inputs[0][0])
+        return same_shape(inputs[0]) + [
+            Term("param", "weight", c, "gamma, the learned scale: one per channel"),
+            Term("param", "bias", c, "beta, the learned shift: one per channel"),
+            Term("buffer", "running_mean", c, "running statistic, not trained"),
+            Term("buffer", "running_var", c, "running statistic, not trained"),
+            Term("other", "scale and shift", Const(2) * elements(out),
+                 "x*scale + shift per output element (statistics folded at inference)"),
+        ]
 
     def attrs(self) -> str:
         return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
@@ -123,6 +134,11 @@ class LocalResponseNorm(_PerPixel, Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """Twice the forward arithmetic (the chain rule through each step), by convention."""
         return 0, 0, (2 * self.cost(inputs, out)[1] if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        per = Const(2) * Sym("n", self.size) + 3
+        return same_shape(inputs[0]) + [Term(
+            "other", "normalise", paren(per) * elements(out),
+            "per output: n squares, n-1 adds, scale, offset, power, divide")]
 
     def attrs(self) -> str:
         return f"size={self.size}"
@@ -180,6 +196,22 @@ class Scale(_PerPixel):
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         return 0, (int(self.scale) + int(self.bias)) * numel(out)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        x = inputs[0]
+        size = Sym("C", x[0]) if self.per_channel else Const(1)
+        where = "one per channel" if self.per_channel else "one scalar"
+        terms = same_shape(x)
+        if self.scale:
+            terms.append(Term("param", "weight", size, where))
+        if self.bias:
+            terms.append(Term("param", "bias", size, where))
+        if self.scale:
+            terms.append(Term("other", "divide" if self.divide else "multiply", elements(out),
+                              "one per output element"))
+        if self.bias:
+            terms.append(Term("other", "bias adds", elements(out), "one per output element"))
+        return terms
 
     def saved(self, inputs: list[TensorShape], out: TensorShape,
               ctx: TrainCtx) -> list[Saved]:
@@ -252,6 +284,17 @@ class LayerNorm2d(_PerPixel):
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
         c, h, w = out
         return 0, (7 * c + 4) * h * w
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        c, h, w = out
+        cs, hs, ws = Sym("C", c), Sym("H", h), Sym("W", w)
+        return same_shape(inputs[0]) + [
+            Term("param", "weight", cs, "the learned scale: one per channel"),
+            Term("param", "bias", cs, "the learned shift: one per channel"),
+            Term("other", "normalise", Const(7) * elements(out),
+                 "per output: 2 accumulates, subtract, square, divide, scale, shift"),
+            Term("other", "statistics", Const(4) * hs * ws,
+                 "per pixel: mean and variance divides, + eps, square root")]
 
     def saved(self, inputs: list[TensorShape], out: TensorShape,
               ctx: TrainCtx) -> list[Saved]:

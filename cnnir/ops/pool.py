@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ..errors import CnnirError
 from .base import Geometry, Op, RfStep, Saved, TrainCtx, Weightless
+from .formula import Const, Sym, Term, dims, elements, paren, product, window_size
 from .rf import norm as rf_norm
 from .rf import upsampled as rf_upsampled
 from .rf import window as rf_window
@@ -67,6 +68,13 @@ class _Pool(Weightless):
         h, w = _window_shape(x, self.kernel, self.stride, self.padding, (1, 1), self.ceil_mode)
         return TensorShape((x[0], h, w))
 
+    def _shape_terms(self, inputs: list[TensorShape]) -> list[Term]:
+        x = inputs[0]
+        return [Term("shape", "C", Sym("C_in", x[0]), "pooling keeps the channels")] + [
+            window_size(axis, x[1 + a], self.kernel[a], self.stride[a], self.padding[a],
+                        self.padding[a + 2], 1, self.ceil_mode)
+            for a, axis in ((0, "H"), (1, "W"))]
+
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
         # ceil_mode changes how many units there are, not the RF
@@ -103,6 +111,10 @@ class MaxPool2d(_Pool):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """One add per output: its gradient scattered to the argmax."""
         return 0, 0, (numel(out) if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        window = paren(Sym("F_h", self.kernel[0]) * Sym("F_w", self.kernel[1]) - 1)
+        return self._shape_terms(inputs) + [Term(
+            "other", "compares", window * elements(out), "F_h*F_w - 1 per output element")]
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,11 @@ class AvgPool2d(_Pool):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """The forward's windows again: ``kh * kw`` per output (divide, scatter adds)."""
         return 0, 0, (self.cost(inputs, out)[1] if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        window = paren(Sym("F_h", self.kernel[0]) * Sym("F_w", self.kernel[1]))
+        return self._shape_terms(inputs) + [Term(
+            "other", "adds and divide", window * elements(out),
+            "F_h*F_w per output element (F_h*F_w - 1 adds, one divide)")]
 
     def attrs(self) -> str:
         s = super().attrs()
@@ -175,6 +192,18 @@ class AdaptiveAvgPool2d(Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """The forward's bins again, summed exactly."""
         return 0, 0, (self.cost(inputs, out)[1] if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        c, h, w = inputs[0]
+        bins_h = adaptive_bins(h, self.output_size[0])
+        bins_w = adaptive_bins(w, self.output_size[1])
+        sum_h = Sym("B_h", sum(e - s for s, e in bins_h))
+        sum_w = Sym("B_w", sum(e - s for s, e in bins_w))
+        return [Term("shape", "C", Sym("C_in", c)),
+                Term("shape", "H", Const(self.output_size[0]), "output_size"),
+                Term("shape", "W", Const(self.output_size[1]), "output_size"),
+                Term("other", "adds and divides", product(Sym("C_in", c), sum_h, sum_w),
+                     "every bin's size, summed: B_h and B_w are the summed heights and "
+                     "widths of PyTorch's bins [floor(i*I/O), ceil((i+1)*I/O))")]
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -225,6 +254,11 @@ class GlobalAvgPool(Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """One divide-and-broadcast per input element."""
         return 0, 0, (numel(inputs[0]) if needs_input_grad else 0)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return [Term("shape", "C", Sym("C_in", inputs[0][0])), Term("shape", "H", Const(1)),
+                Term("shape", "W", Const(1)),
+                Term("other", "adds and divide", product(*dims(inputs[0], "in")),
+                     "every input element once (H*W - 1 adds and a divide per channel)")]
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:
@@ -275,6 +309,14 @@ class Upsample(Weightless):
         if not needs_input_grad:
             return 0, 0, 0
         return 0, 0, (7 if self.mode == "bilinear" else 1) * numel(out)
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        c, h, w = dims(inputs[0], "in")
+        terms = [Term("shape", "C", c), Term("shape", "H", h * Sym("s_h", self.scale[0])),
+                 Term("shape", "W", w * Sym("s_w", self.scale[1]))]
+        if self.mode == "bilinear":
+            terms.append(Term("other", "interpolate", Sym("ops", 7) * elements(out),
+                              "4 multiplies and 3 adds per output element"))
+        return terms
 
     def receptive_field(self, inputs: list[TensorShape],
                         units: tuple[int, int]) -> RfStep | None:

@@ -357,7 +357,15 @@ CASES: list[Case] = [
     Case("cli-unknown-command", "Command line", "an unknown command",
          ("analyse", "resnet50"),
          "error: argument COMMAND: invalid choice: 'analyse' (choose from 'check', "
-         "'report', 'compile', 'draw', 'run', 'zoo', 'passes', 'sweep') (see 'cnnir --help')"),
+         "'report', 'compile', 'draw', 'run', 'zoo', 'passes', 'sweep', 'explain') "
+         "(see 'cnnir --help')"),
+    Case("cli-explain-unknown-layer", "Command line", "explain: a layer that is not in the model",
+         ("explain", "alexnet", "--layer", "conv9"),
+         "error: explain: no layer or block named 'conv9' in alexnet (cnnir check MODEL "
+         "--print lists the layers)"),
+    Case("cli-solve-missing-option", "Command line", "explain --solve: an option the question needs",
+         ("explain", "--solve", "bottleneck", "--size", "192x28x28"),
+         "error: --solve bottleneck needs --filters, --kernel, --reduce"),
     Case("cli-bad-format", "Command line", "an unknown report format",
          ("report", "net.py", "--format", "xlsx"),
          "error: argument --format: invalid choice: 'xlsx' (choose from 'table', 'json', "
