@@ -58,7 +58,8 @@ def _stderr(text: str) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def load(model: str, input: str | Sequence[int] | None = None, infer: bool = True) -> Graph:
+def load(model: str, input: str | Sequence[int] | None = None, infer: bool = True, *,
+         force: bool = False) -> Graph:
     """``MODEL`` as the CLI takes it: a zoo name, ``net.py[:NAME]``, ``.onnx`` or ``.json``.
 
     ``input`` (``"3x299x299"`` or a tuple) overrides the input size.  The shapes are
@@ -66,10 +67,16 @@ def load(model: str, input: str | Sequence[int] | None = None, infer: bool = Tru
     them itself).  Zoo names are resolved here, not in the frontends: the zoo is
     models written in the DSL (a user of the frontend, like ``examples/``), and a
     name is a reference the command layer resolves, as it resolves paths.
+
+    An ``input`` that looks channels-last (``224x224x3``) is refused with "did you
+    mean 3x224x224?" unless ``force`` (:func:`cnnir.frontends.check_input_layout`);
+    one that changes a zoo model's declared channels is noted on stderr.
     """
-    from .frontends import is_file_spec, parse_input
+    from .frontends import ForcedInput, check_input_layout, is_file_spec, parse_input
     from .frontends import load as load_file
 
+    if force and input is not None:
+        input = ForcedInput(parse_input(input) or ())
     if is_file_spec(model):
         return load_file(model, input=input, infer=infer)
     shape = parse_input(input)
@@ -77,6 +84,10 @@ def load(model: str, input: str | Sequence[int] | None = None, infer: bool = Tru
     from .frontends.dsl import user_code
 
     m = zoo.get(model)
+    note = check_input_layout(input if isinstance(input, ForcedInput) else shape,
+                              m.input, model)
+    if note:
+        _stderr(note)
     with user_code():
         graph = m.build(shape)
     if infer:
@@ -567,7 +578,8 @@ class RunResult:
 def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int = 20,
         seed: int = 0, warmup: int = 3, passes: str | None = None,
         input: Any = None, check: bool = False, *, explain: bool = False,
-        print_after_all: bool = False, log: Log | None = None) -> RunResult:
+        print_after_all: bool = False, log: Log | None = None,
+        verbose: bool = False) -> RunResult:
     """``cnnir run``: compile to ONNX (seeded random weights) and time onnxruntime.
 
     ``model`` is a graph, a zoo name or DSL file, or an ``.onnx`` file (run as it
@@ -577,6 +589,8 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
     or a tuple) overrides the model's input size, or fills an ONNX file's symbolic one.
     A model over protobuf's 2 GB goes to onnxruntime through a temporary external-data
     file.  ``check`` compares the output with the PyTorch backend's on the same weights.
+    ``auto`` where no GPU can run (no NVIDIA driver, a CPU-only build) chooses CPU
+    quietly; ``verbose`` tries CUDA anyway where the build has it and keeps every note.
     """
     import tempfile
 
@@ -588,13 +602,15 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
         create_session,
         input_tensor,
         make_runner,
+        nvidia_driver_present,
         plan_providers,
         time_runs,
     )
 
     if not (isinstance(batch, int) and batch >= 1 and isinstance(repeat, int) and repeat >= 1):
         raise UsageError(f"batch and repeat must be positive integers, got {batch!r}, {repeat!r}")
-    plan = plan_providers(provider, available_providers())
+    plan = plan_providers(provider, available_providers(),
+                          driver=verbose or provider != "auto" or nvidia_driver_present())
     is_file = isinstance(model, str) and os.path.splitext(model)[1].lower() == ".onnx"
     graph: Graph | None = None
     weights = None
@@ -659,7 +675,7 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
 
         assert graph is not None
         diff = check_against_torch(graph, weights, x, y.astype(np.float64))
-    notes = [n for n in (plan.note, fallback) if n]
+    notes = [n for n in (None if plan.quiet and not verbose else plan.note, fallback) if n]
     return RunResult(provider=ran, note="; ".join(notes) or None, batch=batch,
                      seconds=list(timing.seconds), output=y, macs=macs, title=title,
                      input_shape=shape, macs_note=macs_note, notes=notes, check=diff)

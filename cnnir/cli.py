@@ -56,6 +56,12 @@ def depth_int(text: str) -> int:
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--input", metavar="CxHxW", help="override the input size, e.g. 3x299x299")
+    _add_force(p)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="use --input as given even where it looks channels-last (224x224x3)")
 
 
 def _add_passes(p: argparse.ArgumentParser) -> None:
@@ -136,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run with onnxruntime and time it")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (or a compiled .onnx)")
     p.add_argument("--input", metavar="CxHxW", help="override the input size")
+    _add_force(p)
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before compiling")
     p.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"])
     p.add_argument("--batch", type=positive_int, default=1, metavar="N")
@@ -143,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true",
                    help="compare the output with the PyTorch backend")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="say why auto chose CPU (no NVIDIA driver, a CPU-only onnxruntime, "
+                        "a CUDA provider that did not initialise)")
 
     sub.add_parser("zoo", help="list the built-in models")
     sub.add_parser("passes", help="list the passes and their options")
@@ -155,9 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """MODEL's flags shared by every command: --input, --passes, --print-after-all, --explain."""
-    return {"input": getattr(args, "input", None), "passes": getattr(args, "passes", None),
+    return {"input": _input(args), "passes": getattr(args, "passes", None),
             "explain": getattr(args, "explain", False),
             "print_after_all": getattr(args, "print_after_all", False)}
+
+
+def _input(args: argparse.Namespace) -> Any:
+    """--input, marked as insisted upon with --force."""
+    text = getattr(args, "input", None)
+    if text is None or not getattr(args, "force", False):
+        return text
+    from .frontends import ForcedInput, parse_input
+
+    return ForcedInput(parse_input(text) or ())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -165,7 +185,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.print:
         print(graph.format())
     outs = ", ".join(str(graph.shape(o)) for o in graph.outputs)
-    print(f"ok: {graph.name}: {len(graph)} layers, input {graph.input_shape}, output {outs}")
+    from .analysis import layer_count  # the input is not a layer
+
+    print(f"ok: {graph.name}: {layer_count(graph)} layers, input {graph.input_shape}, output {outs}")
     return 0
 
 
@@ -220,7 +242,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     res = api.run(args.model, provider=args.provider, batch=args.batch, repeat=args.repeat,
-                  seed=args.seed, check=args.check, **_pipeline(args))
+                  seed=args.seed, check=args.check, verbose=args.verbose, **_pipeline(args))
     for note in res.notes:
         print(note, file=sys.stderr)
     y = res.output

@@ -17,7 +17,7 @@ from cnnir.cli import COMMANDS, main
 from cnnir.passes import available
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LENET_LAYERS = 13  # input, c1, tanh, s2, c3, tanh, s4, flatten, f5, tanh, f6, tanh, output
+LENET_LAYERS = 12  # c1, tanh, s2, c3, tanh, s4, flatten, f5, tanh, f6, tanh, output (not input)
 
 
 def test_version(cli):
@@ -92,7 +92,7 @@ def test_check_a_dsl_file_with_two_outputs(cli, tmp_path):
     """))
     proc = cli("check", "heads.py", cwd=tmp_path)
     # input, conv, relu, gap, flatten and two linear heads
-    assert proc.stdout == "ok: heads: 7 layers, input 3x16x16, output 10, 5\n"
+    assert proc.stdout == "ok: heads: 6 layers, input 3x16x16, output 10, 5\n"
 
 
 def test_print_after_all_and_explain_go_to_stderr(cli):

@@ -4,18 +4,18 @@ The model (after ``--passes``, when given) is the *before* graph; the *after*
 graph is before + ``PIPELINE``.  Both are measured by the analysis passes
 ``count-params``, ``count-macs`` and ``memory`` (with ``--dtype`` and ``--batch``):
 
-==================  ===========================================================
-metric              meaning
-==================  ===========================================================
-layers              nodes other than the input
-params              trainable parameters, biases and BN affine parameters included
-buffers             non-trainable state (BatchNorm running statistics)
-macs                multiply-accumulates (conv, transposed conv, linear)
-other_ops           elementwise arithmetic (bias, BN, activations, pools...)
-param_bytes         parameters and buffers at ``--dtype``
-activation_bytes    every layer's output, summed (batch included)
-peak_activation     the peak of an inference pass that frees after last use
-==================  ===========================================================
+=====================  ===========================================================
+metric                 meaning
+=====================  ===========================================================
+layers                 nodes other than the input
+params                 trainable parameters, biases and BN affine parameters included
+buffers                non-trainable state (BatchNorm running statistics)
+macs                   multiply-accumulates (conv, transposed conv, linear)
+other_ops              elementwise arithmetic (bias, BN, activations, pools...)
+param_bytes            parameters and buffers at ``--dtype``
+activation_bytes       every layer's output, summed (batch included)
+peak_activation_bytes  the peak of an inference pass that frees after last use
+=====================  ===========================================================
 
 Formats: ``table`` (human numbers, delta and percentage), ``md``, ``latex``, and for
 scripts ``json`` (exact integers)::
@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..ir import Graph
-from ..ops import Input
+from ..analysis import layer_count
 from ..passes import get_pass
 from ..passes.manager import PassManager, PassRecord
 from ..util import human, human_bytes
@@ -61,7 +61,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "other_ops": ("other ops", "count"),
     "param_bytes": ("param memory", "bytes"),
     "activation_bytes": ("activations (sum)", "bytes"),
-    "peak_activation": ("peak activations", "bytes"),
+    "peak_activation_bytes": ("peak activations", "bytes"),
 }
 
 
@@ -74,14 +74,14 @@ def measure(graph: Graph, dtype: str = "float32", batch: int = 1) -> dict[str, i
     mem = get_pass("memory", dtype=dtype, batch=batch)
     mem.run(graph)
     return {
-        "layers": sum(not isinstance(graph.op(n), Input) for n in graph.nodes()),
+        "layers": layer_count(graph),
         "params": params.total_params,  # type: ignore[attr-defined]
         "buffers": params.total_buffers,  # type: ignore[attr-defined]
         "macs": macs.total_macs,  # type: ignore[attr-defined]
         "other_ops": macs.total_other_ops,  # type: ignore[attr-defined]
         "param_bytes": mem.param_bytes,  # type: ignore[attr-defined]
         "activation_bytes": mem.activation_bytes,  # type: ignore[attr-defined]
-        "peak_activation": mem.peak_bytes,  # type: ignore[attr-defined]
+        "peak_activation_bytes": mem.peak_bytes,  # type: ignore[attr-defined]
     }
 
 

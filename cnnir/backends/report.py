@@ -378,6 +378,8 @@ def _cells(report: Report, columns: list[str], indent: str,
 
 
 def render_table(report: Report, columns: list[str]) -> str:
+    if not report.rows:  # --depth 0: the totals alone, no empty table
+        return "\n".join([_title(report), "", *_summary(report), *report.notes]) + "\n"
     lines = text_table([COLUMNS[c][0] for c in columns], _right(columns),
                        _cells(report, columns, "  "), title=_title(report),
                        footer=_total_cells(report, columns, _human_total),

@@ -48,6 +48,40 @@ def parse_input(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
     return dims
 
 
+class ForcedInput(tuple):  # type: ignore[type-arg]
+    """An ``--input`` size given with ``--force``: used as given, even where it looks
+    channels-last (:func:`check_input_layout`)."""
+
+
+def check_input_layout(dims: tuple[int, ...] | None, declared: Sequence[int] | None = None,
+                       model: str = "the model") -> str | None:
+    """Refuse an ``--input`` that looks like the channels-last habit (``224x224x3``).
+
+    ``dims`` is CxHxW; when C is at least H and larger than W (``224x224x3``), or larger
+    than both, the user most likely wrote HxWxC: a :class:`UsageError` asks "did you
+    mean 3x224x224?" (``--force`` uses it as given).  Otherwise, when ``declared``
+    (the model's own input) has other channels, returns a note saying so; else None.
+    """
+    if dims is None or isinstance(dims, ForcedInput) or len(dims) != 3:
+        return None
+    c, h, w = dims
+    text = "x".join(map(str, dims))
+    change = ""
+    if declared is not None and len(declared) == 3 and declared[0] != c:
+        change = (f"{model} declares {declared[0]} input channel"
+                  f"{'s' if declared[0] != 1 else ''} "
+                  f"({'x'.join(map(str, declared))}); ")
+    if (c >= h and c > w) or (c > h and c >= w):
+        guess = f"{w}x{c}x{h}" if w < h else f"{h}x{c}x{w}"
+        raise UsageError(f"--input {text} gives {c} input channels: {change}did you mean "
+                         f"{guess}? (--input is CxHxW, channels first)",
+                         hint="add --force to use it as given")
+    if change:
+        return (f"note: --input {text} changes the input channels: {change}the first "
+                f"layer's weights change with them")
+    return None
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     """``"net.py:resnet"`` -> ``("net.py", "resnet")``; a plain path -> ``(path, None)``."""
     base, sep, name = spec.rpartition(":")
@@ -68,6 +102,7 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
     from . import dsl
 
     shape = parse_input(input)
+    check_input_layout(input if isinstance(input, ForcedInput) else shape)
     path, name = split_spec(spec)
     ext = os.path.splitext(path)[1].lower()
     if ext in FILE_LOADERS:
@@ -109,4 +144,5 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
     return infer_shapes(graph) if infer else graph
 
 
-__all__ = ["load", "is_file_spec", "parse_input", "split_spec", "FILE_LOADERS"]
+__all__ = ["load", "is_file_spec", "parse_input", "split_spec", "check_input_layout",
+           "ForcedInput", "FILE_LOADERS"]

@@ -1,0 +1,92 @@
+"""Issue 22, what a new user hits in the first hour: each rough edge, held by a test."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import pytest
+
+import cnnir
+from cnnir.analysis import analyze, layer_count
+from cnnir.cli import main
+from cnnir.errors import UsageError
+
+# --------------------------------------------------------------------------- noise and traps
+
+
+def test_external_data_gets_the_mode_of_a_plain_write(tmp_path):
+    out = tmp_path / "r.onnx"
+    assert main(["compile", "lenet5", "--to", "onnx", "--external-data", "-o", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    want = 0o666 & ~umask
+    assert oct(os.stat(out).st_mode & 0o777) == oct(want)
+    assert oct(os.stat(str(out) + ".data").st_mode & 0o777) == oct(want)
+
+
+def test_channels_last_input_is_refused_unless_forced(capsys):
+    with pytest.raises(UsageError) as err:
+        cnnir.load("resnet50", input="224x224x3")
+    assert str(err.value) == (
+        "error: --input 224x224x3 gives 224 input channels: resnet50 declares 3 input "
+        "channels (3x224x224); did you mean 3x224x224? (--input is CxHxW, channels first)"
+        "\n  hint: add --force to use it as given")
+    assert main(["check", "lenet5", "--input", "32x32x1"]) == 2
+    assert "did you mean 1x32x32?" in capsys.readouterr().err
+    g = cnnir.load("resnet18", input="64x64x3", force=True)
+    assert g.input_shape == (64, 64, 3)
+    assert main(["check", "resnet18", "--input", "64x64x3", "--force"]) == 0
+    assert "input 64x64x3" in capsys.readouterr().out
+
+
+def test_changing_the_declared_channels_is_noted(capsys):
+    cnnir.load("lenet5", input="3x32x32")
+    assert capsys.readouterr().err == (
+        "note: --input 3x32x32 changes the input channels: lenet5 declares 1 input channel "
+        "(1x32x32); the first layer's weights change with them\n")
+    cnnir.load("lenet5", input="1x64x64")  # the same channels: nothing to say
+    assert capsys.readouterr().err == ""
+
+
+def test_adaptive_pool_on_a_smaller_input_does_not_claim_unequal_bins():
+    notes = analyze(cnnir.load("vgg11", input="3x32x32")).notes
+    assert notes == ("'adaptpool1': adaptive pooling to an output larger than its input "
+                     "(1x1): each bin is one input unit, repeated; the RF is marked "
+                     "unaligned",)
+    assert not any("unequal" in n for n in notes)
+
+
+def test_one_definition_of_a_layer(capsys):
+    g = cnnir.load("resnet50")
+    assert layer_count(g) == len(g) - 1 == analyze(g).layers
+    assert main(["check", "resnet50"]) == 0
+    assert f": {len(g) - 1} layers," in capsys.readouterr().out
+    assert main(["report", "resnet50", "--compare", "remove-dropout", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["before"]["layers"] == len(g) - 1
+
+
+def test_depth_0_prints_no_empty_table(capsys):
+    assert main(["report", "lenet5", "--depth", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "lenet5: input 1x32x32, batch 1, float32"
+    assert "Layer" not in out and "─" not in out
+    assert "params: 61.71K trainable (61,706, biases included)" in out
+
+
+def test_totals_is_an_attribute_and_still_callable():
+    a = analyze(cnnir.load("lenet5"))
+    assert a.totals["params"] == a.params == 61_706
+    assert a.totals() == a.totals
+
+
+def test_run_check_on_an_onnx_file_warns_nothing(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    out = tmp_path / "l.onnx"
+    assert main(["compile", "lenet5", "--to", "onnx", "-o", str(out)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["run", str(out), "--check", "--repeat", "1", "--provider", "cpu"]) == 0
+    assert "not writable" not in capsys.readouterr().err
