@@ -187,7 +187,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     outs = ", ".join(str(graph.shape(o)) for o in graph.outputs)
     from .analysis import layer_count  # the input is not a layer
 
-    print(f"ok: {graph.name}: {layer_count(graph)} layers, input {graph.input_shape}, output {outs}")
+    print(f"ok: {graph.name}: {layer_count(graph)} layers, input {graph.input_shape}, "
+          f"output {outs}")
     return 0
 
 

@@ -34,9 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis import layer_count
 from ..errors import UsageError
 from ..ir import Graph
-from ..analysis import layer_count
 from ..passes import get_pass
 from ..passes.manager import PassManager, PassRecord
 from ..util import human, human_bytes
