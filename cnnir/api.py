@@ -201,6 +201,26 @@ def _write(path: str, data: str | bytes) -> None:
     write_atomic(path, data)
 
 
+#: a report file's suffix -> the format it holds (``-o out.json`` writes JSON)
+REPORT_SUFFIXES = {".json": "json", ".csv": "csv", ".md": "md", ".tex": "latex",
+                   ".txt": "table"}
+
+
+def report_format(format: str | None, output: str | None) -> str:
+    """The format of ``report``/``compare``: ``format``, else ``output``'s suffix, else
+    ``table``; a ``format`` that contradicts the suffix (``--format csv -o r.json``) is
+    refused rather than written into the wrong kind of file."""
+    suffix = os.path.splitext(output)[1].lower() if output else ""
+    implied = REPORT_SUFFIXES.get(suffix)
+    if format is None:
+        return implied or "table"
+    if implied is not None and implied != format:
+        raise UsageError(f"--format {format} does not match the output file {output} "
+                         f"(a {suffix} file holds --format {implied}); drop --format to "
+                         f"take the format from the suffix")
+    return format
+
+
 # --------------------------------------------------------------------------- analysis
 
 
@@ -211,7 +231,7 @@ def analyze(model: Graph | str, dtype: str = "float32", batch: int = 1) -> Analy
     return _analyze(_prepare(model, None, None, False, False, None), dtype=dtype, batch=batch)
 
 
-def report(model: Graph | str, format: str = "table", depth: int | None = None,
+def report(model: Graph | str, format: str | None = None, depth: int | None = None,
            columns: str | list[str] | None = None, dtype: str = "float32",
            batch: int = 1, *, output: str | None = None,
            input: str | Sequence[int] | None = None, passes: str | None = None,
@@ -221,10 +241,12 @@ def report(model: Graph | str, format: str = "table", depth: int | None = None,
 
     ``str(r)`` is the text in ``format``, ``r.render("latex")`` another format,
     ``r.to_dict()`` the JSON contract; in Jupyter it shows as an HTML table.
-    ``output`` writes the text atomically too.
+    ``output`` writes the text atomically too; ``format`` defaults to its suffix
+    (``.json``, ``.csv``, ``.md``, ``.tex``), else ``table`` (:func:`report_format`).
     """
     from .backends.report import FORMATS, build_report, parse_columns
 
+    format = report_format(format, output)
     if output is not None:
         check_output(output)
     if format not in FORMATS:
@@ -242,7 +264,8 @@ def report(model: Graph | str, format: str = "table", depth: int | None = None,
     return rep
 
 
-def compare(model: Graph | str, pipeline: str, format: str = "table", dtype: str = "float32",
+def compare(model: Graph | str, pipeline: str, format: str | None = None,
+            dtype: str = "float32",
             batch: int = 1, *, output: str | None = None,
             input: str | Sequence[int] | None = None, passes: str | None = None,
             explain: bool = False, print_after_all: bool = False,
@@ -260,6 +283,7 @@ def compare(model: Graph | str, pipeline: str, format: str = "table", dtype: str
         if exc.name and exc.name.startswith("cnnir"):
             raise UsageError("--compare is not available in this build") from None
         raise
+    format = report_format(format, output)
     if output is not None:
         check_output(output)
     if format not in RENDERERS:
@@ -721,5 +745,5 @@ def pass_list() -> list[PassInfo]:
 
 __all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "run",
            "zoo_models", "pass_list", "explain_lines", "check_output", "draw_check",
-           "weights_from_file",
+           "weights_from_file", "report_format", "REPORT_SUFFIXES",
            "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]

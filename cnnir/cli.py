@@ -98,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="per-layer table: shapes, params, MACs, memory, RF")
     _add_model(p)
     _add_passes(p)
-    p.add_argument("--format", default="table",
-                   choices=["table", "json", "csv", "md", "latex"], help="output format")
+    p.add_argument("--format", default=None,
+                   choices=["table", "json", "csv", "md", "latex"],
+                   help="output format (default: from the -o suffix, .json .csv .md .tex, "
+                        "else table)")
     p.add_argument("--depth", type=depth_int, default=None, metavar="N",
                    help="group rows by block down to depth N, with subtotals")
     p.add_argument("--columns", metavar="C1,C2", help="columns to show")
@@ -193,6 +195,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    args.format = api.report_format(args.format, args.output)  # -o r.json: JSON
     if args.compare:
         for flag, value in (("--depth", args.depth), ("--columns", args.columns)):
             if value is not None:

@@ -90,3 +90,63 @@ def test_run_check_on_an_onnx_file_warns_nothing(tmp_path, capsys):
         warnings.simplefilter("error")
         assert main(["run", str(out), "--check", "--repeat", "1", "--provider", "cpu"]) == 0
     assert "not writable" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def test_every_format_carries_the_same_fields():
+    from cnnir.backends.report import COLUMNS
+
+    rep = cnnir.load("resnet18", input=(3, 64, 64)).report()
+    data = rep.to_dict()
+    cols = [c for c in COLUMNS if c != "rf"]  # rf is rf_size/rf_stride/rf_padding together
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(rep.render("csv", cols))))
+    assert len(rows) == len(data["layers"]) + 1 and rows[-1]["name"] == "total"
+
+    def x(v):
+        return "x".join(str(e) for e in v)
+
+    json_of = {"name": "name", "op": "op", "attrs": "attrs", "loc": "loc",
+               "params": "params", "buffers": "buffers", "macs": "macs", "flops": "flops",
+               "other_ops": "other_ops", "activations": "activation_bytes",
+               "param_bytes": "param_bytes"}
+    assert set(json_of.values()) | {"scope", "output_shape", "rf"} == set(data["layers"][0])
+    for row, layer in zip(rows, data["layers"]):
+        for col in cols:
+            if col in json_of:
+                assert row[col] == str(layer[json_of[col]]), (col, layer["name"])
+            elif col == "scope":
+                assert row[col] == "/".join(layer["scope"])
+            elif col == "output":
+                assert row[col] == x(layer["output_shape"])
+            elif col in ("rf_aligned", "rf_whole"):
+                assert row[col] == str(layer["rf"][col[3:]]).lower()
+            else:
+                assert row[col] == x(layer["rf"][col[3:]]), col
+    assert set(data["totals"]) == {"params", "buffers", "macs", "flops", "other_ops",
+                                   "param_bytes", "activation_bytes", "peak_activation_bytes"}
+    c = cnnir.compare(cnnir.load("lenet5"), "remove-dropout")
+    assert set(c.before) - {"layers"} <= set(data["totals"])
+
+
+@pytest.mark.parametrize("suffix, start", [(".json", "{"), (".csv", "name,op,scope"),
+                                           (".md", "**lenet5**"), (".tex", "\\"),
+                                           (".txt", "lenet5: input")])
+def test_report_format_from_the_output_suffix(tmp_path, suffix, start):
+    out = tmp_path / f"r{suffix}"
+    assert main(["report", "lenet5", "-o", str(out)]) == 0
+    assert out.read_text().startswith(start)
+
+
+def test_report_format_contradicting_the_suffix_is_refused(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["report", "lenet5", "--format", "csv", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --format csv does not match the output file {out} (a .json file holds "
+        f"--format json); drop --format to take the format from the suffix\n")
+    assert not out.exists()
+    assert main(["report", "lenet5", "--format", "json", "-o", str(out)]) == 0

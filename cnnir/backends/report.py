@@ -16,9 +16,12 @@ Formats (:func:`render`):
     {"model": str, "input": [C,H,W], "batch": int,
      "totals": {"params", "buffers", "macs", "flops", "other_ops", "param_bytes",
                 "activation_bytes", "peak_activation_bytes"},
-     "layers": [{"name", "op", "scope": [str], "loc": "file:line", "output_shape",
-                 "params", "macs", "flops", "other_ops", "activation_bytes",
-                 "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned"}}]}
+     "layers": [{"name", "op", "attrs", "scope": [str], "loc": "file:line",
+                 "output_shape", "params", "buffers", "macs", "flops", "other_ops", "activation_bytes",
+                 "param_bytes", "rf": {"size": [h,w], "min_size", "stride", "padding",
+                 "aligned", "whole"}}]}
+
+  Every column of the table and the CSV is a field here (``docs/json-schema.md``).
 
   With ``--depth`` a block's row has ``"op": "block:<kind>"`` and subtotals; its
   output shape and RF are those of the block's last layer.  A stride that a
@@ -79,6 +82,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "rf_stride": ("RF stride", "pair"),
     "rf_padding": ("RF padding", "pair"),
     "rf_aligned": ("RF aligned", "bool"),
+    "rf_whole": ("RF whole", "bool"),
     "loc": ("Source", "text"),
 }
 
@@ -93,7 +97,7 @@ DEFAULT_COLUMNS = {
     "latex": ["name", "op", "output", "params", "macs", "activations", "rf"],
     "csv": ["name", "op", "scope", "loc", "output", "params", "buffers", "macs", "flops",
             "other_ops", "activations", "param_bytes", "rf_size", "rf_min_size", "rf_stride",
-            "rf_padding", "rf_aligned"],
+            "rf_padding", "rf_aligned", "rf_whole"],
 }
 
 
@@ -250,6 +254,8 @@ def _value(row: Row, col: str) -> Any:
         return str(rf)
     if col == "rf_aligned":
         return rf.aligned
+    if col == "rf_whole":
+        return rf.whole
     return _pair_text(getattr(rf, col[3:]))
 
 
@@ -316,13 +322,11 @@ def to_json(report: Report) -> dict[str, Any]:
     layers = []
     for r in report.rows:
         rf = r.rf.to_dict() if r.rf is not None else None
-        if rf is not None:
-            rf.pop("whole")
         layers.append({
-            "name": r.name, "op": r.op, "scope": list(r.scope), "loc": r.loc,
-            "output_shape": list(r.output_shape), "params": r.params, "macs": r.macs,
-            "flops": r.flops, "other_ops": r.other_ops, "activation_bytes": r.activation_bytes,
-            "rf": rf,
+            "name": r.name, "op": r.op, "attrs": r.attrs, "scope": list(r.scope), "loc": r.loc,
+            "output_shape": list(r.output_shape), "params": r.params, "buffers": r.buffers,
+            "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
+            "activation_bytes": r.activation_bytes, "param_bytes": r.param_bytes, "rf": rf,
         })
     return {"model": report.model, "input": list(report.input), "batch": report.batch,
             "totals": dict(report.totals), "layers": layers}
