@@ -17,9 +17,9 @@ Formats (:func:`render`):
      "totals": {"params", "buffers", "macs", "flops", "other_ops", "param_bytes",
                 "activation_bytes", "peak_activation_bytes"},
      "layers": [{"name", "op", "attrs", "scope": [str], "loc": "file:line",
-                 "output_shape", "params", "buffers", "macs", "flops", "other_ops", "activation_bytes",
-                 "param_bytes", "rf": {"size": [h,w], "min_size", "stride", "padding",
-                 "aligned", "whole"}}]}
+                 "output_shape", "params", "buffers", "macs", "flops", "other_ops",
+                 "activation_bytes", "param_bytes",
+                 "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned", "whole"}}]}
 
   Every column of the table and the CSV is a field here (``docs/json-schema.md``).
 
