@@ -283,6 +283,9 @@ def compare(model: Graph | str, pipeline: str, format: str | None = None,
         if exc.name and exc.name.startswith("cnnir"):
             raise UsageError("--compare is not available in this build") from None
         raise
+    if not pipeline.replace(",", "").strip():
+        raise UsageError(f"--compare needs a pass pipeline, got {pipeline!r}; e.g. --compare "
+                         f"fuse-conv-bn-relu (see 'cnnir passes')")
     format = report_format(format, output)
     if output is not None:
         check_output(output)

@@ -196,7 +196,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     args.format = api.report_format(args.format, args.output)  # -o r.json: JSON
-    if args.compare:
+    if args.compare is not None:  # --compare "" is refused by the API, not ignored
         for flag, value in (("--depth", args.depth), ("--columns", args.columns)):
             if value is not None:
                 raise UsageError(f"{flag} does not apply to --compare (it prints totals, "
@@ -297,7 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named with the subcommand's help, where the options are listed
+            where = f"cnnir {args.command}" if args.command else "cnnir"
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} "
+                             f"(see '{where} --help')")
         if not args.command:
             parser.print_help()
             return 2

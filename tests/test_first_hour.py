@@ -150,3 +150,27 @@ def test_report_format_contradicting_the_suffix_is_refused(tmp_path, capsys):
         f"--format json); drop --format to take the format from the suffix\n")
     assert not out.exists()
     assert main(["report", "lenet5", "--format", "json", "-o", str(out)]) == 0
+
+
+def test_compare_messages(capsys):
+    assert main(["report", "lenet5", "--compare", "insert-bottleneck"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "no change (see --explain)"
+    assert main(["report", "lenet5", "--compare", "fuse-conv-bn-relu"]) == 0
+    assert "no change" not in capsys.readouterr().out
+    for empty in ("", ","):
+        assert main(["report", "lenet5", "--compare", empty]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --compare needs a pass pipeline, got {empty!r}; e.g. --compare "
+            f"fuse-conv-bn-relu (see 'cnnir passes')\n")
+    assert main(["check", "lenet5", "--passes", "fuse"]) == 2
+    assert "unknown pass 'fuse'; did you mean fuse-conv-bn-relu? valid passes: " in (
+        capsys.readouterr().err)
+
+
+def test_an_unknown_flag_points_at_the_subcommands_help(capsys):
+    assert main(["report", "lenet5", "--colour"]) == 2
+    assert capsys.readouterr().err == (
+        "error: unrecognized arguments: --colour (see 'cnnir report --help')\n")
+    assert main(["--colour", "zoo"]) == 2
+    assert capsys.readouterr().err == (
+        "error: unrecognized arguments: --colour (see 'cnnir zoo --help')\n")

@@ -163,6 +163,8 @@ def render_table(c: Comparison) -> str:
         lines.pop()
     while lines and not lines[0]:
         lines.pop(0)
+    if c.before == c.after:  # an all-zero delta table says nothing by itself
+        lines.append("no change (see --explain)")
     return "\n".join([_title(c), *lines]) + "\n"
 
 

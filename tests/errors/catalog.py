@@ -333,7 +333,7 @@ CASES: list[Case] = [
          "the padded input 1 along height (input 1, padding 0+0)"),
     Case("cli-unknown-flag", "Command line", "an unknown flag",
          ("report", "resnet50", "--colour"),
-         "error: unrecognized arguments: --colour (see 'cnnir --help')"),
+         "error: unrecognized arguments: --colour (see 'cnnir report --help')"),
     Case("cli-unknown-command", "Command line", "an unknown command",
          ("analyse", "resnet50"),
          "error: argument COMMAND: invalid choice: 'analyse' (choose from 'check', "
