@@ -18,12 +18,25 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import api
 from ._version import __version__
 from .errors import CnnirError, UsageError
 from .util import human
+
+if TYPE_CHECKING:
+    from . import api
+else:
+    class _Api:
+        """``cnnir.api``, imported when a command first uses it: ``cnnir --version`` and
+        ``--help`` load no IR, no networkx."""
+
+        def __getattr__(self, name: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module("cnnir.api"), name)
+
+    api = _Api()
 
 MODEL_HELP = ("a zoo name (see 'cnnir zoo'), a DSL file net.py or net.py:NAME, "
               "an .onnx file or a .json IR file")

@@ -174,3 +174,19 @@ def test_an_unknown_flag_points_at_the_subcommands_help(capsys):
     assert main(["--colour", "zoo"]) == 2
     assert capsys.readouterr().err == (
         "error: unrecognized arguments: --colour (see 'cnnir zoo --help')\n")
+
+
+def test_version_imports_nothing_but_the_cli(cli):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cnnir", "--version"],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0 and proc.stdout == f"cnnir {cnnir.__version__}\n"
+    loaded = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
+    assert {m for m in loaded if m.startswith("cnnir")} <= {
+        "cnnir", "cnnir._version", "cnnir.cli", "cnnir.errors", "cnnir.util"}
+    assert not loaded & {"networkx", "numpy", "rich", "torch", "onnx"}
