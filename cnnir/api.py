@@ -236,13 +236,15 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
            batch: int = 1, *, output: str | None = None,
            input: str | Sequence[int] | None = None, passes: str | None = None,
            explain: bool = False, print_after_all: bool = False,
-           log: Log | None = None) -> Report:
+           log: Log | None = None, width: int | None = None) -> Report:
     """``cnnir report``: a :class:`~cnnir.backends.report.Report`.
 
     ``str(r)`` is the text in ``format``, ``r.render("latex")`` another format,
     ``r.to_dict()`` the JSON contract; in Jupyter it shows as an HTML table.
     ``output`` writes the text atomically too; ``format`` defaults to its suffix
     (``.json``, ``.csv``, ``.md``, ``.tex``), else ``table`` (:func:`report_format`).
+    ``width`` (a terminal's columns) makes the default table drop columns to fit, and
+    say which; columns given with ``columns`` are always shown.
     """
     from .backends.report import FORMATS, build_report, parse_columns
 
@@ -259,6 +261,7 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
     rep = build_report(graph, dtype=dtype, batch=batch, depth=depth)
     rep.columns = None if format == "json" else cols
     rep.format = format
+    rep.width = width if columns is None else None
     if output is not None:
         _write(output, str(rep))
     return rep

@@ -220,10 +220,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         result = api.report(args.model, format=args.format, depth=args.depth,
                             columns=args.columns, dtype=args.dtype, batch=args.batch,
-                            output=args.output, **_pipeline(args))
+                            output=args.output, width=_terminal_width(args),
+                            **_pipeline(args))
     if not args.output:
         print(str(result), end="")
     return 0
+
+
+def _terminal_width(args: argparse.Namespace) -> int | None:
+    """The terminal's columns when the table goes to one (a pipe or file gets it whole)."""
+    if args.output or args.format != "table" or not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -190,3 +190,32 @@ def test_version_imports_nothing_but_the_cli(cli):
     assert {m for m in loaded if m.startswith("cnnir")} <= {
         "cnnir", "cnnir._version", "cnnir.cli", "cnnir.errors", "cnnir.util"}
     assert not loaded & {"networkx", "numpy", "rich", "torch", "onnx"}
+
+
+def test_the_table_is_rich_s_layout_without_rich():
+    from cnnir.backends import report as R
+    from cnnir.backends import tables
+
+    rep = R.build_report(cnnir.load("googlenet"), depth=2)
+    for cols in (None, ["name"], list(R.COLUMNS)):
+        fast = rep.render("table", cols)
+        R.text_table = tables.text_table_rich
+        try:
+            assert rep.render("table", cols) == fast
+        finally:
+            R.text_table = tables.text_table
+
+
+def test_the_table_fits_the_terminal_and_says_what_it_left_out():
+    full = str(cnnir.report("resnet50"))
+    assert max(map(len, full.splitlines())) > 150
+    fitted = str(cnnir.report("resnet50", width=80))
+    assert max(map(len, fitted.splitlines())) <= 80
+    assert "(to fit 80 columns, not shown: Source, Other ops, FLOPs," in fitted
+    header = fitted.splitlines()[2].split()
+    assert header == ["Layer", "Op", "Output", "Params", "MACs"]
+    assert fitted.count("\n") > 170  # every layer still has its row
+    wide = str(cnnir.report("resnet50", width=400))
+    assert wide == full
+    assert str(cnnir.report("resnet50", width=80, columns="name,loc")) == str(
+        cnnir.report("resnet50", columns="name,loc"))  # what was asked for is shown

@@ -151,6 +151,8 @@ class Report:
     columns: list[str] | None = None
     #: the format ``str(report)`` renders
     format: str = "table"
+    #: the terminal's width: the table drops columns to fit it (:data:`DROP_TO_FIT`)
+    width: int | None = None
 
     def render(self, fmt: str = "table", columns: str | list[str] | None = None) -> str:
         """The report as text: ``fmt`` one of :data:`FORMATS`; ``columns`` as ``--columns``
@@ -381,15 +383,69 @@ def _cells(report: Report, columns: list[str], indent: str,
     return rows
 
 
+#: the columns a table too wide for ``Report.width`` drops, first to last; the name,
+#: op, output, params and MACs always stay
+DROP_TO_FIT = ("loc", "scope", "attrs", "other_ops", "flops", "param_bytes", "buffers",
+               "rf_min_size", "rf_padding", "rf_aligned", "rf_whole", "rf_stride", "rf",
+               "rf_size", "activations")
+
+
 def render_table(report: Report, columns: list[str]) -> str:
+    """The terminal table; with :attr:`Report.width`, columns of :data:`DROP_TO_FIT`
+    are dropped until it fits (then long layer names lose their start to an
+    ellipsis), a last line names what was left out, and the summary is wrapped."""
     if not report.rows:  # --depth 0: the totals alone, no empty table
         return "\n".join([_title(report), "", *_summary(report), *report.notes]) + "\n"
-    lines = text_table([COLUMNS[c][0] for c in columns], _right(columns),
-                       _cells(report, columns, "  "), title=_title(report),
-                       footer=_total_cells(report, columns, _human_total),
-                       bold=[r.is_block for r in report.rows])
-    lines += [*_summary(report), *report.notes]
-    return "\n".join(lines) + "\n"
+    lines = _table_lines(report, columns)
+    tail = [*_summary(report), *report.notes]
+    width = report.width
+    if width is None:
+        return "\n".join([*lines, *tail]) + "\n"
+    dropped: list[str] = []
+    for col in DROP_TO_FIT:
+        if _widest(lines) <= width:
+            break
+        if col in columns and len(columns) > 1:
+            columns = [c for c in columns if c != col]
+            dropped.append(col)
+            lines = _table_lines(report, columns)
+    cut = ""
+    if _widest(lines) > width and columns[0] == "name":
+        longest = max(len(r.name) + 2 * r.indent for r in report.rows)
+        keep = max(12, longest - (_widest(lines) - width))
+        if keep < longest:
+            lines = _table_lines(report, columns, name_width=keep)
+            cut = f"layer names cut to their last {keep - 1} characters"
+    said = []
+    if dropped:
+        said.append("not shown: " + ", ".join(COLUMNS[c][0] for c in dropped))
+    if cut:
+        said.append(cut)
+    if said:
+        tail.append(f"(to fit {width} columns, {'; '.join(said)}; --columns or a wider "
+                    f"terminal shows them)")
+    import textwrap
+
+    tail = [w for t in tail for w in (textwrap.wrap(t, width, subsequent_indent="  ")
+                                       or [""])]
+    return "\n".join([*lines, *tail]) + "\n"
+
+
+def _widest(lines: list[str]) -> int:
+    return max((len(line) for line in lines), default=0)
+
+
+def _table_lines(report: Report, columns: list[str], name_width: int | None = None
+                 ) -> list[str]:
+    cells = _cells(report, columns, "  ")
+    if name_width is not None:
+        for row in cells:
+            if len(row[0]) > name_width:
+                row[0] = "\u2026" + row[0][-(name_width - 1):]
+    return text_table([COLUMNS[c][0] for c in columns], _right(columns), cells,
+                      title=_title(report),
+                      footer=_total_cells(report, columns, _human_total),
+                      bold=[r.is_block for r in report.rows])
 
 
 def render_md(report: Report, columns: list[str]) -> str:
@@ -485,5 +541,5 @@ def report(graph: Graph, fmt: str = "table", depth: int | None = None,
     return render(build_report(graph, dtype=dtype, batch=batch, depth=depth), fmt, cols)
 
 
-__all__ = ["Row", "Report", "build_report", "render", "render_html", "report", "to_json",
-           "parse_columns", "COLUMNS", "FORMATS", "tex_escape"]
+__all__ = ["DROP_TO_FIT", "Row", "Report", "build_report", "render", "render_html", "report",
+           "to_json", "parse_columns", "COLUMNS", "FORMATS", "tex_escape"]
