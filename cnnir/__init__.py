@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # what the names below are; at run time each loads on first u
         CnnirError,
         DslError,
         FrontendError,
+        MissingFileError,
         PassError,
         ShapeError,
         UsageError,
@@ -46,7 +47,7 @@ _LAZY = {
     **dict.fromkeys(["Diagram", "RunResult", "analyze", "check", "compare", "compile", "draw",
                      "load", "report", "run"], "api"),
     **dict.fromkeys(["BackendError", "CnnirError", "DslError", "FrontendError", "PassError",
-                     "ShapeError", "UsageError"], "errors"),
+                     "ShapeError", "UsageError", "MissingFileError"], "errors"),
     **dict.fromkeys(["BlockInfo", "Graph", "Node", "SourceLoc"], "ir"),
     "TensorShape": "ops", "get_pass": "passes", "parse_pipeline": "passes",
     "infer_shapes": "passes.infer_shapes", "PassManager": "passes.manager",
@@ -59,7 +60,7 @@ __all__ = [
     "RunResult", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
     "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
     "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",
-    "UsageError", "from_torch",
+    "UsageError", "MissingFileError", "from_torch",
 ]
 
 

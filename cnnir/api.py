@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import BackendError, CnnirError, UsageError
+from .errors import BackendError, CnnirError, MissingFileError, UsageError
 from .ir import Graph
 
 if TYPE_CHECKING:
@@ -650,11 +650,14 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
         if is_file:
             assert isinstance(model, str)
             if not os.path.isfile(model):
-                raise UsageError(f"no such file: {model}")
+                raise MissingFileError(model)
             source: bytes | str = model
-            try:  # onnxruntime may still run what the frontend cannot read
+            try:  # onnxruntime may still run what the frontend cannot convert
                 graph = _prepare(model, input, passes, explain, print_after_all, log)
             except CnnirError as exc:
+                from .frontends.onnx_import import _read
+
+                _read(model)  # not an ONNX file at all: the frontend's clear error
                 macs_note = f"n/a (the ONNX frontend cannot read it: {exc.msg})"
             weights = getattr(graph, "weights", None)
             title = os.path.basename(model)

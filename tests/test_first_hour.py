@@ -219,3 +219,27 @@ def test_the_table_fits_the_terminal_and_says_what_it_left_out():
     assert wide == full
     assert str(cnnir.report("resnet50", width=80, columns="name,loc")) == str(
         cnnir.report("resnet50", columns="name,loc"))  # what was asked for is shown
+
+
+# --------------------------------------------------------------------------- API and messages
+
+
+@pytest.mark.parametrize("path", ["nothere.py", "nothere.onnx", "nothere.json", "dir/x.txt"])
+def test_a_missing_file_is_its_own_error_class(path):
+    with pytest.raises(cnnir.MissingFileError) as err:
+        cnnir.load(path)
+    assert isinstance(err.value, cnnir.CnnirError) and isinstance(err.value, FileNotFoundError)
+    assert str(err.value) == f"error: no such file: {path}" and err.value.filename == path
+
+
+def test_run_reads_the_file_through_the_checked_loader(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    fake = tmp_path / "fake.onnx"
+    fake.write_text("hello\n")
+    assert main(["run", str(fake)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{fake}: error: not a readable ONNX model (truncated or another "
+                          f"format)")
+    assert "INVALID_PROTOBUF" not in err
+    assert main(["check", str(fake)]) == 2
+    assert capsys.readouterr().err == err

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..errors import DslError, FrontendError, UsageError
+from ..errors import DslError, FrontendError, MissingFileError, UsageError
 from ..ir import Graph
 from ..passes.infer_shapes import infer_shapes
 
@@ -107,7 +107,7 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
     ext = os.path.splitext(path)[1].lower()
     if ext in FILE_LOADERS:
         if not os.path.isfile(path):
-            raise FrontendError(f"no such file: {path}")
+            raise MissingFileError(path)
         mod_name, func = FILE_LOADERS[ext].split(":")
         import importlib
 
@@ -117,6 +117,8 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
             raise FrontendError(f"cannot read {ext} files: {exc}") from None
         graph = getattr(mod, func)(path, input=shape)
     elif ext == ".py":
+        if not os.path.isfile(path):
+            raise MissingFileError(path)
         namespace: dict = {}
         try:
             m = dsl.load_file(path, name, namespace)
@@ -138,7 +140,7 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
             graph = from_torch(obj, input=shape, infer=False)
     else:
         if is_file_spec(spec) and not os.path.exists(path):
-            raise UsageError(f"no such file: {path}")
+            raise MissingFileError(path)
         raise UsageError(f"cannot read {path}: MODEL must be a zoo name, a .py DSL file, "
                          f"a .onnx or a .json file")
     return infer_shapes(graph) if infer else graph
