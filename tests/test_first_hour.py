@@ -243,3 +243,30 @@ def test_run_reads_the_file_through_the_checked_loader(tmp_path, capsys):
     assert "INVALID_PROTOBUF" not in err
     assert main(["check", str(fake)]) == 2
     assert capsys.readouterr().err == err
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def test_setup_sh_on_an_externally_managed_python_says_what_to_do(tmp_path):
+    """A Python whose check says "externally managed" (a stand-in that answers yes):
+    one line naming the virtualenv, exit 2, before pip is ever called."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PIP_BREAK_SYSTEM_PACKAGES"}
+    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    r = subprocess.run(["bash", str(ROOT / "setup.sh")], capture_output=True, text=True,
+                       env=env, timeout=60)
+    if "apt-get" in r.stderr or "Graphviz" in r.stderr:
+        pytest.skip("no Graphviz here: setup.sh would install it first")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == ("setup.sh: this Python is externally managed (PEP 668); make a "
+                        "virtualenv first: python3 -m venv .venv && . .venv/bin/activate "
+                        "&& ./setup.sh\n")
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 -m venv .venv" in readme.split("## Install", 1)[0]
