@@ -732,6 +732,36 @@ def zoo_models() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class ZooInfo:
+    """One row of ``cnnir zoo``: what a user choosing a model compares."""
+
+    name: str
+    input: tuple[int, ...]   #: the declared (C, H, W)
+    params: int              #: trainable parameters, biases included (exact)
+    macs: int                #: MACs of one image at ``input`` (exact)
+    summary: str             #: what it is, in a sentence
+    paper: str | None        #: "He et al. 2015"; None for the teaching examples
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input": list(self.input), "params": self.params,
+                "macs": self.macs, "summary": self.summary, "paper": self.paper}
+
+
+def zoo_table() -> list[ZooInfo]:
+    """``cnnir zoo``: every zoo model with its input size, params and MACs (each model is
+    built and analysed, well under a second for the whole zoo)."""
+    from . import zoo
+    from .zoo.catalog import figures
+
+    rows = []
+    for name in zoo.names():
+        e, f = zoo.entry(name), figures(name)
+        rows.append(ZooInfo(name, tuple(e.input), f.params, f.macs, e.summary,
+                            e.paper.short if e.paper else None))
+    return rows
+
+
+@dataclass(frozen=True)
 class PassInfo:
     """One line of ``cnnir passes``."""
 
@@ -753,6 +783,7 @@ def pass_list() -> list[PassInfo]:
 
 
 __all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "run",
-           "zoo_models", "pass_list", "explain_lines", "check_output", "draw_check",
+           "zoo_models", "zoo_table", "ZooInfo", "pass_list", "explain_lines", "check_output",
+           "draw_check",
            "weights_from_file", "report_format", "REPORT_SUFFIXES",
            "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]

@@ -42,8 +42,23 @@ MODEL_HELP = ("a zoo name (see 'cnnir zoo'), a DSL file net.py or net.py:NAME, "
               "an .onnx file or a .json IR file")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default (where it has one the text does not already say)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises a UsageError instead of printing usage and exiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise UsageError(f"{message} (see '{self.prog} --help')")
@@ -117,11 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "else table)")
     p.add_argument("--depth", type=depth_int, default=None, metavar="N",
                    help="group rows by block down to depth N, with subtotals")
-    p.add_argument("--columns", metavar="C1,C2", help="columns to show")
+    p.add_argument("--columns", metavar="C1,C2",
+                   help="columns to show, in order: name, op, attrs, scope, output, params, "
+                        "buffers, macs, flops, other_ops, activations, param_bytes, rf, "
+                        "rf_size, rf_min_size, rf_stride, rf_padding, rf_aligned, rf_whole, "
+                        "loc (default: each format's own set; the table drops some to fit "
+                        "a terminal)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"],
                    help="element type for memory figures")
-    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="batch size")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                   help="batch size for MACs and memory")
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
 
@@ -146,10 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_passes(p)
     p.add_argument("-o", "--output", metavar="FILE",
                    help="fig.svg, fig.pdf, fig.png or fig.dot (default: MODEL.svg)")
-    p.add_argument("--level", default="layer", choices=["layer", "block", "stage"])
-    p.add_argument("--detail", default="standard", choices=["compact", "standard", "full"])
-    p.add_argument("--theme", default="paper", choices=["paper", "mono", "slides"])
-    p.add_argument("--rankdir", default="TB", choices=["TB", "LR"])
+    p.add_argument("--level", default="layer", choices=["layer", "block", "stage"],
+                   help="what one box is: a layer; a block (each @block with no @block "
+                        "inside, e.g. a bottleneck); a stage (each top-level scope, e.g. "
+                        "ResNet's layer1..layer4)")
+    p.add_argument("--detail", default="standard", choices=["compact", "standard", "full"],
+                   help="box text: compact the layer type; standard adds kernel/stride and "
+                        "the output CxHxW; full adds the layer's name, params and MACs")
+    p.add_argument("--theme", default="paper", choices=["paper", "mono", "slides"],
+                   help="paper: colour for print; mono: black and white; slides: large text")
+    p.add_argument("--rankdir", default="TB", choices=["TB", "LR"],
+                   help="flow direction: TB top to bottom, LR left to right")
     p.add_argument("--width", metavar="3.3in", help="drawing width (journal column: 3.3in)")
     p.add_argument("--collapse", metavar="KIND,...", help="block kinds to draw as one box")
     p.add_argument("--expand", metavar="KIND,...", help="block kinds to draw expanded")
@@ -159,18 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", metavar="CxHxW", help="override the input size")
     _add_force(p)
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before compiling")
-    p.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"])
-    p.add_argument("--batch", type=positive_int, default=1, metavar="N")
-    p.add_argument("--repeat", type=positive_int, default=20, metavar="K", help="timed runs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"],
+                   help="onnxruntime provider: auto is CUDA where it initialises, else CPU; "
+                        "cuda/tensorrt fail rather than fall back")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                   help="images per run")
+    p.add_argument("--repeat", type=positive_int, default=20, metavar="K",
+                   help="timed runs (after 3 warm-up runs)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for the random weights and input")
     p.add_argument("--check", action="store_true",
                    help="compare the output with the PyTorch backend")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say why auto chose CPU (no NVIDIA driver, a CPU-only onnxruntime, "
                         "a CUDA provider that did not initialise)")
 
-    sub.add_parser("zoo", help="list the built-in models")
-    sub.add_parser("passes", help="list the passes and their options")
+    p = sub.add_parser("zoo", help="list the built-in models")
+    p.add_argument("--format", default="table", choices=["table", "json"],
+                   help="table: a line per model; json: a list of {name, input, params, "
+                        "macs, summary, paper} with exact integers")
+    sub.add_parser("passes", help="list the passes and their options",
+                   description="Passes run with --passes PIPELINE: names joined by commas, "
+                               "each with optional options in braces, e.g. "
+                               "fuse-conv-bn-relu,insert-bottleneck{ratio=4}")
     return parser
 
 
@@ -295,12 +334,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    for name, description in api.zoo_models().items():
-        print(f"{name:<20} {description}")
+    rows = api.zoo_table()
+    if args.format == "json":
+        import json
+
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    width = max(len(r.name) for r in rows)
+    print(f"{'name':<{width}}  {'input':<9}  {'params':>7}  {'MACs':>7}  description")
+    for r in rows:
+        paper = f" ({r.paper})" if r.paper else ""
+        print(f"{r.name:<{width}}  {'x'.join(map(str, r.input)):<9}  {human(r.params):>7}  "
+              f"{human(r.macs):>7}  {r.summary}{paper}")
     return 0
 
 
 def cmd_passes(args: argparse.Namespace) -> int:
+    print("PIPELINE: passes joined by commas, options in braces: "
+          "name{key=value,key=value}, e.g. fuse-conv-bn-relu,insert-bottleneck{ratio=4}")
+    print()
     for info in api.pass_list():
         opts = [f"{k}={v!r}" for k, v in info.options.items()]
         print(f"{info.name:<24} {info.kind:<10} {info.summary}")
