@@ -236,7 +236,8 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
            batch: int = 1, *, output: str | None = None,
            input: str | Sequence[int] | None = None, passes: str | None = None,
            explain: bool = False, print_after_all: bool = False,
-           log: Log | None = None, width: int | None = None) -> Report:
+           log: Log | None = None, width: int | None = None,
+           standalone: bool = False) -> Report:
     """``cnnir report``: a :class:`~cnnir.backends.report.Report`.
 
     ``str(r)`` is the text in ``format``, ``r.render("latex")`` another format,
@@ -244,7 +245,8 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
     ``output`` writes the text atomically too; ``format`` defaults to its suffix
     (``.json``, ``.csv``, ``.md``, ``.tex``), else ``table`` (:func:`report_format`).
     ``width`` (a terminal's columns) makes the default table drop columns to fit, and
-    say which; columns given with ``columns`` are always shown.
+    say which; columns given with ``columns`` are always shown.  LaTeX is the table
+    fragment to ``\\input{}``, a whole document with ``standalone``.
     """
     from .backends.report import FORMATS, build_report, parse_columns
 
@@ -262,9 +264,23 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
     rep.columns = None if format == "json" else cols
     rep.format = format
     rep.width = width if columns is None else None
+    rep.standalone = standalone
     if output is not None:
         _write(output, str(rep))
     return rep
+
+
+#: the columns of :func:`summary` (torchinfo's: layer, output shape, params; and MACs)
+SUMMARY_COLUMNS = ["name", "op", "output", "params", "macs"]
+
+
+def summary(model: Graph | str, depth: int | None = None, dtype: str = "float32",
+            batch: int = 1, *, input: str | Sequence[int] | None = None) -> Report:
+    """``graph.summary()``: what torchinfo's ``summary`` shows, as a report of
+    :data:`SUMMARY_COLUMNS` (``str()`` the text, Jupyter an HTML table, ``.to_dict()``
+    the JSON contract)."""
+    return report(model, "table", depth=depth, columns=SUMMARY_COLUMNS, dtype=dtype,
+                  batch=batch, input=input)
 
 
 def compare(model: Graph | str, pipeline: str, format: str | None = None,
@@ -272,7 +288,7 @@ def compare(model: Graph | str, pipeline: str, format: str | None = None,
             batch: int = 1, *, output: str | None = None,
             input: str | Sequence[int] | None = None, passes: str | None = None,
             explain: bool = False, print_after_all: bool = False,
-            log: Log | None = None) -> Comparison:
+            log: Log | None = None, standalone: bool = False) -> Comparison:
     """``cnnir report --compare PIPELINE``: before / after / delta of ``pipeline``.
 
     The model after ``passes`` is *before*; *after* is before + ``pipeline``
@@ -297,6 +313,7 @@ def compare(model: Graph | str, pipeline: str, format: str | None = None,
     graph = _prepare(model, input, passes, explain, print_after_all, log)
     result = _compare(graph, pipeline, dtype=dtype, batch=batch)
     result.format = format
+    result.standalone = standalone
     if explain:
         for line in explain_lines(result.records):
             (log or _stderr)(line)
@@ -785,5 +802,6 @@ def pass_list() -> list[PassInfo]:
 __all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "run",
            "zoo_models", "zoo_table", "ZooInfo", "pass_list", "explain_lines", "check_output",
            "draw_check",
-           "weights_from_file", "report_format", "REPORT_SUFFIXES",
+           "weights_from_file", "report_format", "REPORT_SUFFIXES", "summary",
+           "SUMMARY_COLUMNS",
            "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]

@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="element type for memory figures")
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="batch size for MACs and memory")
+    p.add_argument("--standalone", action="store_true",
+                   help="--format latex: a whole document instead of the table to \\input{}")
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
 
@@ -255,12 +257,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                                  f"not layers)")
         result: Any = api.compare(args.model, args.compare, format=args.format,
                                   dtype=args.dtype, batch=args.batch, output=args.output,
-                                  **_pipeline(args))
+                                  standalone=args.standalone, **_pipeline(args))
     else:
         result = api.report(args.model, format=args.format, depth=args.depth,
                             columns=args.columns, dtype=args.dtype, batch=args.batch,
                             output=args.output, width=_terminal_width(args),
-                            **_pipeline(args))
+                            standalone=args.standalone, **_pipeline(args))
     if not args.output:
         print(str(result), end="")
     return 0

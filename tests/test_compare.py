@@ -108,7 +108,7 @@ def test_table_md_latex():
     assert md[2] == "| metric | before | after | delta | change |"
     assert md[4] == "| layers | 7 | 4 | -3 | -42.9% |"
     tex = render(c, "latex")
-    assert r"layers & 7 & 4 & -3 & -42.9\% \\" in tex and tex.endswith("\\end{document}\n")
+    assert r"layers & 7 & 4 & -3 & -42.9\% \\" in tex and tex.endswith("\\end{table}\n")
 
 
 def test_cli_json_with_batch_and_dtype(tmp_path, capsys, monkeypatch):

@@ -134,7 +134,7 @@ def test_every_format_carries_the_same_fields():
 
 
 @pytest.mark.parametrize("suffix, start", [(".json", "{"), (".csv", "name,op,scope"),
-                                           (".md", "**lenet5**"), (".tex", "\\"),
+                                           (".md", "**lenet5**"), (".tex", "% needs"),
                                            (".txt", "lenet5: input")])
 def test_report_format_from_the_output_suffix(tmp_path, suffix, start):
     out = tmp_path / f"r{suffix}"
@@ -270,3 +270,16 @@ def test_setup_sh_on_an_externally_managed_python_says_what_to_do(tmp_path):
                         "&& ./setup.sh\n")
     readme = (ROOT / "README.md").read_text()
     assert "python3 -m venv .venv" in readme.split("## Install", 1)[0]
+
+
+def test_latex_is_a_fragment_unless_standalone(capsys):
+    assert main(["report", "lenet5", "--format", "latex"]) == 0
+    frag = capsys.readouterr().out
+    assert frag.startswith("% needs \\usepackage{booktabs,longtable}\n{\\small\n")
+    assert "\\documentclass" not in frag and "\\begin{document}" not in frag
+    assert "\\caption{lenet5: input 1$\\times$32$\\times$32, batch 1, float32}" in frag
+    assert main(["report", "lenet5", "--format", "latex", "--standalone"]) == 0
+    doc = capsys.readouterr().out
+    assert doc.startswith("\\documentclass{article}\n") and doc.endswith("\\end{document}\n")
+    assert main(["report", "lenet5", "--compare", "remove-dropout", "--format", "latex"]) == 0
+    assert capsys.readouterr().out.startswith("% needs \\usepackage{booktabs}\n\\begin{table}")

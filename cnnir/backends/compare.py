@@ -99,6 +99,7 @@ class Comparison:
     records: list[PassRecord] = field(default_factory=list)
     graph: Graph | None = None  #: the graph after the pipeline
     format: str = "table"  #: the format ``str(c)`` renders
+    standalone: bool = False  #: LaTeX: a whole document rather than the table fragment
 
     def render(self, fmt: str | None = None) -> str:
         """The comparison as text in ``fmt`` (default: :attr:`format`)."""
@@ -196,7 +197,7 @@ def render_latex(c: Comparison) -> str:
             r"\midrule"]
     body += [tex_row(tex_escape(cell) for cell in row) for row in _rows(c)]
     body += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return tex_document(["booktabs"], body)
+    return tex_document(["booktabs"], body, c.standalone)
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {

@@ -29,8 +29,9 @@ Formats (:func:`render`):
 * ``csv``: one header line of column names, exact integers, shapes and RF pairs
   as ``HxW``, and a last row named ``total``.
 * ``md``: a GitHub table, human numbers, the totals row in bold.
-* ``latex``: a complete document (``booktabs`` + ``longtable``, so a long network
-  breaks across pages) that compiles as is; copy the ``longtable`` into a paper.
+* ``latex``: a fragment to ``\\input{}`` in a paper (a ``booktabs`` ``longtable``, so a
+  long network breaks across pages; its first line names the packages), or with
+  ``standalone`` (``--standalone``) a complete document that compiles as is.
 
 ``--columns`` picks and orders columns (:data:`COLUMNS`) for every format but
 JSON, whose layout is fixed.
@@ -153,6 +154,8 @@ class Report:
     format: str = "table"
     #: the terminal's width: the table drops columns to fit it (:data:`DROP_TO_FIT`)
     width: int | None = None
+    #: LaTeX: the fragment to ``\input{}`` (False) or a whole document (True)
+    standalone: bool = False
 
     def render(self, fmt: str = "table", columns: str | list[str] | None = None) -> str:
         """The report as text: ``fmt`` one of :data:`FORMATS`; ``columns`` as ``--columns``
@@ -498,11 +501,13 @@ def _tex_cell(col: str, text: str) -> str:
 
 
 def render_latex(report: Report, columns: list[str]) -> str:
+    shape = _pair_text(report.input)  # the caption writes 3$\times$224$\times$224 as the cells
+    caption = tex_escape(_title(report)).replace(shape, _tex_cell("output", shape), 1)
     header = tex_row(tex_escape(COLUMNS[c][0]) for c in columns)
     body = [
         r"{\small",
         rf"\begin{{longtable}}{{{tex_spec(_right(columns))}}}",
-        rf"\caption{{{tex_escape(_title(report))}}}\\",
+        rf"\caption{{{caption}}}\\",
         r"\toprule", header, r"\midrule", r"\endfirsthead",
         r"\toprule", header, r"\midrule", r"\endhead",
         r"\midrule",
@@ -517,7 +522,7 @@ def render_latex(report: Report, columns: list[str]) -> str:
     body.append(tex_row(tex_escape(c) for c in _total_cells(report, columns, _human_total)))
     body += [r"\end{longtable}", "}"]
     body.extend(tex_escape(s) + r"\par" for s in _summary(report))
-    return tex_document(["booktabs", "longtable"], body)
+    return tex_document(["booktabs", "longtable"], body, report.standalone)
 
 
 RENDERERS: dict[str, Callable[[Report, list[str]], str]] = {

@@ -115,8 +115,12 @@ def tex_spec(right: Iterable[bool]) -> str:
     return "".join("r" if r else "l" for r in right)
 
 
-def tex_document(packages: Sequence[str], body: Iterable[str]) -> str:
-    """A complete LaTeX document (``article``) around ``body``'s lines; compiles as is."""
+def tex_document(packages: Sequence[str], body: Iterable[str], standalone: bool = True) -> str:
+    """A complete LaTeX document (``article``) around ``body``'s lines; compiles as is.
+    ``standalone=False``: the fragment alone, for ``\\input{}`` in a paper (a first
+    comment line names the packages its preamble needs)."""
+    if not standalone:
+        return "\n".join([f"% needs \\usepackage{{{','.join(packages)}}}", *body]) + "\n"
     lines = [r"\documentclass{article}", *(rf"\usepackage{{{p}}}" for p in packages),
              r"\begin{document}", *body, r"\end{document}"]
     return "\n".join(lines) + "\n"

@@ -215,8 +215,7 @@ def test_markdown_escapes_pipes():
 def check_latex(text, ncols):
     """Structure of a document that compiles: environments nest, booktabs rules are in
     place, every row has ncols cells, braces balance, no special character unescaped."""
-    assert text.startswith("\\documentclass{article}")
-    assert "\\usepackage{booktabs}" in text and "\\usepackage{longtable}" in text
+    assert text.startswith("% needs \\usepackage{booktabs,longtable}\n")  # a fragment
     stack = []
     for kind, env in re.findall(r"\\(begin|end)\{(\w+)\}", text):
         if kind == "begin":
