@@ -302,6 +302,13 @@ def compare(model: Graph | str, pipeline: str, format: str | None = None,
         if exc.name and exc.name.startswith("cnnir"):
             raise UsageError("--compare is not available in this build") from None
         raise
+    from . import zoo
+    from .frontends import is_file_spec
+
+    if pipeline.lower() in zoo.MODELS or (is_file_spec(pipeline) and os.path.exists(pipeline)):
+        name = model if isinstance(model, str) else model.name
+        raise UsageError(f"--compare takes a pass pipeline, and {pipeline!r} is a model; "
+                         f"to compare models: cnnir compare {name} {pipeline}")
     if not pipeline.replace(",", "").strip():
         raise UsageError(f"--compare needs a pass pipeline, got {pipeline!r}; e.g. --compare "
                          f"fuse-conv-bn-relu (see 'cnnir passes')")
@@ -317,6 +324,30 @@ def compare(model: Graph | str, pipeline: str, format: str | None = None,
     if explain:
         for line in explain_lines(result.records):
             (log or _stderr)(line)
+    if output is not None:
+        _write(output, str(result))
+    return result
+
+
+def compare_models(models: Sequence[Graph | str], format: str | None = None,
+                   dtype: str = "float32", batch: int = 1, *, output: str | None = None,
+                   standalone: bool = False) -> Any:
+    """``cnnir compare A B [C ...]``: layers, params, buffers, MACs, other ops and memory
+    of each model side by side (:class:`~cnnir.backends.compare.Models`; ``str(m)`` is
+    the text in ``format``, from ``output``'s suffix when not given)."""
+    from .backends.compare import MODEL_RENDERERS
+    from .backends.compare import compare_models as _compare_models
+
+    if len(models) < 2:
+        raise UsageError(f"compare needs two models or more, got {len(models)}")
+    format = report_format(format, output)
+    if format not in MODEL_RENDERERS:
+        raise UsageError(f"unknown format {format!r}; formats: {', '.join(MODEL_RENDERERS)}")
+    if output is not None:
+        check_output(output)
+    result = _compare_models([_prepare(m, None, None, False, False, None) for m in models],
+                             dtype=dtype, batch=batch)
+    result.format, result.standalone = format, standalone
     if output is not None:
         _write(output, str(result))
     return result
@@ -800,8 +831,8 @@ def pass_list() -> list[PassInfo]:
 
 
 __all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "run",
-           "zoo_models", "zoo_table", "ZooInfo", "pass_list", "explain_lines", "check_output",
-           "draw_check",
+           "compare_models", "zoo_models", "zoo_table", "ZooInfo", "pass_list", "explain_lines",
+           "check_output", "draw_check",
            "weights_from_file", "report_format", "REPORT_SUFFIXES", "summary",
            "SUMMARY_COLUMNS",
            "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]

@@ -102,6 +102,17 @@ def _add_passes(p: argparse.ArgumentParser) -> None:
                    help="say what each pass changed and why candidates were skipped")
 
 
+def _add_figures(p: argparse.ArgumentParser) -> None:
+    """The flags of the commands that print figures: report and compare."""
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"],
+                   help="element type for memory figures")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                   help="batch size for MACs and memory")
+    p.add_argument("--standalone", action="store_true",
+                   help="--format latex: a whole document instead of the table to \\input{}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnir",
@@ -138,15 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "rf_size, rf_min_size, rf_stride, rf_padding, rf_aligned, rf_whole, "
                         "loc (default: each format's own set; the table drops some to fit "
                         "a terminal)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "int8"],
-                   help="element type for memory figures")
-    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
-                   help="batch size for MACs and memory")
-    p.add_argument("--standalone", action="store_true",
-                   help="--format latex: a whole document instead of the table to \\input{}")
+    _add_figures(p)
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
+
+    p = sub.add_parser("compare", help="models side by side: layers, params, MACs, memory")
+    p.add_argument("models", metavar="MODEL", nargs="+", help=MODEL_HELP + " (two or more)")
+    p.add_argument("--format", default=None, choices=["table", "json", "csv", "md", "latex"],
+                   help="output format (default: from the -o suffix, else table)")
+    _add_figures(p)
 
     p = sub.add_parser("compile", help="emit ONNX, PyTorch source or JSON IR")
     _add_model(p)
@@ -277,6 +288,15 @@ def _terminal_width(args: argparse.Namespace) -> int | None:
     return shutil.get_terminal_size().columns
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    result = api.compare_models(args.models, format=args.format, dtype=args.dtype,
+                                batch=args.batch, output=args.output,
+                                standalone=args.standalone)
+    if not args.output:
+        print(str(result), end="")
+    return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     if args.output:
         api.check_output(args.output)
@@ -365,7 +385,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "check": cmd_check, "report": cmd_report, "compile": cmd_compile, "draw": cmd_draw,
-    "run": cmd_run, "zoo": cmd_zoo, "passes": cmd_passes,
+    "run": cmd_run, "zoo": cmd_zoo, "passes": cmd_passes, "compare": cmd_compare,
 }
 
 

@@ -283,3 +283,31 @@ def test_latex_is_a_fragment_unless_standalone(capsys):
     assert doc.startswith("\\documentclass{article}\n") and doc.endswith("\\end{document}\n")
     assert main(["report", "lenet5", "--compare", "remove-dropout", "--format", "latex"]) == 0
     assert capsys.readouterr().out.startswith("% needs \\usepackage{booktabs}\n\\begin{table}")
+
+
+def test_compare_models_side_by_side(tmp_path, capsys):
+    assert main(["compare", "resnet18", "lenet5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "resnet18 vs lenet5: batch 1, float32"
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    assert rows["input"] == ["3x224x224", "1x32x32"]
+    assert rows["layers"] == [str(len(cnnir.load("resnet18")) - 1), "12"]
+    assert rows["params"] == ["11.69M", "61.71K"] and rows["MACs"] == ["1.81G", "416.52K"]
+    out = tmp_path / "c.json"
+    assert main(["compare", "resnet18", "lenet5", "resnet18", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [m["name"] for m in data["models"]] == ["resnet18", "lenet5", "resnet18"]
+    lenet = data["models"][1]
+    assert (lenet["params"], lenet["macs"], lenet["layers"]) == (61_706, 416_520, 12)
+    assert set(lenet) == {"name", "input", "layers", "params", "buffers", "macs",
+                          "other_ops", "param_bytes", "activation_bytes",
+                          "peak_activation_bytes"}
+    for fmt in ("csv", "md", "latex"):
+        assert main(["compare", "resnet18", "lenet5", "--format", fmt]) == 0
+        assert "61.71K" in capsys.readouterr().out or fmt == "csv"
+    assert main(["compare", "lenet5"]) == 2
+    assert capsys.readouterr().err == "error: compare needs two models or more, got 1\n"
+    assert main(["report", "resnet50", "--compare", "resnet18"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --compare takes a pass pipeline, and 'resnet18' is a model; to compare "
+        "models: cnnir compare resnet50 resnet18\n")

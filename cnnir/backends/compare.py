@@ -200,6 +200,95 @@ def render_latex(c: Comparison) -> str:
     return tex_document(["booktabs"], body, c.standalone)
 
 
+# --------------------------------------------------------------------------- models side by side
+
+
+@dataclass
+class Models:
+    """``cnnir compare A B [C ...]``: the :data:`METRICS` of several models side by side."""
+
+    names: list[str]
+    inputs: list[tuple[int, ...]]
+    figures: list[dict[str, int]]
+    batch: int = 1
+    dtype: str = "float32"
+    format: str = "table"  #: the format ``str(m)`` renders
+    standalone: bool = False  #: LaTeX: a whole document rather than the table fragment
+
+    def render(self, fmt: str | None = None) -> str:
+        fmt = self.format if fmt is None else fmt
+        if fmt not in MODEL_RENDERERS:
+            raise UsageError(f"unknown format {fmt!r}; formats: {', '.join(MODEL_RENDERERS)}")
+        return MODEL_RENDERERS[fmt](self)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "dtype": self.dtype,
+                "models": [{"name": n, "input": list(i), **f}
+                           for n, i, f in zip(self.names, self.inputs, self.figures)]}
+
+
+def compare_models(graphs: list[Graph], dtype: str = "float32", batch: int = 1) -> Models:
+    """Measure each graph (shapes inferred) by the analysis passes."""
+    return Models([g.name for g in graphs], [tuple(g.input_shape) for g in graphs],
+                  [measure(g, dtype, batch) for g in graphs], batch, dtype)
+
+
+def _model_rows(m: Models) -> list[list[str]]:
+    rows = [["input", *("x".join(map(str, i)) for i in m.inputs)]]
+    rows += [[METRICS[k][0], *(_fmt(k, f[k]) for f in m.figures)] for k in METRICS]
+    return rows
+
+
+def _model_title(m: Models) -> str:
+    return f"{' vs '.join(m.names)}: batch {m.batch}, {m.dtype}"
+
+
+def _models_table(m: Models) -> str:
+    right = [False] + [True] * len(m.names)
+    lines = text_table(["metric", *m.names], right, _model_rows(m))
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join([_model_title(m), *lines]) + "\n"
+
+
+def _models_csv(m: Models) -> str:
+    return csv_text([["metric", *m.names],
+                     ["input", *("x".join(map(str, i)) for i in m.inputs)],
+                     *([k, *(f[k] for f in m.figures)] for k in METRICS)])
+
+
+def _models_md(m: Models) -> str:
+    right = [False] + [True] * len(m.names)
+    lines = [f"**{md_escape(_model_title(m))}**", "", md_row(md_escape(h) for h in
+                                                             ["metric", *m.names]),
+             md_rule(right)]
+    lines += [md_row(md_escape(c) for c in row) for row in _model_rows(m)]
+    return "\n".join(lines) + "\n"
+
+
+def _models_latex(m: Models) -> str:
+    right = [False] + [True] * len(m.names)
+    body = [r"\begin{table}", r"\centering", rf"\caption{{{tex_escape(_model_title(m))}}}",
+            rf"\begin{{tabular}}{{{tex_spec(right)}}}", r"\toprule",
+            tex_row(tex_escape(h) for h in ["metric", *m.names]), r"\midrule"]
+    body += [tex_row(tex_escape(c).replace("x", r"$\times$") if i == 0 and j else
+                     tex_escape(c) for j, c in enumerate(row))
+             for i, row in enumerate(_model_rows(m))]
+    body += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return tex_document(["booktabs"], body, m.standalone)
+
+
+MODEL_RENDERERS: dict[str, Callable[[Models], str]] = {
+    "table": _models_table, "json": lambda m: json.dumps(m.to_dict(), indent=2) + "\n",
+    "csv": _models_csv, "md": _models_md, "latex": _models_latex,
+}
+
+
 RENDERERS: dict[str, Callable[[Comparison], str]] = {
     "table": render_table, "json": render_json, "csv": render_csv, "md": render_md,
     "latex": render_latex,
@@ -212,4 +301,5 @@ def render(c: Comparison, fmt: str = "table") -> str:
     return RENDERERS[fmt](c)
 
 
-__all__ = ["METRICS", "Comparison", "measure", "compare", "render"]
+__all__ = ["METRICS", "Comparison", "Models", "measure", "compare", "compare_models",
+           "render"]
