@@ -24,6 +24,15 @@ fi
 
 PY=python3
 PIP="$PY -m pip"
+
+# PEP 668: a Debian/Ubuntu system Python refuses pip installs outside a virtualenv;
+# say so in one line instead of pip's wall of text
+if [ -z "${PIP_BREAK_SYSTEM_PACKAGES:-}" ] && $PY -c 'import os, sys, sysconfig
+sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(
+    sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)' 2>/dev/null; then
+    echo "setup.sh: this Python is externally managed (PEP 668); make a virtualenv first: python3 -m venv .venv && . .venv/bin/activate && ./setup.sh" >&2
+    exit 2
+fi
 installed() { $PY -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$1" >/dev/null 2>&1; }
 
 if ! $PY -c "import torch" >/dev/null 2>&1; then

@@ -20,11 +20,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .ir import Graph
+from .ops import Input
 from .passes.count_macs import CountMacs
 from .passes.count_params import CountParams
 from .passes.infer_shapes import InferShapes
 from .passes.memory import Memory
 from .passes.receptive_field import ReceptiveField
+
+
+def layer_count(graph: Graph) -> int:
+    """The layers of ``graph``: every node but the input(s), the one definition that
+    ``cnnir check``, ``report --compare`` and ``cnnir compare`` print."""
+    return sum(not isinstance(v.op, Input) for v in graph.walk())
+
+
+class Totals(dict):  # type: ignore[type-arg]
+    """The totals as a dict; calling it returns itself (``a.totals()`` was a method)."""
+
+    def __call__(self) -> Totals:
+        return self
 
 
 @dataclass(frozen=True)
@@ -44,14 +58,21 @@ class Analysis:
     peak_activation_bytes: int  #: peak of an inference pass freeing after last use
     notes: tuple[str, ...] = ()
 
-    def totals(self) -> dict[str, int]:
-        """The totals in the report's JSON layout."""
-        return {
+    @property
+    def layers(self) -> int:
+        """Every node but the input (:func:`layer_count`)."""
+        return layer_count(self.graph)
+
+    @property
+    def totals(self) -> Totals:
+        """The totals in the report's JSON layout, an attribute like its siblings
+        (``a.totals["macs"]``; ``a.totals()`` still works)."""
+        return Totals({
             "params": self.params, "buffers": self.buffers, "macs": self.macs,
             "flops": self.flops, "other_ops": self.other_ops, "param_bytes": self.param_bytes,
             "activation_bytes": self.activation_bytes,
             "peak_activation_bytes": self.peak_activation_bytes,
-        }
+        })
 
 
 def analyze(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
@@ -75,4 +96,4 @@ def analyze(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
     )
 
 
-__all__ = ["Analysis", "analyze"]
+__all__ = ["Analysis", "Totals", "analyze", "layer_count"]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import BackendError, CnnirError, UsageError
+from .errors import BackendError, CnnirError, MissingFileError, UsageError
 from .ir import Graph
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ def _stderr(text: str) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def load(model: str, input: str | Sequence[int] | None = None, infer: bool = True) -> Graph:
+def load(model: str, input: str | Sequence[int] | None = None, infer: bool = True, *,
+         force: bool = False) -> Graph:
     """``MODEL`` as the CLI takes it: a zoo name, ``net.py[:NAME]``, ``.onnx`` or ``.json``.
 
     ``input`` (``"3x299x299"`` or a tuple) overrides the input size.  The shapes are
@@ -66,10 +67,16 @@ def load(model: str, input: str | Sequence[int] | None = None, infer: bool = Tru
     them itself).  Zoo names are resolved here, not in the frontends: the zoo is
     models written in the DSL (a user of the frontend, like ``examples/``), and a
     name is a reference the command layer resolves, as it resolves paths.
+
+    An ``input`` that looks channels-last (``224x224x3``) is refused with "did you
+    mean 3x224x224?" unless ``force`` (:func:`cnnir.frontends.check_input_layout`);
+    one that changes a zoo model's declared channels is noted on stderr.
     """
-    from .frontends import is_file_spec, parse_input
+    from .frontends import ForcedInput, check_input_layout, is_file_spec, parse_input
     from .frontends import load as load_file
 
+    if force and input is not None:
+        input = ForcedInput(parse_input(input) or ())
     if is_file_spec(model):
         return load_file(model, input=input, infer=infer)
     shape = parse_input(input)
@@ -77,6 +84,10 @@ def load(model: str, input: str | Sequence[int] | None = None, infer: bool = Tru
     from .frontends.dsl import user_code
 
     m = zoo.get(model)
+    note = check_input_layout(input if isinstance(input, ForcedInput) else shape,
+                              m.input, model)
+    if note:
+        _stderr(note)
     with user_code():
         graph = m.build(shape)
     if infer:
@@ -190,6 +201,26 @@ def _write(path: str, data: str | bytes) -> None:
     write_atomic(path, data)
 
 
+#: a report file's suffix -> the format it holds (``-o out.json`` writes JSON)
+REPORT_SUFFIXES = {".json": "json", ".csv": "csv", ".md": "md", ".tex": "latex",
+                   ".txt": "table"}
+
+
+def report_format(format: str | None, output: str | None) -> str:
+    """The format of ``report``/``compare``: ``format``, else ``output``'s suffix, else
+    ``table``; a ``format`` that contradicts the suffix (``--format csv -o r.json``) is
+    refused rather than written into the wrong kind of file."""
+    suffix = os.path.splitext(output)[1].lower() if output else ""
+    implied = REPORT_SUFFIXES.get(suffix)
+    if format is None:
+        return implied or "table"
+    if implied is not None and implied != format:
+        raise UsageError(f"--format {format} does not match the output file {output} "
+                         f"(a {suffix} file holds --format {implied}); drop --format to "
+                         f"take the format from the suffix")
+    return format
+
+
 # --------------------------------------------------------------------------- analysis
 
 
@@ -200,20 +231,26 @@ def analyze(model: Graph | str, dtype: str = "float32", batch: int = 1) -> Analy
     return _analyze(_prepare(model, None, None, False, False, None), dtype=dtype, batch=batch)
 
 
-def report(model: Graph | str, format: str = "table", depth: int | None = None,
+def report(model: Graph | str, format: str | None = None, depth: int | None = None,
            columns: str | list[str] | None = None, dtype: str = "float32",
            batch: int = 1, *, output: str | None = None,
            input: str | Sequence[int] | None = None, passes: str | None = None,
            explain: bool = False, print_after_all: bool = False,
-           log: Log | None = None) -> Report:
+           log: Log | None = None, width: int | None = None,
+           standalone: bool = False) -> Report:
     """``cnnir report``: a :class:`~cnnir.backends.report.Report`.
 
     ``str(r)`` is the text in ``format``, ``r.render("latex")`` another format,
     ``r.to_dict()`` the JSON contract; in Jupyter it shows as an HTML table.
-    ``output`` writes the text atomically too.
+    ``output`` writes the text atomically too; ``format`` defaults to its suffix
+    (``.json``, ``.csv``, ``.md``, ``.tex``), else ``table`` (:func:`report_format`).
+    ``width`` (a terminal's columns) makes the default table drop columns to fit, and
+    say which; columns given with ``columns`` are always shown.  LaTeX is the table
+    fragment to ``\\input{}``, a whole document with ``standalone``.
     """
     from .backends.report import FORMATS, build_report, parse_columns
 
+    format = report_format(format, output)
     if output is not None:
         check_output(output)
     if format not in FORMATS:
@@ -226,16 +263,32 @@ def report(model: Graph | str, format: str = "table", depth: int | None = None,
     rep = build_report(graph, dtype=dtype, batch=batch, depth=depth)
     rep.columns = None if format == "json" else cols
     rep.format = format
+    rep.width = width if columns is None else None
+    rep.standalone = standalone
     if output is not None:
         _write(output, str(rep))
     return rep
 
 
-def compare(model: Graph | str, pipeline: str, format: str = "table", dtype: str = "float32",
+#: the columns of :func:`summary` (torchinfo's: layer, output shape, params; and MACs)
+SUMMARY_COLUMNS = ["name", "op", "output", "params", "macs"]
+
+
+def summary(model: Graph | str, depth: int | None = None, dtype: str = "float32",
+            batch: int = 1, *, input: str | Sequence[int] | None = None) -> Report:
+    """``graph.summary()``: what torchinfo's ``summary`` shows, as a report of
+    :data:`SUMMARY_COLUMNS` (``str()`` the text, Jupyter an HTML table, ``.to_dict()``
+    the JSON contract)."""
+    return report(model, "table", depth=depth, columns=SUMMARY_COLUMNS, dtype=dtype,
+                  batch=batch, input=input)
+
+
+def compare(model: Graph | str, pipeline: str, format: str | None = None,
+            dtype: str = "float32",
             batch: int = 1, *, output: str | None = None,
             input: str | Sequence[int] | None = None, passes: str | None = None,
             explain: bool = False, print_after_all: bool = False,
-            log: Log | None = None) -> Comparison:
+            log: Log | None = None, standalone: bool = False) -> Comparison:
     """``cnnir report --compare PIPELINE``: before / after / delta of ``pipeline``.
 
     The model after ``passes`` is *before*; *after* is before + ``pipeline``
@@ -249,6 +302,17 @@ def compare(model: Graph | str, pipeline: str, format: str = "table", dtype: str
         if exc.name and exc.name.startswith("cnnir"):
             raise UsageError("--compare is not available in this build") from None
         raise
+    from . import zoo
+    from .frontends import is_file_spec
+
+    if pipeline.lower() in zoo.MODELS or (is_file_spec(pipeline) and os.path.exists(pipeline)):
+        name = model if isinstance(model, str) else model.name
+        raise UsageError(f"--compare takes a pass pipeline, and {pipeline!r} is a model; "
+                         f"to compare models: cnnir compare {name} {pipeline}")
+    if not pipeline.replace(",", "").strip():
+        raise UsageError(f"--compare needs a pass pipeline, got {pipeline!r}; e.g. --compare "
+                         f"fuse-conv-bn-relu (see 'cnnir passes')")
+    format = report_format(format, output)
     if output is not None:
         check_output(output)
     if format not in RENDERERS:
@@ -256,9 +320,34 @@ def compare(model: Graph | str, pipeline: str, format: str = "table", dtype: str
     graph = _prepare(model, input, passes, explain, print_after_all, log)
     result = _compare(graph, pipeline, dtype=dtype, batch=batch)
     result.format = format
+    result.standalone = standalone
     if explain:
         for line in explain_lines(result.records):
             (log or _stderr)(line)
+    if output is not None:
+        _write(output, str(result))
+    return result
+
+
+def compare_models(models: Sequence[Graph | str], format: str | None = None,
+                   dtype: str = "float32", batch: int = 1, *, output: str | None = None,
+                   standalone: bool = False) -> Any:
+    """``cnnir compare A B [C ...]``: layers, params, buffers, MACs, other ops and memory
+    of each model side by side (:class:`~cnnir.backends.compare.Models`; ``str(m)`` is
+    the text in ``format``, from ``output``'s suffix when not given)."""
+    from .backends.compare import MODEL_RENDERERS
+    from .backends.compare import compare_models as _compare_models
+
+    if len(models) < 2:
+        raise UsageError(f"compare needs two models or more, got {len(models)}")
+    format = report_format(format, output)
+    if format not in MODEL_RENDERERS:
+        raise UsageError(f"unknown format {format!r}; formats: {', '.join(MODEL_RENDERERS)}")
+    if output is not None:
+        check_output(output)
+    result = _compare_models([_prepare(m, None, None, False, False, None) for m in models],
+                             dtype=dtype, batch=batch)
+    result.format, result.standalone = format, standalone
     if output is not None:
         _write(output, str(result))
     return result
@@ -567,7 +656,8 @@ class RunResult:
 def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int = 20,
         seed: int = 0, warmup: int = 3, passes: str | None = None,
         input: Any = None, check: bool = False, *, explain: bool = False,
-        print_after_all: bool = False, log: Log | None = None) -> RunResult:
+        print_after_all: bool = False, log: Log | None = None,
+        verbose: bool = False) -> RunResult:
     """``cnnir run``: compile to ONNX (seeded random weights) and time onnxruntime.
 
     ``model`` is a graph, a zoo name or DSL file, or an ``.onnx`` file (run as it
@@ -577,6 +667,8 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
     or a tuple) overrides the model's input size, or fills an ONNX file's symbolic one.
     A model over protobuf's 2 GB goes to onnxruntime through a temporary external-data
     file.  ``check`` compares the output with the PyTorch backend's on the same weights.
+    ``auto`` where no GPU can run (no NVIDIA driver, a CPU-only build) chooses CPU
+    quietly; ``verbose`` tries CUDA anyway where the build has it and keeps every note.
     """
     import tempfile
 
@@ -588,13 +680,15 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
         create_session,
         input_tensor,
         make_runner,
+        nvidia_driver_present,
         plan_providers,
         time_runs,
     )
 
     if not (isinstance(batch, int) and batch >= 1 and isinstance(repeat, int) and repeat >= 1):
         raise UsageError(f"batch and repeat must be positive integers, got {batch!r}, {repeat!r}")
-    plan = plan_providers(provider, available_providers())
+    plan = plan_providers(provider, available_providers(),
+                          driver=verbose or provider != "auto" or nvidia_driver_present())
     is_file = isinstance(model, str) and os.path.splitext(model)[1].lower() == ".onnx"
     graph: Graph | None = None
     weights = None
@@ -604,11 +698,14 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
         if is_file:
             assert isinstance(model, str)
             if not os.path.isfile(model):
-                raise UsageError(f"no such file: {model}")
+                raise MissingFileError(model)
             source: bytes | str = model
-            try:  # onnxruntime may still run what the frontend cannot read
+            try:  # onnxruntime may still run what the frontend cannot convert
                 graph = _prepare(model, input, passes, explain, print_after_all, log)
             except CnnirError as exc:
+                from .frontends.onnx_import import _read
+
+                _read(model)  # not an ONNX file at all: the frontend's clear error
                 macs_note = f"n/a (the ONNX frontend cannot read it: {exc.msg})"
             weights = getattr(graph, "weights", None)
             title = os.path.basename(model)
@@ -659,7 +756,7 @@ def run(model: Graph | str, provider: str = "auto", batch: int = 1, repeat: int 
 
         assert graph is not None
         diff = check_against_torch(graph, weights, x, y.astype(np.float64))
-    notes = [n for n in (plan.note, fallback) if n]
+    notes = [n for n in (None if plan.quiet and not verbose else plan.note, fallback) if n]
     return RunResult(provider=ran, note="; ".join(notes) or None, batch=batch,
                      seconds=list(timing.seconds), output=y, macs=macs, title=title,
                      input_shape=shape, macs_note=macs_note, notes=notes, check=diff)
@@ -680,6 +777,36 @@ def zoo_models() -> dict[str, str]:
     from . import zoo
 
     return {name: zoo.describe(name) for name in zoo.names()}
+
+
+@dataclass(frozen=True)
+class ZooInfo:
+    """One row of ``cnnir zoo``: what a user choosing a model compares."""
+
+    name: str
+    input: tuple[int, ...]   #: the declared (C, H, W)
+    params: int              #: trainable parameters, biases included (exact)
+    macs: int                #: MACs of one image at ``input`` (exact)
+    summary: str             #: what it is, in a sentence
+    paper: str | None        #: "He et al. 2015"; None for the teaching examples
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input": list(self.input), "params": self.params,
+                "macs": self.macs, "summary": self.summary, "paper": self.paper}
+
+
+def zoo_table() -> list[ZooInfo]:
+    """``cnnir zoo``: every zoo model with its input size, params and MACs (each model is
+    built and analysed, well under a second for the whole zoo)."""
+    from . import zoo
+    from .zoo.catalog import figures
+
+    rows = []
+    for name in zoo.names():
+        e, f = zoo.entry(name), figures(name)
+        rows.append(ZooInfo(name, tuple(e.input), f.params, f.macs, e.summary,
+                            e.paper.short if e.paper else None))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -704,8 +831,10 @@ def pass_list() -> list[PassInfo]:
 
 
 __all__ = ["load", "check", "analyze", "report", "compare", "compile", "draw", "run",
-           "zoo_models", "pass_list", "explain_lines", "check_output", "draw_check",
-           "weights_from_file",
+           "compare_models", "zoo_models", "zoo_table", "ZooInfo", "pass_list", "explain_lines",
+           "check_output", "draw_check",
+           "weights_from_file", "report_format", "REPORT_SUFFIXES", "summary",
+           "SUMMARY_COLUMNS",
            "Diagram", "RunResult", "PassInfo", "TARGETS", "SUFFIXES"]
 
 

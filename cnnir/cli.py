@@ -18,19 +18,47 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import api
 from ._version import __version__
 from .errors import CnnirError, UsageError
 from .util import human
+
+if TYPE_CHECKING:
+    from . import api
+else:
+    class _Api:
+        """``cnnir.api``, imported when a command first uses it: ``cnnir --version`` and
+        ``--help`` load no IR, no networkx."""
+
+        def __getattr__(self, name: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module("cnnir.api"), name)
+
+    api = _Api()
 
 MODEL_HELP = ("a zoo name (see 'cnnir zoo'), a DSL file net.py or net.py:NAME, "
               "an .onnx file or a .json IR file")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default (where it has one the text does not already say)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises a UsageError instead of printing usage and exiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise UsageError(f"{message} (see '{self.prog} --help')")
@@ -56,6 +84,12 @@ def depth_int(text: str) -> int:
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--input", metavar="CxHxW", help="override the input size, e.g. 3x299x299")
+    _add_force(p)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="use --input as given even where it looks channels-last (224x224x3)")
 
 
 def _add_passes(p: argparse.ArgumentParser) -> None:
@@ -106,6 +140,18 @@ def _training_args(args: argparse.Namespace) -> dict[str, Any]:
             "amp": args.amp, "device": args.device, "frozen": frozen}
 
 
+def _add_figures(p: argparse.ArgumentParser) -> None:
+    """The flags of the commands that print figures: report and compare."""
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--dtype", default="float32",
+                   choices=["float32", "float16", "int8", "bfloat16"],
+                   help="element type for memory figures (bfloat16: --training only)")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                   help="batch size for MACs and memory")
+    p.add_argument("--standalone", action="store_true",
+                   help="--format latex: a whole document instead of the table to \\input{}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnir",
@@ -131,19 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="per-layer table: shapes, params, MACs, memory, RF")
     _add_model(p)
     _add_passes(p)
-    p.add_argument("--format", default="table",
-                   choices=["table", "json", "csv", "md", "latex"], help="output format")
+    p.add_argument("--format", default=None,
+                   choices=["table", "json", "csv", "md", "latex"],
+                   help="output format (default: from the -o suffix, .json .csv .md .tex, "
+                        "else table)")
     p.add_argument("--depth", type=depth_int, default=None, metavar="N",
                    help="group rows by block down to depth N, with subtotals")
-    p.add_argument("--columns", metavar="C1,C2", help="columns to show")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument("--dtype", default="float32",
-                   choices=["float32", "float16", "int8", "bfloat16"],
-                   help="element type for memory figures (bfloat16: --training only)")
-    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="batch size")
+    p.add_argument("--columns", metavar="C1,C2",
+                   help="columns to show, in order: name, op, attrs, scope, output, params, "
+                        "buffers, macs, flops, other_ops, activations, param_bytes, rf, "
+                        "rf_size, rf_min_size, rf_stride, rf_padding, rf_aligned, rf_whole, "
+                        "loc (default: each format's own set; the table drops some to fit "
+                        "a terminal)")
+    _add_figures(p)
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
     _add_training(p, check=False)
+
+    p = sub.add_parser("compare", help="models side by side: layers, params, MACs, memory")
+    p.add_argument("models", metavar="MODEL", nargs="+", help=MODEL_HELP + " (two or more)")
+    p.add_argument("--format", default=None, choices=["table", "json", "csv", "md", "latex"],
+                   help="output format (default: from the -o suffix, else table)")
+    _add_figures(p)
 
     p = sub.add_parser("compile", help="emit ONNX, PyTorch source or JSON IR")
     _add_model(p)
@@ -166,10 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_passes(p)
     p.add_argument("-o", "--output", metavar="FILE",
                    help="fig.svg, fig.pdf, fig.png or fig.dot (default: MODEL.svg)")
-    p.add_argument("--level", default="layer", choices=["layer", "block", "stage"])
-    p.add_argument("--detail", default="standard", choices=["compact", "standard", "full"])
-    p.add_argument("--theme", default="paper", choices=["paper", "mono", "slides"])
-    p.add_argument("--rankdir", default="TB", choices=["TB", "LR"])
+    p.add_argument("--level", default="layer", choices=["layer", "block", "stage"],
+                   help="what one box is: a layer; a block (each @block with no @block "
+                        "inside, e.g. a bottleneck); a stage (each top-level scope, e.g. "
+                        "ResNet's layer1..layer4)")
+    p.add_argument("--detail", default="standard", choices=["compact", "standard", "full"],
+                   help="box text: compact the layer type; standard adds kernel/stride and "
+                        "the output CxHxW; full adds the layer's name, params and MACs")
+    p.add_argument("--theme", default="paper", choices=["paper", "mono", "slides"],
+                   help="paper: colour for print; mono: black and white; slides: large text")
+    p.add_argument("--rankdir", default="TB", choices=["TB", "LR"],
+                   help="flow direction: TB top to bottom, LR left to right")
     p.add_argument("--width", metavar="3.3in", help="drawing width (journal column: 3.3in)")
     p.add_argument("--collapse", metavar="KIND,...", help="block kinds to draw as one box")
     p.add_argument("--expand", metavar="KIND,...", help="block kinds to draw expanded")
@@ -177,16 +239,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run with onnxruntime and time it")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (or a compiled .onnx)")
     p.add_argument("--input", metavar="CxHxW", help="override the input size")
+    _add_force(p)
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before compiling")
-    p.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"])
-    p.add_argument("--batch", type=positive_int, default=1, metavar="N")
-    p.add_argument("--repeat", type=positive_int, default=20, metavar="K", help="timed runs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--provider", default="auto", choices=["auto", "cuda", "tensorrt", "cpu"],
+                   help="onnxruntime provider: auto is CUDA where it initialises, else CPU; "
+                        "cuda/tensorrt fail rather than fall back")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                   help="images per run")
+    p.add_argument("--repeat", type=positive_int, default=20, metavar="K",
+                   help="timed runs (after 3 warm-up runs)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for the random weights and input")
     p.add_argument("--check", action="store_true",
                    help="compare the output with the PyTorch backend")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="say why auto chose CPU (no NVIDIA driver, a CPU-only onnxruntime, "
+                        "a CUDA provider that did not initialise)")
 
-    sub.add_parser("zoo", help="list the built-in models")
-    sub.add_parser("passes", help="list the passes and their options")
+    p = sub.add_parser("zoo", help="list the built-in models")
+    p.add_argument("--format", default="table", choices=["table", "json"],
+                   help="table: a line per model; json: a list of {name, input, params, "
+                        "macs, summary, paper} with exact integers")
+    sub.add_parser("passes", help="list the passes and their options",
+                   description="Passes run with --passes PIPELINE: names joined by commas, "
+                               "each with optional options in braces, e.g. "
+                               "fuse-conv-bn-relu,insert-bottleneck{ratio=4}")
     _add_sweep(sub)
     _add_explain(sub)
     return parser
@@ -198,9 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """MODEL's flags shared by every command: --input, --passes, --print-after-all, --explain."""
-    return {"input": getattr(args, "input", None), "passes": getattr(args, "passes", None),
+    return {"input": _input(args), "passes": getattr(args, "passes", None),
             "explain": getattr(args, "explain", False),
             "print_after_all": getattr(args, "print_after_all", False)}
+
+
+def _input(args: argparse.Namespace) -> Any:
+    """--input, marked as insisted upon with --force."""
+    text = getattr(args, "input", None)
+    if text is None or not getattr(args, "force", False):
+        return text
+    from .frontends import ForcedInput, parse_input
+
+    return ForcedInput(parse_input(text) or ())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -220,11 +307,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.print:
         print(graph.format())
     outs = ", ".join(str(graph.shape(o)) for o in graph.outputs)
-    print(f"ok: {graph.name}: {len(graph)} layers, input {graph.input_shape}, output {outs}")
+    from .analysis import layer_count  # the input is not a layer
+
+    print(f"ok: {graph.name}: {layer_count(graph)} layers, input {graph.input_shape}, "
+          f"output {outs}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    args.format = api.report_format(args.format, args.output)  # -o r.json: JSON
     train = _training_args(args)
     if train:
         for flag, value in (("--compare", args.compare), ("--depth", args.depth),
@@ -236,18 +327,37 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.output:
             print(str(rep), end="")
         return 0
-    if args.compare:
+    if args.compare is not None:  # --compare "" is refused by the API, not ignored
         for flag, value in (("--depth", args.depth), ("--columns", args.columns)):
             if value is not None:
                 raise UsageError(f"{flag} does not apply to --compare (it prints totals, "
                                  f"not layers)")
         result: Any = api.compare(args.model, args.compare, format=args.format,
                                   dtype=args.dtype, batch=args.batch, output=args.output,
-                                  **_pipeline(args))
+                                  standalone=args.standalone, **_pipeline(args))
     else:
         result = api.report(args.model, format=args.format, depth=args.depth,
                             columns=args.columns, dtype=args.dtype, batch=args.batch,
-                            output=args.output, **_pipeline(args))
+                            output=args.output, width=_terminal_width(args),
+                            standalone=args.standalone, **_pipeline(args))
+    if not args.output:
+        print(str(result), end="")
+    return 0
+
+
+def _terminal_width(args: argparse.Namespace) -> int | None:
+    """The terminal's columns when the table goes to one (a pipe or file gets it whole)."""
+    if args.output or args.format != "table" or not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    result = api.compare_models(args.models, format=args.format, dtype=args.dtype,
+                                batch=args.batch, output=args.output,
+                                standalone=args.standalone)
     if not args.output:
         print(str(result), end="")
     return 0
@@ -286,7 +396,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     res = api.run(args.model, provider=args.provider, batch=args.batch, repeat=args.repeat,
-                  seed=args.seed, check=args.check, **_pipeline(args))
+                  seed=args.seed, check=args.check, verbose=args.verbose, **_pipeline(args))
     for note in res.notes:
         print(note, file=sys.stderr)
     y = res.output
@@ -312,12 +422,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    for name, description in api.zoo_models().items():
-        print(f"{name:<20} {description}")
+    rows = api.zoo_table()
+    if args.format == "json":
+        import json
+
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    width = max(len(r.name) for r in rows)
+    print(f"{'name':<{width}}  {'input':<9}  {'params':>7}  {'MACs':>7}  description")
+    for r in rows:
+        paper = f" ({r.paper})" if r.paper else ""
+        print(f"{r.name:<{width}}  {'x'.join(map(str, r.input)):<9}  {human(r.params):>7}  "
+              f"{human(r.macs):>7}  {r.summary}{paper}")
     return 0
 
 
 def cmd_passes(args: argparse.Namespace) -> int:
+    print("PIPELINE: passes joined by commas, options in braces: "
+          "name{key=value,key=value}, e.g. fuse-conv-bn-relu,insert-bottleneck{ratio=4}")
+    print()
     for info in api.pass_list():
         opts = [f"{k}={v!r}" for k, v in info.options.items()]
         print(f"{info.name:<24} {info.kind:<10} {info.summary}")
@@ -402,6 +525,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 COMMANDS = {
     "check": cmd_check, "report": cmd_report, "compile": cmd_compile, "draw": cmd_draw,
     "run": cmd_run, "zoo": cmd_zoo, "passes": cmd_passes, "explain": cmd_explain,
+    "compare": cmd_compare,
 }
 
 
@@ -484,7 +608,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named with the subcommand's help, where the options are listed
+            where = f"cnnir {args.command}" if args.command else "cnnir"
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} "
+                             f"(see '{where} --help')")
         if not args.command:
             parser.print_help()
             return 2

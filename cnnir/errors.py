@@ -63,6 +63,15 @@ class FrontendError(CnnirError):
     """A model file that cannot be read: not found, malformed, unsupported operator."""
 
 
+class MissingFileError(FrontendError, FileNotFoundError):
+    """A model (or other input) file that does not exist: a :class:`CnnirError` for the
+    CLI (exit 2, one line) and a :class:`FileNotFoundError` for ``except`` clauses."""
+
+    def __init__(self, path: str, msg: str | None = None, **kwargs: Any) -> None:
+        super().__init__(msg or f"no such file: {path}", **kwargs)
+        self.filename = path
+
+
 class BackendError(CnnirError):
     """A backend that cannot emit or run the graph (missing tool, unusable provider)."""
 

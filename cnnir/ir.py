@@ -330,6 +330,15 @@ class Graph:
         return report(self, format=format, depth=depth, columns=columns, dtype=dtype,
                       batch=batch)
 
+    def summary(self, depth: int | None = None, dtype: str = "float32",
+                batch: int = 1) -> Report:
+        """A torchinfo-style summary: layer, op, output shape, params and MACs per row
+        (blocks down to ``depth`` with subtotals), then the totals; ``print()`` it, or
+        let Jupyter show it as a table (:func:`cnnir.api.summary`)."""
+        from .api import summary
+
+        return summary(self, depth=depth, dtype=dtype, batch=batch)
+
     def passes(self, pipeline: str) -> Graph:
         """A new graph: ``pipeline`` (``"fix-residual,fuse-conv-bn-relu"``) run on this one."""
         from .api import run_passes

@@ -174,7 +174,7 @@ def test_run_times_onnxruntime_on_the_cpu(lenet):
 def test_run_an_onnx_file_and_auto_says_why_it_fell_back(lenet, tmp_path):
     path = str(tmp_path / "l.onnx")
     lenet.compile(to="onnx", output=path)
-    res = cnnir.run(path, repeat=2)
+    res = cnnir.run(path, repeat=2, verbose=True)  # verbose: the note even without a GPU
     assert res.output.shape == (1, 10) and res.macs == 416520
     if res.provider == "CPUExecutionProvider" and "CUDAExecutionProvider" in \
             __import__("onnxruntime").get_available_providers():

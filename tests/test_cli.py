@@ -17,7 +17,7 @@ from cnnir.cli import COMMANDS, main
 from cnnir.passes import available
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LENET_LAYERS = 13  # input, c1, tanh, s2, c3, tanh, s4, flatten, f5, tanh, f6, tanh, output
+LENET_LAYERS = 12  # c1, tanh, s2, c3, tanh, s4, flatten, f5, tanh, f6, tanh, output (not input)
 
 
 def test_version(cli):
@@ -45,19 +45,37 @@ def test_subcommand_help(cli, command):
     assert "MODEL" in proc.stdout
 
 
-def test_zoo_lists_every_model_with_its_description(cli):
+def test_zoo_lists_every_model_with_input_params_macs_and_description(cli):
+    from cnnir.util import human
+    from cnnir.zoo.catalog import figures
+
     proc = cli("zoo")
     assert proc.returncode == 0
-    lines = proc.stdout.splitlines()
+    header, *lines = proc.stdout.splitlines()
+    assert header.split() == ["name", "input", "params", "MACs", "description"]
     assert [line.split()[0] for line in lines] == sorted(zoo.MODELS)
     row = next(line for line in lines if line.startswith("googlenet "))
-    assert row.split(None, 1)[1] == zoo.describe("googlenet")
+    e, f = zoo.entry("googlenet"), figures("googlenet")
+    name, size, params, macs, text = row.split(None, 4)
+    assert (name, size, params, macs) == ("googlenet", "3x224x224", human(f.params),
+                                          human(f.macs))
+    assert text == f"{e.summary} ({e.paper.short})"
+    proc = cli("zoo", "--format", "json")
+    data = json.loads(proc.stdout)
+    assert [d["name"] for d in data] == sorted(zoo.MODELS)
+    resnet50 = next(d for d in data if d["name"] == "resnet50")
+    assert resnet50 == {"name": "resnet50", "input": [3, 224, 224], "params": 25_557_032,
+                        "macs": 4_089_184_256, "summary": zoo.entry("resnet50").summary,
+                        "paper": "He et al. 2015"}
 
 
 def test_passes_lists_every_pass_with_kind_and_options(cli):
     proc = cli("passes")
     assert proc.returncode == 0
-    rows = [line.split() for line in proc.stdout.splitlines() if not line.startswith(" ")]
+    head, listing = proc.stdout.split("\n\n", 1)  # the pipeline syntax first
+    assert head == ("PIPELINE: passes joined by commas, options in braces: "
+                    "name{key=value,key=value}, e.g. fuse-conv-bn-relu,insert-bottleneck{ratio=4}")
+    rows = [line.split() for line in listing.splitlines() if not line.startswith(" ")]
     assert [r[0] for r in rows] == list(available())
     assert all(r[1] in ("analysis", "transform") for r in rows)
     assert "options: strict=True" in proc.stdout
@@ -92,7 +110,7 @@ def test_check_a_dsl_file_with_two_outputs(cli, tmp_path):
     """))
     proc = cli("check", "heads.py", cwd=tmp_path)
     # input, conv, relu, gap, flatten and two linear heads
-    assert proc.stdout == "ok: heads: 7 layers, input 3x16x16, output 10, 5\n"
+    assert proc.stdout == "ok: heads: 6 layers, input 3x16x16, output 10, 5\n"
 
 
 def test_print_after_all_and_explain_go_to_stderr(cli):
@@ -154,7 +172,7 @@ def test_usage_errors(cli):
 def test_a_closed_pipe_is_not_an_error():
     proc = subprocess.run(f"{sys.executable} -m cnnir zoo | head -1", shell=True,
                           capture_output=True, text=True, timeout=60)
-    assert proc.stdout.startswith("alexnet ") and proc.stderr == ""
+    assert proc.stdout.startswith("name ") and proc.stderr == ""
 
 
 def test_a_cnnir_bug_is_not_swallowed(monkeypatch):

@@ -47,7 +47,7 @@ BEFORE = {
     "param_bytes": 4 * (8 * 3 * 9 + 2 * 8 + 36 + 2 * 8),
     # input, conv, bn, relu (8x8x8 each), pool, flatten, dropout (8), fc (4)
     "activation_bytes": 4 * (3 * HW + 3 * 8 * HW + 3 * 8 + 4),
-    "peak_activation": 4 * 2 * 8 * HW,                    # bn (or relu) in and out
+    "peak_activation_bytes": 4 * 2 * 8 * HW,                    # bn (or relu) in and out
 }
 # fused conv (+ bias 8, + relu) -> pool -> flatten -> fc
 AFTER = {
@@ -58,7 +58,7 @@ AFTER = {
     "other_ops": (1 + 1) * 8 * HW + 8 * HW + 4,           # bias + relu, pool, fc bias
     "param_bytes": 4 * (8 * 3 * 9 + 8 + 36),
     "activation_bytes": 4 * (3 * HW + 8 * HW + 2 * 8 + 4),
-    "peak_activation": 4 * (3 * HW + 8 * HW),             # the input and the fused output
+    "peak_activation_bytes": 4 * (3 * HW + 8 * HW),             # the input and the fused output
 }
 
 
@@ -108,7 +108,7 @@ def test_table_md_latex():
     assert md[2] == "| metric | before | after | delta | change |"
     assert md[4] == "| layers | 7 | 4 | -3 | -42.9% |"
     tex = render(c, "latex")
-    assert r"layers & 7 & 4 & -3 & -42.9\% \\" in tex and tex.endswith("\\end{document}\n")
+    assert r"layers & 7 & 4 & -3 & -42.9\% \\" in tex and tex.endswith("\\end{table}\n")
 
 
 def test_cli_json_with_batch_and_dtype(tmp_path, capsys, monkeypatch):
@@ -120,7 +120,7 @@ def test_cli_json_with_batch_and_dtype(tmp_path, capsys, monkeypatch):
     assert data["batch"] == 2 and data["dtype"] == "float16"
     assert data["before"]["macs"] == 2 * BEFORE["macs"]
     # float16 halves the bytes, batch 2 doubles them
-    assert data["after"]["peak_activation"] == AFTER["peak_activation"]
+    assert data["after"]["peak_activation_bytes"] == AFTER["peak_activation_bytes"]
     assert data["after"]["param_bytes"] == AFTER["param_bytes"] // 2  # not batch dependent
 
 

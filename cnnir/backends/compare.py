@@ -4,18 +4,18 @@ The model (after ``--passes``, when given) is the *before* graph; the *after*
 graph is before + ``PIPELINE``.  Both are measured by the analysis passes
 ``count-params``, ``count-macs`` and ``memory`` (with ``--dtype`` and ``--batch``):
 
-==================  ===========================================================
-metric              meaning
-==================  ===========================================================
-layers              nodes other than the input
-params              trainable parameters, biases and BN affine parameters included
-buffers             non-trainable state (BatchNorm running statistics)
-macs                multiply-accumulates (conv, transposed conv, linear)
-other_ops           elementwise arithmetic (bias, BN, activations, pools...)
-param_bytes         parameters and buffers at ``--dtype``
-activation_bytes    every layer's output, summed (batch included)
-peak_activation     the peak of an inference pass that frees after last use
-==================  ===========================================================
+=====================  ===========================================================
+metric                 meaning
+=====================  ===========================================================
+layers                 nodes other than the input
+params                 trainable parameters, biases and BN affine parameters included
+buffers                non-trainable state (BatchNorm running statistics)
+macs                   multiply-accumulates (conv, transposed conv, linear)
+other_ops              elementwise arithmetic (bias, BN, activations, pools...)
+param_bytes            parameters and buffers at ``--dtype``
+activation_bytes       every layer's output, summed (batch included)
+peak_activation_bytes  the peak of an inference pass that frees after last use
+=====================  ===========================================================
 
 Formats: ``table`` (human numbers, delta and percentage), ``md``, ``latex``, and for
 scripts ``json`` (exact integers)::
@@ -34,9 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis import layer_count
 from ..errors import UsageError
 from ..ir import Graph
-from ..ops import Input
 from ..passes import get_pass
 from ..passes.manager import PassManager, PassRecord
 from ..util import human, human_bytes
@@ -61,7 +61,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "other_ops": ("other ops", "count"),
     "param_bytes": ("param memory", "bytes"),
     "activation_bytes": ("activations (sum)", "bytes"),
-    "peak_activation": ("peak activations", "bytes"),
+    "peak_activation_bytes": ("peak activations", "bytes"),
 }
 
 
@@ -74,14 +74,14 @@ def measure(graph: Graph, dtype: str = "float32", batch: int = 1) -> dict[str, i
     mem = get_pass("memory", dtype=dtype, batch=batch)
     mem.run(graph)
     return {
-        "layers": sum(not isinstance(graph.op(n), Input) for n in graph.nodes()),
+        "layers": layer_count(graph),
         "params": params.total_params,  # type: ignore[attr-defined]
         "buffers": params.total_buffers,  # type: ignore[attr-defined]
         "macs": macs.total_macs,  # type: ignore[attr-defined]
         "other_ops": macs.total_other_ops,  # type: ignore[attr-defined]
         "param_bytes": mem.param_bytes,  # type: ignore[attr-defined]
         "activation_bytes": mem.activation_bytes,  # type: ignore[attr-defined]
-        "peak_activation": mem.peak_bytes,  # type: ignore[attr-defined]
+        "peak_activation_bytes": mem.peak_bytes,  # type: ignore[attr-defined]
     }
 
 
@@ -99,6 +99,7 @@ class Comparison:
     records: list[PassRecord] = field(default_factory=list)
     graph: Graph | None = None  #: the graph after the pipeline
     format: str = "table"  #: the format ``str(c)`` renders
+    standalone: bool = False  #: LaTeX: a whole document rather than the table fragment
 
     def render(self, fmt: str | None = None) -> str:
         """The comparison as text in ``fmt`` (default: :attr:`format`)."""
@@ -163,6 +164,8 @@ def render_table(c: Comparison) -> str:
         lines.pop()
     while lines and not lines[0]:
         lines.pop(0)
+    if c.before == c.after:  # an all-zero delta table says nothing by itself
+        lines.append("no change (see --explain)")
     return "\n".join([_title(c), *lines]) + "\n"
 
 
@@ -194,7 +197,96 @@ def render_latex(c: Comparison) -> str:
             r"\midrule"]
     body += [tex_row(tex_escape(cell) for cell in row) for row in _rows(c)]
     body += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return tex_document(["booktabs"], body)
+    return tex_document(["booktabs"], body, c.standalone)
+
+
+# --------------------------------------------------------------------------- models side by side
+
+
+@dataclass
+class Models:
+    """``cnnir compare A B [C ...]``: the :data:`METRICS` of several models side by side."""
+
+    names: list[str]
+    inputs: list[tuple[int, ...]]
+    figures: list[dict[str, int]]
+    batch: int = 1
+    dtype: str = "float32"
+    format: str = "table"  #: the format ``str(m)`` renders
+    standalone: bool = False  #: LaTeX: a whole document rather than the table fragment
+
+    def render(self, fmt: str | None = None) -> str:
+        fmt = self.format if fmt is None else fmt
+        if fmt not in MODEL_RENDERERS:
+            raise UsageError(f"unknown format {fmt!r}; formats: {', '.join(MODEL_RENDERERS)}")
+        return MODEL_RENDERERS[fmt](self)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "dtype": self.dtype,
+                "models": [{"name": n, "input": list(i), **f}
+                           for n, i, f in zip(self.names, self.inputs, self.figures)]}
+
+
+def compare_models(graphs: list[Graph], dtype: str = "float32", batch: int = 1) -> Models:
+    """Measure each graph (shapes inferred) by the analysis passes."""
+    return Models([g.name for g in graphs], [tuple(g.input_shape) for g in graphs],
+                  [measure(g, dtype, batch) for g in graphs], batch, dtype)
+
+
+def _model_rows(m: Models) -> list[list[str]]:
+    rows = [["input", *("x".join(map(str, i)) for i in m.inputs)]]
+    rows += [[METRICS[k][0], *(_fmt(k, f[k]) for f in m.figures)] for k in METRICS]
+    return rows
+
+
+def _model_title(m: Models) -> str:
+    return f"{' vs '.join(m.names)}: batch {m.batch}, {m.dtype}"
+
+
+def _models_table(m: Models) -> str:
+    right = [False] + [True] * len(m.names)
+    lines = text_table(["metric", *m.names], right, _model_rows(m))
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join([_model_title(m), *lines]) + "\n"
+
+
+def _models_csv(m: Models) -> str:
+    return csv_text([["metric", *m.names],
+                     ["input", *("x".join(map(str, i)) for i in m.inputs)],
+                     *([k, *(f[k] for f in m.figures)] for k in METRICS)])
+
+
+def _models_md(m: Models) -> str:
+    right = [False] + [True] * len(m.names)
+    lines = [f"**{md_escape(_model_title(m))}**", "", md_row(md_escape(h) for h in
+                                                             ["metric", *m.names]),
+             md_rule(right)]
+    lines += [md_row(md_escape(c) for c in row) for row in _model_rows(m)]
+    return "\n".join(lines) + "\n"
+
+
+def _models_latex(m: Models) -> str:
+    right = [False] + [True] * len(m.names)
+    body = [r"\begin{table}", r"\centering", rf"\caption{{{tex_escape(_model_title(m))}}}",
+            rf"\begin{{tabular}}{{{tex_spec(right)}}}", r"\toprule",
+            tex_row(tex_escape(h) for h in ["metric", *m.names]), r"\midrule"]
+    body += [tex_row(tex_escape(c).replace("x", r"$\times$") if i == 0 and j else
+                     tex_escape(c) for j, c in enumerate(row))
+             for i, row in enumerate(_model_rows(m))]
+    body += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return tex_document(["booktabs"], body, m.standalone)
+
+
+MODEL_RENDERERS: dict[str, Callable[[Models], str]] = {
+    "table": _models_table, "json": lambda m: json.dumps(m.to_dict(), indent=2) + "\n",
+    "csv": _models_csv, "md": _models_md, "latex": _models_latex,
+}
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {
@@ -209,4 +301,5 @@ def render(c: Comparison, fmt: str = "table") -> str:
     return RENDERERS[fmt](c)
 
 
-__all__ = ["METRICS", "Comparison", "measure", "compare", "render"]
+__all__ = ["METRICS", "Comparison", "Models", "measure", "compare", "compare_models",
+           "render"]

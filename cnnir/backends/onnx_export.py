@@ -32,7 +32,7 @@ from onnx import TensorProto, helper
 from .._version import __version__
 from ..errors import BackendError, UsageError
 from ..ir import Graph
-from ..util import check_writable
+from ..util import _mode_for, check_writable
 from ..weights import ensure_weights, with_weights
 from .onnx_builder import Emitter, Weights, doc
 from .onnx_export_rules import EXPORT, bin_matrix, key
@@ -173,8 +173,10 @@ def save(model: onnx.ModelProto, path: str, external_data: bool | None = None,
             onnx.save_model(copy, tmp, save_as_external_data=True,
                             all_tensors_to_one_file=True, location=data_name,
                             size_threshold=0)
-            os.replace(os.path.join(tmpdir, data_name), os.path.join(directory, data_name))
-            os.replace(tmp, path)
+            data_path = os.path.join(directory, data_name)
+            for done, final in ((os.path.join(tmpdir, data_name), data_path), (tmp, path)):
+                os.chmod(done, _mode_for(final))  # the mode a plain open() gives, not 0600
+                os.replace(done, final)
             return [path, os.path.join(os.path.dirname(path), data_name)]
         with open(tmp, "wb") as fh:
             fh.write(model.SerializeToString())

@@ -16,9 +16,12 @@ Formats (:func:`render`):
     {"model": str, "input": [C,H,W], "batch": int,
      "totals": {"params", "buffers", "macs", "flops", "other_ops", "param_bytes",
                 "activation_bytes", "peak_activation_bytes"},
-     "layers": [{"name", "op", "scope": [str], "loc": "file:line", "output_shape",
-                 "params", "macs", "flops", "other_ops", "activation_bytes",
-                 "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned"}}]}
+     "layers": [{"name", "op", "attrs", "scope": [str], "loc": "file:line",
+                 "output_shape", "params", "buffers", "macs", "flops", "other_ops",
+                 "activation_bytes", "param_bytes",
+                 "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned", "whole"}}]}
+
+  Every column of the table and the CSV is a field here (``docs/json-schema.md``).
 
   With ``--depth`` a block's row has ``"op": "block:<kind>"`` and subtotals; its
   output shape and RF are those of the block's last layer.  A stride that a
@@ -26,8 +29,9 @@ Formats (:func:`render`):
 * ``csv``: one header line of column names, exact integers, shapes and RF pairs
   as ``HxW``, and a last row named ``total``.
 * ``md``: a GitHub table, human numbers, the totals row in bold.
-* ``latex``: a complete document (``booktabs`` + ``longtable``, so a long network
-  breaks across pages) that compiles as is; copy the ``longtable`` into a paper.
+* ``latex``: a fragment to ``\\input{}`` in a paper (a ``booktabs`` ``longtable``, so a
+  long network breaks across pages; its first line names the packages), or with
+  ``standalone`` (``--standalone``) a complete document that compiles as is.
 
 ``--columns`` picks and orders columns (:data:`COLUMNS`) for every format but
 JSON, whose layout is fixed.
@@ -79,6 +83,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "rf_stride": ("RF stride", "pair"),
     "rf_padding": ("RF padding", "pair"),
     "rf_aligned": ("RF aligned", "bool"),
+    "rf_whole": ("RF whole", "bool"),
     "loc": ("Source", "text"),
 }
 
@@ -93,7 +98,7 @@ DEFAULT_COLUMNS = {
     "latex": ["name", "op", "output", "params", "macs", "activations", "rf"],
     "csv": ["name", "op", "scope", "loc", "output", "params", "buffers", "macs", "flops",
             "other_ops", "activations", "param_bytes", "rf_size", "rf_min_size", "rf_stride",
-            "rf_padding", "rf_aligned"],
+            "rf_padding", "rf_aligned", "rf_whole"],
 }
 
 
@@ -147,6 +152,10 @@ class Report:
     columns: list[str] | None = None
     #: the format ``str(report)`` renders
     format: str = "table"
+    #: the terminal's width: the table drops columns to fit it (:data:`DROP_TO_FIT`)
+    width: int | None = None
+    #: LaTeX: the fragment to ``\input{}`` (False) or a whole document (True)
+    standalone: bool = False
 
     def render(self, fmt: str = "table", columns: str | list[str] | None = None) -> str:
         """The report as text: ``fmt`` one of :data:`FORMATS`; ``columns`` as ``--columns``
@@ -250,6 +259,8 @@ def _value(row: Row, col: str) -> Any:
         return str(rf)
     if col == "rf_aligned":
         return rf.aligned
+    if col == "rf_whole":
+        return rf.whole
     return _pair_text(getattr(rf, col[3:]))
 
 
@@ -316,13 +327,11 @@ def to_json(report: Report) -> dict[str, Any]:
     layers = []
     for r in report.rows:
         rf = r.rf.to_dict() if r.rf is not None else None
-        if rf is not None:
-            rf.pop("whole")
         layers.append({
-            "name": r.name, "op": r.op, "scope": list(r.scope), "loc": r.loc,
-            "output_shape": list(r.output_shape), "params": r.params, "macs": r.macs,
-            "flops": r.flops, "other_ops": r.other_ops, "activation_bytes": r.activation_bytes,
-            "rf": rf,
+            "name": r.name, "op": r.op, "attrs": r.attrs, "scope": list(r.scope), "loc": r.loc,
+            "output_shape": list(r.output_shape), "params": r.params, "buffers": r.buffers,
+            "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
+            "activation_bytes": r.activation_bytes, "param_bytes": r.param_bytes, "rf": rf,
         })
     return {"model": report.model, "input": list(report.input), "batch": report.batch,
             "totals": dict(report.totals), "layers": layers}
@@ -377,13 +386,69 @@ def _cells(report: Report, columns: list[str], indent: str,
     return rows
 
 
+#: the columns a table too wide for ``Report.width`` drops, first to last; the name,
+#: op, output, params and MACs always stay
+DROP_TO_FIT = ("loc", "scope", "attrs", "other_ops", "flops", "param_bytes", "buffers",
+               "rf_min_size", "rf_padding", "rf_aligned", "rf_whole", "rf_stride", "rf",
+               "rf_size", "activations")
+
+
 def render_table(report: Report, columns: list[str]) -> str:
-    lines = text_table([COLUMNS[c][0] for c in columns], _right(columns),
-                       _cells(report, columns, "  "), title=_title(report),
-                       footer=_total_cells(report, columns, _human_total),
-                       bold=[r.is_block for r in report.rows])
-    lines += [*_summary(report), *report.notes]
-    return "\n".join(lines) + "\n"
+    """The terminal table; with :attr:`Report.width`, columns of :data:`DROP_TO_FIT`
+    are dropped until it fits (then long layer names lose their start to an
+    ellipsis), a last line names what was left out, and the summary is wrapped."""
+    if not report.rows:  # --depth 0: the totals alone, no empty table
+        return "\n".join([_title(report), "", *_summary(report), *report.notes]) + "\n"
+    lines = _table_lines(report, columns)
+    tail = [*_summary(report), *report.notes]
+    width = report.width
+    if width is None:
+        return "\n".join([*lines, *tail]) + "\n"
+    dropped: list[str] = []
+    for col in DROP_TO_FIT:
+        if _widest(lines) <= width:
+            break
+        if col in columns and len(columns) > 1:
+            columns = [c for c in columns if c != col]
+            dropped.append(col)
+            lines = _table_lines(report, columns)
+    cut = ""
+    if _widest(lines) > width and columns[0] == "name":
+        longest = max(len(r.name) + 2 * r.indent for r in report.rows)
+        keep = max(12, longest - (_widest(lines) - width))
+        if keep < longest:
+            lines = _table_lines(report, columns, name_width=keep)
+            cut = f"layer names cut to their last {keep - 1} characters"
+    said = []
+    if dropped:
+        said.append("not shown: " + ", ".join(COLUMNS[c][0] for c in dropped))
+    if cut:
+        said.append(cut)
+    if said:
+        tail.append(f"(to fit {width} columns, {'; '.join(said)}; --columns or a wider "
+                    f"terminal shows them)")
+    import textwrap
+
+    tail = [w for t in tail for w in (textwrap.wrap(t, width, subsequent_indent="  ")
+                                       or [""])]
+    return "\n".join([*lines, *tail]) + "\n"
+
+
+def _widest(lines: list[str]) -> int:
+    return max((len(line) for line in lines), default=0)
+
+
+def _table_lines(report: Report, columns: list[str], name_width: int | None = None
+                 ) -> list[str]:
+    cells = _cells(report, columns, "  ")
+    if name_width is not None:
+        for row in cells:
+            if len(row[0]) > name_width:
+                row[0] = "\u2026" + row[0][-(name_width - 1):]
+    return text_table([COLUMNS[c][0] for c in columns], _right(columns), cells,
+                      title=_title(report),
+                      footer=_total_cells(report, columns, _human_total),
+                      bold=[r.is_block for r in report.rows])
 
 
 def render_md(report: Report, columns: list[str]) -> str:
@@ -436,11 +501,13 @@ def _tex_cell(col: str, text: str) -> str:
 
 
 def render_latex(report: Report, columns: list[str]) -> str:
+    shape = _pair_text(report.input)  # the caption writes 3$\times$224$\times$224 as the cells
+    caption = tex_escape(_title(report)).replace(shape, _tex_cell("output", shape), 1)
     header = tex_row(tex_escape(COLUMNS[c][0]) for c in columns)
     body = [
         r"{\small",
         rf"\begin{{longtable}}{{{tex_spec(_right(columns))}}}",
-        rf"\caption{{{tex_escape(_title(report))}}}\\",
+        rf"\caption{{{caption}}}\\",
         r"\toprule", header, r"\midrule", r"\endfirsthead",
         r"\toprule", header, r"\midrule", r"\endhead",
         r"\midrule",
@@ -455,7 +522,7 @@ def render_latex(report: Report, columns: list[str]) -> str:
     body.append(tex_row(tex_escape(c) for c in _total_cells(report, columns, _human_total)))
     body += [r"\end{longtable}", "}"]
     body.extend(tex_escape(s) + r"\par" for s in _summary(report))
-    return tex_document(["booktabs", "longtable"], body)
+    return tex_document(["booktabs", "longtable"], body, report.standalone)
 
 
 RENDERERS: dict[str, Callable[[Report, list[str]], str]] = {
@@ -479,5 +546,5 @@ def report(graph: Graph, fmt: str = "table", depth: int | None = None,
     return render(build_report(graph, dtype=dtype, batch=batch, depth=depth), fmt, cols)
 
 
-__all__ = ["Row", "Report", "build_report", "render", "render_html", "report", "to_json",
-           "parse_columns", "COLUMNS", "FORMATS", "tex_escape"]
+__all__ = ["DROP_TO_FIT", "Row", "Report", "build_report", "render", "render_html", "report",
+           "to_json", "parse_columns", "COLUMNS", "FORMATS", "tex_escape"]

@@ -61,6 +61,8 @@ class ProviderPlan:
     providers: tuple[str, ...]
     #: a line to print before running (``auto`` on a CPU-only build), or None
     note: str | None = None
+    #: the note is for ``-v`` only (``auto`` choosing CPU where there is no GPU to use)
+    quiet: bool = False
 
     @property
     def wanted(self) -> str:
@@ -68,13 +70,33 @@ class ProviderPlan:
         return self.providers[0]
 
 
-def plan_providers(requested: str, available: Sequence[str]) -> ProviderPlan:
-    """The providers to request for ``--provider requested`` given onnxruntime's list."""
+def nvidia_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver at all (Linux: the kernel module or its
+    device nodes, WSL: its libcuda; other systems: assumed, onnxruntime will tell)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl",
+                                           "/dev/nvidia0", "/usr/lib/wsl/lib/libcuda.so.1"))
+
+
+def plan_providers(requested: str, available: Sequence[str], *,
+                   driver: bool = True) -> ProviderPlan:
+    """The providers to request for ``--provider requested`` given onnxruntime's list.
+
+    ``auto`` on a machine without an NVIDIA driver (``driver=False``; see
+    :func:`nvidia_driver_present`) does not try CUDA.  Its notes there and on a
+    CPU-only build are ``quiet`` (printed with ``-v`` only: the ``provider`` line
+    already says what ran).
+    """
     available = list(available)
     if requested == "auto":
         if CUDA in available:
-            return ProviderPlan("auto", (CUDA, CPU))
-        return ProviderPlan("auto", (CPU,), note=(
+            if driver:
+                return ProviderPlan("auto", (CUDA, CPU))
+            return ProviderPlan("auto", (CPU,), quiet=True, note=(
+                "auto: no NVIDIA driver on this machine; running on CPU without trying "
+                "the CUDA provider"))
+        return ProviderPlan("auto", (CPU,), quiet=True, note=(
             "auto: this onnxruntime build has no CUDA provider (install onnxruntime-gpu "
             "for GPUs); running on CPU"))
     if requested not in PROVIDERS:
@@ -336,7 +358,12 @@ def check_against_torch(graph: Any, weights: Any, x: np.ndarray, y: np.ndarray
         from .pytorch import to_module
     except ModuleNotFoundError as exc:
         raise UsageError(f"--check needs the PyTorch backend ({exc})") from None
-    module = to_module(graph, weights=weights).eval()
+    import warnings
+
+    with warnings.catch_warnings():  # weights read from a file are read-only views;
+        # the module copies them into its own tensors, so torch's warning is noise
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        module = to_module(graph, weights=weights).eval()
     with torch.inference_mode():
         ref = module(torch.from_numpy(x))
     if isinstance(ref, (tuple, list)):
@@ -347,7 +374,8 @@ def check_against_torch(graph: Any, weights: Any, x: np.ndarray, y: np.ndarray
     return float(np.max(np.abs(r - y))), float(np.max(np.abs(r)))
 
 
-__all__ = ["ProviderPlan", "plan_providers", "confirm_provider", "failure_reason",
+__all__ = ["ProviderPlan", "plan_providers", "nvidia_driver_present", "confirm_provider",
+           "failure_reason",
            "create_session", "session_options", "captured_output", "time_runs", "Timing",
            "make_runner", "input_tensor", "check_against_torch", "PROVIDERS",
            "CPU", "CUDA", "TENSORRT", "RTOL"]

@@ -24,9 +24,41 @@ def text_table(headers: Sequence[str], right: Sequence[bool], rows: Iterable[Seq
                bold: Sequence[bool] | None = None) -> list[str]:
     """The terminal table's lines (rich's ``SIMPLE_HEAD`` box), trailing blanks stripped.
 
-    ``title`` is printed left-aligned above, ``footer`` below a rule, and a row whose
-    ``bold`` flag is set is printed bold (in a terminal that shows it).
+    ``title`` is printed left-aligned above (wrapped to the table's width), ``footer``
+    below a blank line.  ``bold`` is accepted for the callers' sake: plain text has no
+    bold.  Written out here rather than drawn by rich (whose layout it reproduces
+    line for line): rich took 1.5 s for ResNet-152's 500 rows, this takes as long
+    as the JSON (``benchmarks/bench_report.py``).
     """
+    body = [list(r) for r in rows]
+    widths = [len(h) for h in headers]
+    for r in [*body, *([footer] if footer is not None else [])]:
+        for i, cell in enumerate(r):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        return (" " + " ".join(" " + (c.rjust(w) if r else c.ljust(w)) + " "
+                               for c, w, r in zip(cells, widths, right))).rstrip()
+
+    inner = sum(w + 2 for w in widths) + len(widths) - 1
+    out: list[str] = []
+    if title is not None:
+        import textwrap
+
+        out += [t.rstrip() for t in textwrap.wrap(title, inner + 2)] or [""]
+    out += ["", line(headers), " " + "\u2500" * inner]
+    out += [line(r) for r in body]
+    if footer is not None:
+        out += ["", line(footer)]
+    out.append("")
+    return out
+
+
+def text_table_rich(headers: Sequence[str], right: Sequence[bool],
+                    rows: Iterable[Sequence[str]], *, title: str | None = None,
+                    footer: Sequence[str] | None = None,
+                    bold: Sequence[bool] | None = None) -> list[str]:
+    """:func:`text_table` as rich draws it (the reference the tests hold it to)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -83,8 +115,12 @@ def tex_spec(right: Iterable[bool]) -> str:
     return "".join("r" if r else "l" for r in right)
 
 
-def tex_document(packages: Sequence[str], body: Iterable[str]) -> str:
-    """A complete LaTeX document (``article``) around ``body``'s lines; compiles as is."""
+def tex_document(packages: Sequence[str], body: Iterable[str], standalone: bool = True) -> str:
+    """A complete LaTeX document (``article``) around ``body``'s lines; compiles as is.
+    ``standalone=False``: the fragment alone, for ``\\input{}`` in a paper (a first
+    comment line names the packages its preamble needs)."""
+    if not standalone:
+        return "\n".join([f"% needs \\usepackage{{{','.join(packages)}}}", *body]) + "\n"
     lines = [r"\documentclass{article}", *(rf"\usepackage{{{p}}}" for p in packages),
              r"\begin{document}", *body, r"\end{document}"]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..errors import DslError, FrontendError, UsageError
+from ..errors import DslError, FrontendError, MissingFileError, UsageError
 from ..ir import Graph
 from ..passes.infer_shapes import infer_shapes
 
@@ -48,6 +48,40 @@ def parse_input(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
     return dims
 
 
+class ForcedInput(tuple):  # type: ignore[type-arg]
+    """An ``--input`` size given with ``--force``: used as given, even where it looks
+    channels-last (:func:`check_input_layout`)."""
+
+
+def check_input_layout(dims: tuple[int, ...] | None, declared: Sequence[int] | None = None,
+                       model: str = "the model") -> str | None:
+    """Refuse an ``--input`` that looks like the channels-last habit (``224x224x3``).
+
+    ``dims`` is CxHxW; when C is at least H and larger than W (``224x224x3``), or larger
+    than both, the user most likely wrote HxWxC: a :class:`UsageError` asks "did you
+    mean 3x224x224?" (``--force`` uses it as given).  Otherwise, when ``declared``
+    (the model's own input) has other channels, returns a note saying so; else None.
+    """
+    if dims is None or isinstance(dims, ForcedInput) or len(dims) != 3:
+        return None
+    c, h, w = dims
+    text = "x".join(map(str, dims))
+    change = ""
+    if declared is not None and len(declared) == 3 and declared[0] != c:
+        change = (f"{model} declares {declared[0]} input channel"
+                  f"{'s' if declared[0] != 1 else ''} "
+                  f"({'x'.join(map(str, declared))}); ")
+    if (c >= h and c > w) or (c > h and c >= w):
+        guess = f"{w}x{c}x{h}" if w < h else f"{h}x{c}x{w}"
+        raise UsageError(f"--input {text} gives {c} input channels: {change}did you mean "
+                         f"{guess}? (--input is CxHxW, channels first)",
+                         hint="add --force to use it as given")
+    if change:
+        return (f"note: --input {text} changes the input channels: {change}the first "
+                f"layer's weights change with them")
+    return None
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     """``"net.py:resnet"`` -> ``("net.py", "resnet")``; a plain path -> ``(path, None)``."""
     base, sep, name = spec.rpartition(":")
@@ -68,11 +102,12 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
     from . import dsl
 
     shape = parse_input(input)
+    check_input_layout(input if isinstance(input, ForcedInput) else shape)
     path, name = split_spec(spec)
     ext = os.path.splitext(path)[1].lower()
     if ext in FILE_LOADERS:
         if not os.path.isfile(path):
-            raise FrontendError(f"no such file: {path}")
+            raise MissingFileError(path)
         mod_name, func = FILE_LOADERS[ext].split(":")
         import importlib
 
@@ -82,6 +117,8 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
             raise FrontendError(f"cannot read {ext} files: {exc}") from None
         graph = getattr(mod, func)(path, input=shape)
     elif ext == ".py":
+        if not os.path.isfile(path):
+            raise MissingFileError(path)
         namespace: dict = {}
         try:
             m = dsl.load_file(path, name, namespace)
@@ -103,10 +140,11 @@ def load(spec: str, input: str | Sequence[int] | None = None, infer: bool = True
             graph = from_torch(obj, input=shape, infer=False)
     else:
         if is_file_spec(spec) and not os.path.exists(path):
-            raise UsageError(f"no such file: {path}")
+            raise MissingFileError(path)
         raise UsageError(f"cannot read {path}: MODEL must be a zoo name, a .py DSL file, "
                          f"a .onnx or a .json file")
     return infer_shapes(graph) if infer else graph
 
 
-__all__ = ["load", "is_file_spec", "parse_input", "split_spec", "FILE_LOADERS"]
+__all__ = ["load", "is_file_spec", "parse_input", "split_spec", "check_input_layout",
+           "ForcedInput", "FILE_LOADERS"]

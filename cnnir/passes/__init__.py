@@ -64,8 +64,13 @@ def get_pass(name: str, **options: Any) -> Pass:
     """An instance of the pass ``name`` with typed ``options``."""
     passes = available()
     if name not in passes:
+        import difflib
+
+        close = ([n for n in passes if n.startswith(f"{name}-")]
+                 or difflib.get_close_matches(name, passes, n=3))
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise PassError(
-            f"unknown pass {name!r}; valid passes: {', '.join(passes)}"
+            f"unknown pass {name!r}; {hint}valid passes: {', '.join(passes)}"
         )
     cls = passes[name]
     hints = typing.get_type_hints(cls)

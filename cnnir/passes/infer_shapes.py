@@ -17,7 +17,7 @@ import networkx as nx
 
 from ..errors import CnnirError, ShapeError
 from ..ir import Graph
-from ..ops import Add, Mul, TensorShape, describe_mismatch
+from ..ops import Add, Concat, Mul, TensorShape, describe_mismatch
 from . import register
 from .base import Pass
 
@@ -68,6 +68,8 @@ def _error(graph: Graph, n: str, exc: CnnirError, shapes: list[TensorShape]) -> 
     op = graph.op(n)
     if isinstance(op, (Add, Mul)) and len(shapes) == 2:
         return residual_mismatch(graph, n)
+    if isinstance(op, Concat) and len(shapes) >= 2:
+        return concat_mismatch(graph, n, exc)
     return ShapeError(f"{op.kind} '{n}': {exc.msg}", loc=graph.loc(n), node=n, hint=exc.hint)
 
 
@@ -85,6 +87,33 @@ def residual_mismatch(graph: Graph, n: str) -> ShapeError:
     msg = (f"{op.kind} '{n}' got {sa} from {who(a)} and {sb} from {who(b)} "
            f"({describe_mismatch(sa, sb)})")
     hint = _projection_hint(graph, a, b) if isinstance(op, Add) else None
+    return ShapeError(msg, loc=graph.loc(n), node=n, hint=hint)
+
+
+def _who(graph: Graph, p: str) -> str:
+    loc = graph.loc(p)
+    return f"'{p}'" + (f" ({loc})" if loc else "")
+
+
+def concat_mismatch(graph: Graph, n: str, exc: CnnirError) -> ShapeError:
+    """The error for a concat whose inputs differ in H/W (or rank): each producer with
+    its shape and source line, and how to make the maps agree."""
+    ins = graph.inputs(n)
+    shapes = [graph.shape(p) for p in ins]
+    got = ", ".join(f"{s} from {_who(graph, p)}" for p, s in zip(ins, shapes))
+    msg = (f"concat '{n}': inputs must agree on everything but channels: got {got}"
+           if shapes else f"concat '{n}': {exc.msg}")
+    hint = "make the maps agree before the concat: upsample the smaller, crop or pad the " \
+           "larger, or change a stride or padding"
+    maps = [s for s in shapes if len(s) == 3]
+    if len(maps) == len(shapes):
+        big = max(maps, key=lambda s: s[1] * s[2])
+        for p, s in zip(ins, shapes):
+            if s[1:] != big[1:] and big[1] % s[1] == 0 and big[2] % s[2] == 0 \
+                    and big[1] // s[1] == big[2] // s[2]:
+                hint = (f"upsample '{p}' by {big[1] // s[1]} to {big[1]}x{big[2]} "
+                        f"(.upsample({big[1] // s[1]})), or crop or pad the larger map")
+                break
     return ShapeError(msg, loc=graph.loc(n), node=n, hint=hint)
 
 

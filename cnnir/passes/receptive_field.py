@@ -241,7 +241,12 @@ class ReceptiveField(Pass):
                     (1, 1) if whole else prev[4])
                 st = (_step(prev[0], *geo_h), _step(prev[1], *geo_w),
                       prev[2] or whole, prev[3] or irregular, units)
-                if irregular and not prev[3]:
+                if irregular and not prev[3] and geo_h[0] == geo_w[0] == 1:
+                    # an input smaller than the output: every bin is one unit, repeated
+                    self.note(f"'{n}': adaptive pooling to an output larger than its input "
+                              f"({'x'.join(map(str, ins[0][1:]))}): each bin is one input "
+                              f"unit, repeated; the RF is marked unaligned")
+                elif irregular and not prev[3]:
                     self.note(f"'{n}': adaptive pooling bins of unequal size; the RF uses "
                               f"the largest bin and is marked unaligned")
             if not st[2] and extent is not None and len(shape) == 3 and _covers(

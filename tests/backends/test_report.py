@@ -31,9 +31,9 @@ SMALL = (3, 64, 64)
 
 TOTAL_KEYS = {"params", "buffers", "macs", "flops", "other_ops", "param_bytes",
               "activation_bytes", "peak_activation_bytes"}
-LAYER_KEYS = {"name", "op", "scope", "loc", "output_shape", "params", "macs", "flops",
-              "other_ops", "activation_bytes", "rf"}
-RF_KEYS = {"size", "min_size", "stride", "padding", "aligned"}
+LAYER_KEYS = {"name", "op", "attrs", "scope", "loc", "output_shape", "params", "buffers", "macs",
+              "flops", "other_ops", "activation_bytes", "param_bytes", "rf"}
+RF_KEYS = {"size", "min_size", "stride", "padding", "aligned", "whole"}
 
 
 def resnet18_small():
@@ -58,14 +58,15 @@ def test_json_contract_exactly():
             assert type(layer[key]) is int
         assert all(type(v) is int for k in ("size", "min_size", "stride", "padding")
                    for v in layer["rf"][k])
-        assert type(layer["rf"]["aligned"]) is bool
+        assert type(layer["rf"]["aligned"]) is bool and type(layer["rf"]["whole"]) is bool
     c1 = next(layer for layer in data["layers"] if layer["name"] == "c1")
-    assert c1 == {"name": "c1", "op": "conv2d", "scope": [], "loc": c1["loc"],
-                  "output_shape": [6, 28, 28], "params": 156, "macs": 28 * 28 * 6 * 25,
+    assert c1 == {"name": "c1", "op": "conv2d", "attrs": "k=5x5,s=1,p=0", "scope": [], "loc": c1["loc"],
+                  "output_shape": [6, 28, 28], "params": 156, "buffers": 0,
+                  "macs": 28 * 28 * 6 * 25,
                   "flops": 2 * 28 * 28 * 6 * 25, "other_ops": 6 * 28 * 28,
-                  "activation_bytes": 6 * 28 * 28 * 4,
+                  "activation_bytes": 6 * 28 * 28 * 4, "param_bytes": 156 * 4,
                   "rf": {"size": [5, 5], "min_size": [5, 5], "stride": [1, 1],
-                         "padding": [0, 0], "aligned": True}}
+                         "padding": [0, 0], "aligned": True, "whole": False}}
     assert c1["loc"].endswith("lenet.py:9")
 
 
@@ -214,8 +215,7 @@ def test_markdown_escapes_pipes():
 def check_latex(text, ncols):
     """Structure of a document that compiles: environments nest, booktabs rules are in
     place, every row has ncols cells, braces balance, no special character unescaped."""
-    assert text.startswith("\\documentclass{article}")
-    assert "\\usepackage{booktabs}" in text and "\\usepackage{longtable}" in text
+    assert text.startswith("% needs \\usepackage{booktabs,longtable}\n")  # a fragment
     stack = []
     for kind, env in re.findall(r"\\(begin|end)\{(\w+)\}", text):
         if kind == "begin":

@@ -101,7 +101,9 @@ CASES: list[Case] = [
     Case("dsl-concat-mismatch", "DSL", "concat of maps with different H/W",
          ("check", "net.py"),
          "net.py:7: error: concat 'concat1': inputs must agree on everything but "
-         "channels: input 0 is 8x16x16, input 1 is 8x8x8 (input 1 differs)",
+         "channels: got 8x16x16 from 'conv1' (net.py:5), 8x8x8 from 'conv2' (net.py:6)\n"
+         "  hint: upsample 'conv2' by 2 to 16x16 (.upsample(2)), or crop or pad the larger "
+         "map",
          {"net.py": dsl("""
              from cnnir.dsl import model, concat
 
@@ -353,7 +355,7 @@ CASES: list[Case] = [
          "the padded input 1 along height (input 1, padding 0+0)"),
     Case("cli-unknown-flag", "Command line", "an unknown flag",
          ("report", "resnet50", "--colour"),
-         "error: unrecognized arguments: --colour (see 'cnnir --help')"),
+         "error: unrecognized arguments: --colour (see 'cnnir report --help')"),
     Case("cli-unknown-command", "Command line", "an unknown command",
          ("analyse", "resnet50"),
          "error: argument COMMAND: invalid choice: 'analyse' (choose from 'check', "

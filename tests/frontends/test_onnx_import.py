@@ -520,7 +520,7 @@ def test_report_and_check_on_an_exported_file(cli, exported):
     r = cli("check", path)
     assert r.returncode == 0, r.stderr
     # input, stem conv + relu, 5 layers per block + the downsample conv, pool, flatten, fc
-    assert "ok: TinyResNet: 17 layers, input 3x32x32, output 10" in r.stdout
+    assert "ok: TinyResNet: 16 layers, input 3x32x32, output 10" in r.stdout
     r = cli("report", path, "--format", "json")
     assert r.returncode == 0, r.stderr
     totals = json.loads(r.stdout)["totals"]

@@ -146,7 +146,7 @@ def test_cnnir_check_fails_with_both_lines_and_passes_after_fix_residual(cli, tm
             "from 'input' (net.py:4) (channels and spatial size differ)")
     r = cli("check", "net.py", "--passes", "fix-residual", "--explain", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok: net: 7 layers, input 8x16x16, output 16x8x8"
+    assert r.stdout.strip() == "ok: net: 6 layers, input 8x16x16, output 16x8x8"
     assert ("add 'add1': shortcut 'input' 8x16x16 -> 16x8x8: inserted 1x1 conv "
             "'downsample_conv' (stride 2), net.py:8") in r.stderr
 

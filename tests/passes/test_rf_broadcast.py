@@ -96,7 +96,8 @@ def test_the_table_and_the_json_say_the_same(net):
     layers = {x["name"]: x for x in json.loads(json.dumps(to_json(report)))["layers"]}
     r, s, p = chain_rf([STEM, C1, C2, C3])
     assert layers["c3"]["rf"] == {"size": [r, r], "min_size": [r, r], "stride": [s, s],
-                                  "padding": [p, p], "aligned": True}
+                                  "padding": [p, p], "aligned": True, "whole": True}
+    assert layers["se2_scale"]["rf"]["whole"] is True  # the table's "whole", in the JSON too
 
 
 def test_a_broadcast_operand_that_does_not_see_everything_is_unaligned():
