@@ -7,7 +7,9 @@ Needs a virtualenv with torchvision (and timm, onnx, onnxruntime where present);
 benchmark, not a test, and nothing depends on it.  For each model (``weights=None``):
 
 * **fx**: ``cnnir.from_torch(model, input=(3, H, W))``;
-* **onnx**: ``torch.onnx.export`` to a temporary file, then ``cnnir.load(file)``;
+* **onnx**: ``torch.onnx.export`` (TorchScript exporter, opset 17, BatchNorm kept as a
+  node) to a temporary file, then ``cnnir.load(file)`` (``no-onnx`` where the export
+  itself fails);
 
 and for each graph that imports: params equal to ``sum(p.numel())``; MACs compared
 across the two paths and, at the weights' own crop size (``--size default``), with
@@ -63,6 +65,9 @@ inception_v3 inception_v4 inception_resnet_v2 nasnetalarge pnasnet5large dm_nfne
 nf_resnet26 repvgg_a0 mobileone_s0 gernet_s selecsls42b tresnet_m convnext_atto vgg11""".split()
 
 TRANSFORMERS = ("vit_", "swin_", "maxvit_")
+#: run at their own size even with --size small: an adaptive pool to 6x6 / 7x7 would
+#: upsample a 128 map's 4x4, which torch.onnx.export cannot write
+FULL_SIZE = ("alexnet", "vgg")
 
 
 def torchvision_models() -> list[tuple[str, str]]:
@@ -82,12 +87,11 @@ def build(name: str) -> tuple[torch.nn.Module, tuple[int, int, int], float | Non
         n = name[3:]
         weights = torchvision.models.get_model_weights(n)
         w = next(iter(weights))
-        crop = getattr(w.transforms(), "crop_size", [224])
+        t = w.transforms()
+        crop = getattr(t, "crop_size", None) or getattr(t, "resize_size", None) or [224]
         crop = int(crop[0] if isinstance(crop, (list, tuple)) else crop)
-        kw = {"aux_loss": False} if "aux_loss" in str(torchvision.models.get_model_builder(n)
-                                                        .__doc__) else {}
-        try:
-            model = torchvision.models.get_model(n, weights=None, **kw)
+        try:  # segmentation: no pretrained backbone either (nothing is downloaded)
+            model = torchvision.models.get_model(n, weights=None, weights_backbone=None)
         except TypeError:
             model = torchvision.models.get_model(n, weights=None)
         return model, (3, crop, crop), w.meta.get("_ops"), crop
@@ -136,9 +140,22 @@ def check(model: torch.nn.Module, graph: cnnir.Graph, shape: tuple[int, ...]) ->
     return {"params": a.params, "numel": numel, "macs": a.macs, "diff": diff, "ok": ok}
 
 
+class ExportFailed(Exception):
+    """torch.onnx.export itself failed: no file for cnnir to read."""
+
+
 def via_onnx(model: torch.nn.Module, shape: tuple[int, ...], tmp: str) -> cnnir.Graph:
     path = os.path.join(tmp, "model.onnx")
     x = torch.randn(1, *shape)
+    try:
+        export(model, x, path)
+    except Exception as exc:
+        raise ExportFailed(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:90]}") \
+            from None
+    return cnnir.load(path)
+
+
+def export(model: torch.nn.Module, x: torch.Tensor, path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -148,7 +165,6 @@ def via_onnx(model: torch.nn.Module, shape: tuple[int, ...], tmp: str) -> cnnir.
         except TypeError:  # a torch without the dynamo switch
             torch.onnx.export(model, (x,), path, opset_version=17,
                               training=torch.onnx.TrainingMode.PRESERVE)
-    return cnnir.load(path)
 
 
 def run_one(name: str, kind: str, args: argparse.Namespace, tmp: str) -> list[dict[str, Any]]:
@@ -163,7 +179,7 @@ def run_one(name: str, kind: str, args: argparse.Namespace, tmp: str) -> list[di
     if numel > args.max_params * 1e6:
         return [{"name": name, "path": "-", "status": "skipped",
                  "why": f"{numel / 1e6:.0f}M params > --max-params {args.max_params:g}M"}]
-    if args.size == "small" and kind == "cls":
+    if args.size == "small" and kind == "cls" and not name[3:].startswith(FULL_SIZE):
         side = 160 if "inception" in name else 128
         shape = (shape[0], side, side)
     for path in args.paths:
@@ -178,10 +194,11 @@ def run_one(name: str, kind: str, args: argparse.Namespace, tmp: str) -> list[di
                 row["ref_gmacs"] = gflops
         except CnnirError as exc:
             row.update(status="refused", why=cause(str(exc)))
+        except ExportFailed as exc:
+            row.update(status="no-onnx", why=f"torch.onnx.export fails: {exc}")
         except Exception as exc:  # noqa: BLE001 -- a crash is a finding, reported as such
-            where = "export" if path == "onnx" and "onnx" not in str(type(exc)).lower() else ""
-            row.update(status="crash", why=f"{where} {type(exc).__name__}: "
-                                            f"{str(exc).splitlines()[0][:90]}".strip())
+            first = (str(exc).strip().splitlines() or [""])[0][:90]
+            row.update(status="crash", why=f"{type(exc).__name__}: {first}")
         row["s"] = time.perf_counter() - t0
         rows.append(row)
     fx_macs = {r["path"]: r.get("macs") for r in rows}
@@ -193,10 +210,11 @@ def run_one(name: str, kind: str, args: argparse.Namespace, tmp: str) -> list[di
 
 def show(r: dict[str, Any]) -> str:
     if r["status"] in ("exact", "WRONG"):
-        extra = f"params {r['params']:>11,}{'' if r['params'] == r['numel'] else ' != ' + str(r['numel'])}" \
-                f"  MACs {r['macs'] / 1e9:8.3f}G"
+        differs = "" if r["params"] == r["numel"] else f" != {r['numel']}"
+        extra = f"params {r['params']:>11,}{differs}  MACs {r['macs'] / 1e9:8.3f}G"
         if "ref_gmacs" in r:
-            extra += f" (tv {r['ref_gmacs']:.3f}G{'' if abs(r['macs'] / 1e9 - r['ref_gmacs']) < 6e-4 else ' DIFFERS'})"
+            off = abs(r["macs"] / 1e9 - r["ref_gmacs"]) >= 6e-4
+            extra += f" (tv {r['ref_gmacs']:.3f}G{' DIFFERS' if off else ''})"
         if r.get("agree") is False:
             extra += " fx!=onnx"
         extra += f"  diff {r['diff']:.1e}"
@@ -209,7 +227,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=("torchvision", "timm"))
     ap.add_argument("--path", choices=("fx", "onnx"))
-    ap.add_argument("-k", dest="k", help="only models whose name contains this")
+    ap.add_argument("-k", dest="k", help="only models whose name contains this (or one of a,b,...)")
     ap.add_argument("--budget", type=float, default=900.0, help="seconds (default 900)")
     ap.add_argument("--size", choices=("small", "default"), default="small")
     ap.add_argument("--max-params", type=float, default=100.0, help="millions (default 100)")
@@ -235,7 +253,7 @@ def main() -> int:
             for n in TIMM:
                 (todo.append((n, "cls")) if n in known else skipped.append(f"{n} (not in timm)"))
     if args.k:
-        todo = [t for t in todo if args.k in t[0]]
+        todo = [t for t in todo if any(k in t[0] for k in args.k.split(","))]
 
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -256,7 +274,8 @@ def main() -> int:
         print(f"{path}: {count['exact']} of {len(mine)} import exactly "
               f"(params == sum(p.numel()), outputs equal); "
               + ", ".join(f"{v} {k}" for k, v in sorted(count.items()) if k != "exact"))
-        causes = collections.Counter(r["why"] for r in mine if r["status"] in ("refused", "crash"))
+        causes = collections.Counter(r["why"] for r in mine
+                                     if r["status"] in ("refused", "crash", "no-onnx"))
         for why, n in causes.most_common():
             names = [r["name"] for r in mine if r.get("why") == why]
             print(f"  {n:3d}  {why}   [{', '.join(names[:6])}{' ...' if n > 6 else ''}]")

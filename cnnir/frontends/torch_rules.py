@@ -222,8 +222,9 @@ def _upsample(shape: Any, size: Any, scale: Any, mode: str, align: Any) -> O.Op:
         if size is None:
             raise CnnirError("needs size or scale_factor")
         sizes = _pair(size)
-        if sizes[0] % shape[1] or sizes[1] % shape[2]:
-            raise CnnirError(f"size {sizes} is no integer multiple of {shape[1]}x{shape[2]}")
+        if sizes[0] % shape[1] or sizes[1] % shape[2]:  # resized to exactly that size
+            return O.Upsample((1, 1), mode, bool(align) if mode == "bilinear" else False,
+                              size=sizes)
         factors = (sizes[0] // shape[1], sizes[1] // shape[2])
     else:
         sc = scale if isinstance(scale, (tuple, list)) else (scale, scale)
