@@ -121,7 +121,8 @@ def flat_outputs(v: Any) -> list[torch.Tensor]:
     return []
 
 
-def check(model: torch.nn.Module, graph: cnnir.Graph, shape: tuple[int, ...]) -> dict[str, Any]:
+def check(model: torch.nn.Module, graph: cnnir.Graph, shape: tuple[int, ...],
+          ref_cache: dict[str, Any]) -> dict[str, Any]:
     """Params vs ``sum(p.numel())``; the emitted module's outputs vs the original's."""
     a = analyze(graph)
     numel = sum(p.numel() for p in model.parameters())
@@ -130,7 +131,9 @@ def check(model: torch.nn.Module, graph: cnnir.Graph, shape: tuple[int, ...]) ->
         emitted = to_module(graph, weights=graph.weights).eval()
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ref = flat_outputs(model(x))
+        if "ref" not in ref_cache:  # the original runs once for both paths
+            ref_cache["ref"] = flat_outputs(model(x))
+        ref = ref_cache["ref"]
         out = flat_outputs(emitted(x))
     diff = float("inf")
     if len(ref) == len(out) and all(r.shape == o.shape for r, o in zip(ref, out)):
@@ -182,13 +185,14 @@ def run_one(name: str, kind: str, args: argparse.Namespace, tmp: str) -> list[di
     if args.size == "small" and kind == "cls" and not name[3:].startswith(FULL_SIZE):
         side = 160 if "inception" in name else 128
         shape = (shape[0], side, side)
+    ref_cache: dict[str, Any] = {}
     for path in args.paths:
         row: dict[str, Any] = {"name": name, "path": path, "shape": shape}
         t0 = time.perf_counter()
         try:
             g = cnnir.from_torch(model, input=shape) if path == "fx" else \
                 via_onnx(model, shape, tmp)
-            row.update(check(model, g, shape))
+            row.update(check(model, g, shape, ref_cache))
             row["status"] = "exact" if row["ok"] else "WRONG"
             if gflops is not None and shape[1] == crop:
                 row["ref_gmacs"] = gflops
@@ -220,7 +224,8 @@ def show(r: dict[str, Any]) -> str:
         extra += f"  diff {r['diff']:.1e}"
     else:
         extra = r.get("why", "")
-    return f"{r['name']:<34} {r['path']:<4} {r['status']:<8} {extra}"
+    took = f"{r['s']:5.1f}s " if "s" in r else "       "
+    return f"{r['name']:<30} {r['path']:<4} {took}{r['status']:<8} {extra}"
 
 
 def main() -> int:

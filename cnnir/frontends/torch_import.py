@@ -12,15 +12,21 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   activations), ``torch.cat(..., dim=1)``, ``+`` / ``torch.add``, ``*`` /
   ``torch.mul``, ``torch.flatten(x, 1)``, ``x.view(x.size(0), -1)`` and
   ``reshape``, ``F.adaptive_avg_pool2d``, ``F.max_pool2d``, ``F.avg_pool2d``,
-  ``F.interpolate(scale_factor=...)``, ``x.mean((2, 3), keepdim=True)``,
-  ``F.dropout``, ``F.softmax(dim=1)``, ``F.local_response_norm``,
-  ``x.clamp(0, 6)``.  ``x.size()``, ``x.shape`` and integer arithmetic on them
-  are evaluated (the batch size stays symbolic).
+  ``F.interpolate(scale_factor=...)`` or ``size=...`` (any size), ``x.mean((2, 3),
+  keepdim=True)``, ``F.dropout``, ``F.softmax(dim=1)``, ``F.local_response_norm``,
+  ``x.clamp(0, 6)``; ``F.conv2d``, ``F.batch_norm`` and ``F.linear`` on the module's
+  own tensors (timm's ``BatchNormAct2d``, ``ScaledStdConv2d``).
+* size reads, folded at the import's input size: ``x.size()``, ``x.size(d)``,
+  ``x.shape``, ``x.dim()``, ``x.ndim``, ``len(x)`` (where fx records it) and integer
+  arithmetic on them; the batch size stays symbolic (:data:`BATCH`: a view keeps it
+  as N, arithmetic on it is refused).  Calls on parameters and buffers alone (weight
+  standardisation) are computed with torch at import: their result is a constant.
 
 Anything else is an error, never skipped: every unsupported ``torch.nn`` layer
 type is listed in one message; an unsupported call names its source line.  A
-model ``torch.fx`` cannot trace (control flow on tensor values...) gets the
-tracer's message at the user's line where tracing stopped.
+model ``torch.fx`` cannot trace (control flow on tensor values, or on sizes in a
+``forward``) gets the tracer's message at the user's line where tracing stopped,
+the innermost module it was in, and the ``torch.onnx.export`` route as the hint.
 
 Names follow the module tree (:mod:`cnnir.frontends.importing`): the module
 ``layer1.0.conv1`` becomes the node ``layer1/0/conv1`` in scope
@@ -503,6 +509,10 @@ class _Mapper:
                     out = node.target(*a, **k)
         except Exception as exc:
             raise self.fail(node, f"cannot evaluate on the module's tensors: {exc}") from None
+        if isinstance(out, torch.Size):  # ``self.weight.shape``: plain sizes
+            return tuple(out)
+        if isinstance(out, (int, float, bool)):
+            return out
         if not isinstance(out, torch.Tensor):
             raise self.fail(node, f"computes {type(out).__name__} from the module's tensors")
         return TensorAttr(f"{node.name} (computed)", out)

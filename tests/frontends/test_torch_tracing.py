@@ -147,8 +147,8 @@ class ScaledStdConv2d(nn.Conv2d):
         w = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
                          weight=(self.gain * self.scale).view(-1), training=True,
                          momentum=0.0, eps=1e-6).reshape_as(self.weight)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+        pad = self.weight.shape[-1] // 2  # a size of a module tensor: a constant
+        return F.conv2d(x, w, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
 class Head(nn.Linear):
