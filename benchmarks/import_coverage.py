@@ -233,6 +233,7 @@ def main() -> int:
     ap.add_argument("--only", choices=("torchvision", "timm"))
     ap.add_argument("--path", choices=("fx", "onnx"))
     ap.add_argument("-k", dest="k", help="only models whose name contains this (or one of a,b,...)")
+    ap.add_argument("--start", help="skip the models listed before this one (resume a run)")
     ap.add_argument("--budget", type=float, default=900.0, help="seconds (default 900)")
     ap.add_argument("--size", choices=("small", "default"), default="small")
     ap.add_argument("--max-params", type=float, default=100.0, help="millions (default 100)")
@@ -257,6 +258,9 @@ def main() -> int:
             known = set(timm.list_models())
             for n in TIMM:
                 (todo.append((n, "cls")) if n in known else skipped.append(f"{n} (not in timm)"))
+    if args.start:
+        names = [t[0] for t in todo]
+        todo = todo[names.index(args.start):] if args.start in names else todo
     if args.k:
         todo = [t for t in todo if any(k in t[0] for k in args.k.split(","))]
 
