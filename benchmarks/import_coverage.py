@@ -90,10 +90,15 @@ def build(name: str) -> tuple[torch.nn.Module, tuple[int, int, int], float | Non
         t = w.transforms()
         crop = getattr(t, "crop_size", None) or getattr(t, "resize_size", None) or [224]
         crop = int(crop[0] if isinstance(crop, (list, tuple)) else crop)
-        try:  # segmentation: no pretrained backbone either (nothing is downloaded)
-            model = torchvision.models.get_model(n, weights=None, weights_backbone=None)
-        except TypeError:
-            model = torchvision.models.get_model(n, weights=None)
+        try:  # segmentation: no pretrained backbone either (nothing is downloaded), and
+            # the aux head the weights have (their _ops metadata counts it)
+            model = torchvision.models.get_model(n, weights=None, weights_backbone=None,
+                                                 aux_loss=True)
+        except (TypeError, NotImplementedError, ValueError):
+            try:
+                model = torchvision.models.get_model(n, weights=None, weights_backbone=None)
+            except TypeError:
+                model = torchvision.models.get_model(n, weights=None)
         return model, (3, crop, crop), w.meta.get("_ops"), crop
     import timm
 
