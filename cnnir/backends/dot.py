@@ -140,7 +140,8 @@ def op_title(op: O.Op, detail: str, in_channels: int | None = None) -> str:
     if isinstance(op, O.GlobalAvgPool):
         return "global avg pool"
     if isinstance(op, O.Upsample):
-        return f"upsample ×{op.scale[0]} {op.mode}" if std else "upsample"
+        return (f"upsample ×{op.scale[0]}" if op.size is None else
+                f"upsample to {op.size[0]}×{op.size[1]}") + f" {op.mode}" if std else "upsample"
     if isinstance(op, O.Linear):
         return "FC"
     if isinstance(op, O.Input):

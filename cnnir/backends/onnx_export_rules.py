@@ -38,7 +38,8 @@ adaptive_avgpool2d     1x1: ``GlobalAveragePool``; input divisible by the output
 global_avgpool         ``GlobalAveragePool``
 upsample               ``Resize``: nearest = ``asymmetric`` + ``floor`` (PyTorch's
                        nearest); bilinear = ``linear`` with ``align_corners`` or
-                       ``half_pixel``
+                       ``half_pixel`` (``pytorch_half_pixel`` and a ``sizes`` input
+                       for an explicit output size)
 flatten                ``Flatten(axis=1)``
 linear                 ``Gemm(transB=1)``
 concat / add / mul     ``Concat(axis=1)`` / ``Add`` / ``Mul``
@@ -327,15 +328,25 @@ def _global(e: Emitter, n: str, op: O.GlobalAvgPool, ins: list[str], doc: str) -
 
 @rule(O.Upsample)
 def _upsample(e: Emitter, n: str, op: O.Upsample, ins: list[str], doc: str) -> str:
-    scales = e.add_init(f"{n}:scales", np.array([1, 1, *op.scale], np.float32))
     if op.mode == "nearest":
         attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
                      nearest_mode="floor")
     else:
         # integer scales: half_pixel equals PyTorch's pytorch_half_pixel (sizes > 1)
         attrs = dict(mode="linear", coordinate_transformation_mode=(
-            "align_corners" if op.align_corners else "half_pixel"))
-    return e.emit("Resize", [ins[0], "", scales], n, n, doc, **attrs)
+            "align_corners" if op.align_corners else
+            "half_pixel" if op.size is None else "pytorch_half_pixel"))
+    if op.size is None:
+        scales = e.add_init(f"{n}:scales", np.array([1, 1, *op.scale], np.float32))
+        return e.emit("Resize", [ins[0], "", scales], n, n, doc, **attrs)
+    # an explicit output size: ``sizes`` = the input's N and C (Shape, Slice) with H and W
+    shape = e.emit("Shape", [ins[0]], f"{n}:shape", f"{n}:shape", doc)
+    nc = e.emit("Slice", [shape, e.add_init(f"{n}:zero", np.array([0], np.int64), np.int64),
+                          e.add_init(f"{n}:two", np.array([2], np.int64), np.int64)],
+                f"{n}:nc", f"{n}:nc", doc)
+    hw = e.add_init(f"{n}:hw", np.array(op.size, np.int64), np.int64)
+    sizes = e.emit("Concat", [nc, hw], f"{n}:sizes", f"{n}:sizes", doc, axis=0)
+    return e.emit("Resize", [ins[0], "", "", sizes], n, n, doc, **attrs)
 
 
 # --------------------------------------------------------------------------- shape-only, dense

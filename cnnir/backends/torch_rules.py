@@ -366,6 +366,8 @@ def _gap(p: Lowering, n: str, op: O.GlobalAvgPool) -> Step:
 def _upsample(p: Lowering, n: str, op: O.Upsample) -> Step:
     sh, sw = (float(s) for s in op.scale)
     kwargs: dict[str, Any] = {"scale_factor": sh if sh == sw else (sh, sw), "mode": op.mode}
+    if op.size is not None:
+        kwargs = {"size": op.size, "mode": op.mode}
     if op.mode == "bilinear":
         kwargs["align_corners"] = op.align_corners
     return p.module_step(n, Ctor("Upsample", (), tuple(kwargs.items())))

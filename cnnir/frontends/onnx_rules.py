@@ -744,7 +744,7 @@ _RESIZE = ("X", "roi", "scales", "sizes", "mode", "coordinate_transformation_mod
                "mode": "other than nearest (linear is asymmetric, not PyTorch's)"})
 @rule("Resize", produces=[O.Upsample], handles=_RESIZE,
       refuses={"scales": "other than integers >= 1 on H and W (1 on N and C)",
-               "sizes": "other than integer multiples of H and W",
+               "sizes": "that resize N or C",
                "mode": "cubic", "coordinate_transformation_mode": "that picks other pixels "
                "than PyTorch (asymmetric linear, tf_crop_and_resize, ...)",
                "exclude_outside": "=1 with linear mode"})
@@ -756,7 +756,7 @@ def _resize(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> 
     """
     x = cv.ir(node, ins)
     s = _map_input(cv, node, x)
-    scale = _resize_factors(cv, node, ins, a, s)
+    scale, size = _resize_factors(cv, node, ins, a, s)
     if a.get("exclude_outside", 0) and a.get("mode", "nearest") != "nearest":
         raise cv.err(node, "exclude_outside=1 reweights the edge samples of a linear resize; "
                      "PyTorch's bilinear upsampling does not")
@@ -767,6 +767,8 @@ def _resize(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> 
         coord = "asymmetric"
     # for an integer scale the symmetric variant's centre offset is 0: it is half_pixel
     half = ("half_pixel", "pytorch_half_pixel", "half_pixel_symmetric")
+    if size is not None:
+        return _resize_to(cv, node, x, size, mode, coord, a)
     if mode == "nearest":
         near = a.get("nearest_mode", "round_prefer_floor")
         # for integer scales these coordinate rules pick PyTorch's nearest source pixel
@@ -786,9 +788,34 @@ def _resize(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> 
     raise cv.err(node, f"resize mode {mode!r} has no IR op (nearest or bilinear)")
 
 
+def _resize_to(cv: NodeContext, node: Any, x: int, size: Pair, mode: str, coord: str,
+               a: dict[str, Any]) -> int:
+    """A Resize to ``sizes`` that are no integer multiples: ``Upsample(size=...)`` where
+    the file's pixels are PyTorch's for that size (``F.interpolate(x, size=...)``)."""
+    if mode == "nearest":
+        near = a.get("nearest_mode", "round_prefer_floor")
+        if (coord, near) == ("asymmetric", "floor"):
+            return cv.add(node, O.Upsample((1, 1), "nearest", size=size), [x], "upsample")
+        raise cv.err(node, f"nearest resize to {size[0]}x{size[1]} with coordinate_"
+                     f"transformation_mode={coord!r}, nearest_mode={near!r} picks other pixels "
+                     f"than PyTorch's nearest (asymmetric, floor)")
+    if mode in ("linear", "bilinear"):
+        # half_pixel is pytorch_half_pixel unless an output side is 1
+        if coord == "pytorch_half_pixel" or (coord == "half_pixel" and min(size) > 1):
+            return cv.add(node, O.Upsample((1, 1), "bilinear", False, size=size), [x],
+                          "upsample")
+        if coord == "align_corners":
+            return cv.add(node, O.Upsample((1, 1), "bilinear", True, size=size), [x],
+                          "upsample")
+        raise cv.err(node, f"linear resize to {size[0]}x{size[1]} with coordinate_"
+                     f"transformation_mode={coord!r} has no IR op")
+    raise cv.err(node, f"resize mode {mode!r} has no IR op (nearest or bilinear)")
+
+
 def _resize_factors(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any],
-                    s: TensorShape) -> Pair:
-    """The integer H and W factors of a Resize / Upsample, by ``scales`` or ``sizes``.
+                    s: TensorShape) -> tuple[Pair, Pair | None]:
+    """The integer H and W factors of a Resize / Upsample, by ``scales`` or ``sizes``, and
+    the output size where ``sizes`` are no integer multiples (factors ``(1, 1)`` then).
 
     ``axes`` (opset 18) lists the axes ``scales`` / ``sizes`` give, the others keep their
     size; ``keep_aspect_ratio_policy`` ``not_larger`` / ``not_smaller`` turns ``sizes`` into
@@ -838,13 +865,20 @@ def _resize_factors(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, A
             raise cv.err(node, f"unknown keep_aspect_ratio_policy {policy!r}")
         for ax, r in ratios.items():
             factors[ax] = r
+    if sizes is not None and factors[0] == 1 and factors[1] == 1 and any(
+            v != math.floor(v) or v < 1 for v in factors[2:]):
+        out = [in_size[ax] for ax in range(4)]
+        for ax, v in zip(axes, sizes):
+            out[ax] = v
+        if policy == "stretch":
+            return (1, 1), (int(out[2]), int(out[3]))
     if factors[0] != 1 or factors[1] != 1 or any(v < 1 or v != math.floor(v)
                                                  for v in factors[2:]):
         what = (f"sizes {nums(sizes)} of an N x {s} map" if sizes is not None else
                 f"scales {nums(given)}")
         raise cv.err(node, f"{what}{f' (axes {axes})' if len(axes) != 4 else ''}: cnnir "
                      f"upsamples H and W by integer factors only")
-    return int(factors[2]), int(factors[3])
+    return (int(factors[2]), int(factors[3])), None
 
 
 @rule("Pad", produces=[O.Pad],

@@ -12,7 +12,7 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   activations), ``torch.cat(..., dim=1)``, ``+`` / ``torch.add``, ``*`` /
   ``torch.mul``, ``torch.flatten(x, 1)``, ``x.view(x.size(0), -1)`` and
   ``reshape``, ``F.adaptive_avg_pool2d``, ``F.max_pool2d``, ``F.avg_pool2d``,
-  ``F.interpolate(scale_factor=...)``, ``x.mean((2, 3), keepdim=True)``,
+  ``F.interpolate(scale_factor=...)`` or ``size=...`` (any size), ``x.mean((2, 3), keepdim=True)``,
   ``F.dropout``, ``F.softmax(dim=1)``, ``F.local_response_norm``,
   ``x.clamp(0, 6)``, ``F.pad`` (constant, on W, H and C),
   ``torch.stack(xs).mean(0)`` / ``.sum(0)`` (one n-input mean / sum), torchvision's
@@ -20,12 +20,20 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   ``+``, ``-``, ``*``, ``/`` of a feature map and a constant -- a number, or a
   parameter or buffer of shape ``(C, 1, 1)`` / ``(1, C, 1, 1)`` (``x * self.gamma``,
   ``x / 6``): a scale layer holding the constant.  ``x.size()``, ``x.shape`` and
-  integer arithmetic on them are evaluated (the batch size stays symbolic).
+  integer arithmetic on them are evaluated (the batch size stays symbolic);
+  ``F.conv2d``, ``F.batch_norm`` and ``F.linear`` on the module's own tensors (timm's
+  ``BatchNormAct2d``, ``ScaledStdConv2d``).
+* size reads, folded at the import's input size: ``x.size()``, ``x.size(d)``,
+  ``x.shape``, ``x.dim()``, ``x.ndim``, ``len(x)`` (where fx records it); the batch size
+  stays symbolic (:data:`BATCH`: a view keeps it as N, arithmetic on it is refused).
+  Calls on parameters and buffers alone (weight standardisation) are computed with
+  torch at import: their result is a constant.
 
 Anything else is an error, never skipped: every unsupported ``torch.nn`` layer
 type is listed in one message; an unsupported call names its source line.  A
-model ``torch.fx`` cannot trace (control flow on tensor values...) gets the
-tracer's message at the user's line where tracing stopped.
+model ``torch.fx`` cannot trace (control flow on tensor values, or on sizes in a
+``forward``) gets the tracer's message at the user's line where tracing stopped,
+the innermost module it was in, and the ``torch.onnx.export`` route as the hint.
 
 Names follow the module tree (:mod:`cnnir.frontends.importing`): the module
 ``layer1.0.conv1`` becomes the node ``layer1/0/conv1`` in scope
@@ -92,7 +100,7 @@ def from_torch(module: Any, input: Sequence[int] | None = None, name: str | None
     training = module.training
     module.eval()  # Dropout / BatchNorm as in inference; restored below
     try:
-        gm_graph = _trace(module)
+        gm_graph = _trace(module, shape)
         graph = _Mapper(module, name or sanitize(type(module).__name__), shape).run(gm_graph)
     finally:
         module.train(training)
@@ -207,11 +215,22 @@ def _input_shape(module: Any, input: Sequence[int] | None) -> tuple[int, ...]:
         raise FrontendError(f"input {tuple(input)!r}: {getattr(exc, 'msg', exc)}") from None
 
 
-def _trace(module: Any) -> Any:
+def _trace(module: Any, shape: tuple[int, ...]) -> Any:
     import torch.fx
 
+    failed_in: list[str] = []  # the innermost submodule whose forward stopped the trace
+
     class Tracer(torch.fx.Tracer):
-        """Records the user's ``forward`` line on every node."""
+        """Records the user's ``forward`` line on every node, and the submodule it is in."""
+
+        def call_module(self, m: Any, forward: Any, args: Any, kwargs: Any) -> Any:
+            path = self.path_of_module(m)
+            try:
+                return super().call_module(m, forward, args, kwargs)
+            except Exception:
+                if not failed_in:
+                    failed_in.append(path)  # the innermost module: the first to see it
+                raise
 
         def create_node(self, *args: Any, **kwargs: Any) -> Any:
             node = super().create_node(*args, **kwargs)
@@ -234,8 +253,14 @@ def _trace(module: Any) -> Any:
     except Exception as exc:
         err = _user_error(exc, f"torch.fx cannot trace {type(module).__name__}",
                           _class_loc(type(module)))
+        if failed_in and failed_in[0]:
+            sub = module.get_submodule(failed_in[0])
+            err.msg += f" in module '{failed_in[0]}' ({type(sub).__name__})"
+        size = ", ".join(str(d) for d in shape)
         err.hint = ("torch.fx traces without values: control flow on tensor values, "
-                    "data-dependent shapes and non-torch calls on tensors stop it")
+                    "data-dependent shapes and non-torch calls on tensors stop it; "
+                    f"export to ONNX instead: torch.onnx.export(model, torch.randn(1, {size}), "
+                    "'model.onnx'), then `cnnir report model.onnx`")
         raise err from None
 
 
@@ -429,21 +454,17 @@ class _Mapper:
                 "_assert", "_assert_is_none"):
             return None  # torch.fx's guards on the default arguments it specialised
         if not layers:  # arithmetic on sizes, tuple indexing: evaluate
+            if any(isinstance(a, TensorAttr) for a in _flat(args) + _flat(list(kwargs.values()))):
+                return self.fold(node, args, kwargs)
             if node.op == "call_function" and target in _CONST_FUNCS:
                 return _const_eval(self, node, target, args, kwargs)
             if node.op == "call_method" and target in ("size", "dim"):
                 raise self.fail(node, "called on a constant")
             raise self.fail(node, "has no IR op (it computes on constants, not on the input)")
+        read = self.shape_read(node, args, kwargs)
+        if read is not _NOT_A_READ:
+            return read
         key = function_key(target) if node.op == "call_function" else f"Tensor.{target}"
-        if node.op == "call_method" and target in ("size", "dim"):
-            shape = self.imp.shape(args[0].id)
-            full = (BATCH, *shape)
-            if target == "dim":
-                return len(full)
-            dim = args[1] if len(args) > 1 else kwargs.get("dim")
-            return tuple(full) if dim is None else full[dim]
-        if node.op == "call_function" and target is getattr and args[1] == "shape":
-            return (BATCH, *self.imp.shape(args[0].id))
         handler = TORCH_IMPORT.get(key)
         if handler is None:
             raise self.fail(node, "has no IR op; cnnir maps the calls listed in "
@@ -454,6 +475,74 @@ class _Mapper:
             if isinstance(exc, FrontendError) and exc.loc is not None:
                 raise
             raise self.fail(node, exc.msg) from None
+
+
+    def shape_read(self, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A read of a feature map's size, folded to constants at the import's input size.
+
+        ``x.shape``, ``x.size()``, ``x.size(d)``, ``x.dim()``, ``x.ndim``, ``len(x)``;
+        the batch dimension is :data:`BATCH` (symbolic: a flatten or view keeps it as N).
+        Anything else is ``_NOT_A_READ``.
+        """
+        target = node.target
+        if not args or not isinstance(args[0], Layer):
+            return _NOT_A_READ
+        full = (BATCH, *self.imp.shape(args[0].id))
+        if node.op == "call_method" and target == "size":
+            dim = args[1] if len(args) > 1 else kwargs.get("dim")
+            return tuple(full) if dim is None else full[dim]
+        if node.op == "call_method" and target in ("dim", "ndimension"):
+            return len(full)
+        if node.op == "call_function" and target is len:
+            return BATCH
+        if node.op == "call_function" and target is getattr:
+            attr = args[1]
+            if attr == "shape":
+                return tuple(full)
+            if attr == "ndim":
+                return len(full)
+            raise self.fail(node, f"reads the tensor attribute {attr!r}; cnnir folds only "
+                            f"the size reads (x.shape, x.size(), x.ndim) when tracing")
+        return _NOT_A_READ
+
+    def tensor(self, v: Any) -> Any:
+        """The torch tensor of a :class:`TensorAttr` (a parameter, buffer or folded value)."""
+        if v.value is None:
+            path, _, leaf = v.target.rpartition(".")
+            v.value = getattr(self.root.get_submodule(path) if path else self.root, leaf)
+        return v.value
+
+    def fold(self, node: Any, args: list[Any], kwargs: dict[str, Any]) -> TensorAttr:
+        """A call on parameters / buffers only (weight standardisation, ``gain * scale``):
+        computed now with torch, the result a constant tensor for the calls that use it."""
+        import torch
+
+        def real(v: Any) -> Any:
+            if isinstance(v, TensorAttr):
+                return self.tensor(v)
+            if isinstance(v, (list, tuple)):
+                return type(v)(real(x) for x in v)
+            return v
+
+        a, k = real(args), {key: real(v) for key, v in kwargs.items()}
+        try:
+            with torch.no_grad():
+                if node.op == "call_method":
+                    out = getattr(a[0], node.target)(*a[1:], **k)
+                else:
+                    out = node.target(*a, **k)
+        except Exception as exc:
+            raise self.fail(node, f"cannot evaluate on the module's tensors: {exc}") from None
+        if isinstance(out, torch.Size):  # ``self.weight.shape``: plain sizes
+            return tuple(out)
+        if isinstance(out, (int, float, bool)):
+            return out
+        if not isinstance(out, torch.Tensor):
+            raise self.fail(node, f"computes {type(out).__name__} from the module's tensors")
+        return TensorAttr(f"{node.name} (computed)", out)
+
+
+_NOT_A_READ = object()
 
 
 def _flat(v: Any) -> list[Any]:

@@ -44,10 +44,12 @@ class Layer:
 
 
 class TensorAttr:
-    """A parameter or buffer read with ``get_attr`` (no IR op consumes it)."""
+    """A parameter or buffer read with ``get_attr``, or a tensor computed from them
+    (``value``, filled when a rule such as ``F.batch_norm`` reads it)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, value: Any = None) -> None:
         self.target = target
+        self.value = value
 
     def __repr__(self) -> str:
         return f"the tensor attribute '{self.target}'"
@@ -101,6 +103,8 @@ class Mapper(Protocol):
     def add(self, node: Any, op: O.Op, inputs: Sequence[int], hint: str,
             path: tuple[str, ...] | None = None, weights: dict[str, Any] | None = None,
             leaf: bool = False) -> Layer: ...
+
+    def tensor(self, v: TensorAttr) -> Any: ...
 
 
 def opt(node: Any, args: list[Any], kwargs: dict[str, Any], i: int, name: str,
@@ -253,8 +257,9 @@ def _upsample(shape: Any, size: Any, scale: Any, mode: str, align: Any) -> O.Op:
         if size is None:
             raise CnnirError("needs size or scale_factor")
         sizes = _pair(size)
-        if sizes[0] % shape[1] or sizes[1] % shape[2]:
-            raise CnnirError(f"size {sizes} is no integer multiple of {shape[1]}x{shape[2]}")
+        if sizes[0] % shape[1] or sizes[1] % shape[2]:  # resized to exactly that size
+            return O.Upsample((1, 1), mode, bool(align) if mode == "bilinear" else False,
+                              size=sizes)
         factors = (sizes[0] // shape[1], sizes[1] // shape[2])
     else:
         sc = scale if isinstance(scale, (tuple, list)) else (scale, scale)
@@ -761,6 +766,79 @@ def _layer_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
                                 arrays[1], float(opt(node, args, kwargs, 4, "eps", 1e-5)),
                                 m.imp.shape(x.id))
     return ChannelsLast(m.add(node, op, [x.id], "ln", weights=weights).id)
+
+
+# functional layers whose weights are module tensors (``get_attr``): timm's BatchNormAct2d
+# calls F.batch_norm in its own forward, NFNet's ScaledStdConv2d F.conv2d with a weight
+# the driver folded from its parameters.
+
+
+def _const(m: Mapper, v: Any, what: str) -> np.ndarray | None:
+    if v is None:
+        return None
+    if not isinstance(v, TensorAttr):
+        raise CnnirError(f"{what} is {describe(v)}, not a module tensor")
+    return _np(m.tensor(v))
+
+
+@TORCH_IMPORT.rule("F.batch_norm", "torch.batch_norm", produces=[O.BatchNorm2d])
+def _batch_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    x = m.ir(node, args[0], "batch_norm")
+    if opt(node, args, kwargs, 5, "training", False):
+        raise CnnirError("batch_norm with training=True (batch statistics) has no IR op")
+    if len(m.imp.shape(x)) != 3:
+        raise CnnirError(f"batch_norm of an N x {m.imp.shape(x)} tensor; cnnir's is 2-D")
+    c = m.imp.shape(x)[0]
+    arrays = {"running_mean": _const(m, opt(node, args, kwargs, 1, "running_mean"),
+                                     "running_mean"),
+              "running_var": _const(m, opt(node, args, kwargs, 2, "running_var"),
+                                    "running_var"),
+              "weight": _const(m, opt(node, args, kwargs, 3, "weight"), "weight"),
+              "bias": _const(m, opt(node, args, kwargs, 4, "bias"), "bias")}
+    if any(v is None for v in arrays.values()):
+        raise CnnirError("batch_norm without affine parameters or running statistics has "
+                         "no IR op")
+    if any(v.shape != (c,) for v in arrays.values() if v is not None):
+        raise CnnirError(f"batch_norm tensors do not have {c} channels")
+    momentum = opt(node, args, kwargs, 6, "momentum", 0.1)
+    op = O.BatchNorm2d(float(opt(node, args, kwargs, 7, "eps", 1e-5)),
+                       0.1 if momentum is None else float(momentum))
+    return m.add(node, op, [x], "bn", weights=arrays)
+
+
+@TORCH_IMPORT.rule("F.conv2d", "torch.conv2d", produces=[O.Conv2d])
+def _conv2d_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    x = m.ir(node, args[0], "conv2d")
+    weight = _const(m, opt(node, args, kwargs, 1, "weight"), "weight")
+    bias = _const(m, opt(node, args, kwargs, 2, "bias"), "bias")
+    assert weight is not None
+    stride = _pair(opt(node, args, kwargs, 3, "stride", 1))
+    dilation = _pair(opt(node, args, kwargs, 5, "dilation", 1))
+    padding: Any = opt(node, args, kwargs, 4, "padding", 0)
+    if padding == "same":
+        padding = O.same_padding(weight.shape[2:], dilation)
+    elif padding == "valid":
+        padding = 0
+    else:
+        padding = _pair(padding)
+    groups = int(opt(node, args, kwargs, 6, "groups", 1))
+    op = O.Conv2d(int(weight.shape[0]), (int(weight.shape[2]), int(weight.shape[3])), stride,
+                  padding, dilation, groups, bias is not None)
+    arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+    return m.add(node, op, [x], "conv", weights=arrays)
+
+
+@TORCH_IMPORT.rule("F.linear", "torch.linear", produces=[O.Linear])
+def _linear_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    x = m.ir(node, args[0], "linear")
+    weight = _const(m, opt(node, args, kwargs, 1, "weight"), "weight")
+    bias = _const(m, opt(node, args, kwargs, 2, "bias"), "bias")
+    assert weight is not None
+    if len(m.imp.shape(x)) != 1:
+        raise CnnirError(f"linear of an N x {m.imp.shape(x)} tensor; cnnir's takes (N, F)")
+    arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+    return m.add(node, O.Linear(int(weight.shape[0]), bias is not None), [x], "fc",
+                 weights=arrays)
 
 
 @TORCH_IMPORT.rule("Tensor.contiguous")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import CnnirError
 from .base import Geometry, Op, RfStep, Saved, TrainCtx, Weightless
@@ -267,15 +267,22 @@ class GlobalAvgPool(Weightless):
 
 @dataclass(frozen=True)
 class Upsample(Weightless):
-    """Resize by an integer ``scale`` per axis, ``nearest`` or ``bilinear``.
+    """Resize by an integer ``scale`` per axis, or to an explicit output ``size``
+    ``(H, W)``, ``nearest`` or ``bilinear``.
+
+    With ``size`` (``F.interpolate(x, size=...)`` to a size that is no multiple of the
+    input's, as DeepLab's head at 520), ``scale`` is ``(1, 1)`` and unused; the pixels
+    are PyTorch's: nearest reads input ``floor(y * I/O)``, bilinear samples
+    ``(y + 1/2) * I/O - 1/2`` (``align_corners``: ``y * (I-1)/(O-1)``).
 
     Cost: nearest 0 (a gather), bilinear 7 per output (4 mul, 3 add).  RF: nearest
-    reads 1 unit, bilinear 2; the stride divides by the scale (``align_corners``: by
-    ``(O-1)/(I-1)``)."""
+    reads 1 unit, bilinear 2; the stride divides by the scale (``I/O`` for a size;
+    ``align_corners``: ``(I-1)/(O-1)``)."""
 
     scale: Pair = (2, 2)
     mode: str = "nearest"
     align_corners: bool = False
+    size: Pair | None = None
     kind: ClassVar[str] = "upsample"
     family: ClassVar[str] = "pool"
     prefix: ClassVar[str | None] = "upsample"
@@ -284,6 +291,12 @@ class Upsample(Weightless):
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", _pair(self.scale, "scale"))
         _positive(self.scale, "scale")
+        if self.size is not None:
+            object.__setattr__(self, "size", _pair(self.size, "size"))
+            _positive(self.size, "size")
+            if self.scale != (1, 1):
+                raise CnnirError(f"upsample to size {self.size[0]}x{self.size[1]} takes "
+                                 f"scale=(1, 1), got {_fmt_pair(self.scale)}")
         _flag(self.align_corners, "align_corners")
         if self.mode not in ("nearest", "bilinear"):
             raise CnnirError(f"upsample mode must be 'nearest' or 'bilinear', got {self.mode!r}")
@@ -293,6 +306,8 @@ class Upsample(Weightless):
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
         _need_map(x)
+        if self.size is not None:
+            return TensorShape((x[0], *self.size))
         return TensorShape((x[0], x[1] * self.scale[0], x[2] * self.scale[1]))
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
@@ -323,7 +338,9 @@ class Upsample(Weightless):
         geo: list[Geometry] = []
         for a in range(2):
             s, size = self.scale[a], inputs[0][1 + a]
-            if s == 1:
+            if self.size is not None:
+                geo.append(self._sized_rf(size, self.size[a]))
+            elif s == 1:
                 geo.append((1, 1, 0))
             elif self.mode == "nearest":
                 geo.append(rf_upsampled(s, 1))
@@ -335,8 +352,27 @@ class Upsample(Weightless):
                 geo.append(rf_upsampled(s, 2 if size > 1 else 1))
         return geo[0], geo[1], False, False
 
+    def _sized_rf(self, size: int, out: int) -> Geometry:
+        """One axis resized from ``size`` to ``out`` units (``rf.upsampled`` for ``I/O``)."""
+        if size == out:
+            return (1, 1, 0)
+        n = 1 if self.mode == "nearest" or size == 1 else 2
+        if self.align_corners and n == 2 and out > 1:
+            return (2, Fraction(size - 1, out - 1), Fraction(1, 2))
+        f = Fraction(size, out)
+        return (n, f, Fraction(n - 1, 2) - (f - 1) / 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.size is None:
+            del out["size"]  # the integer-scale form reads and writes as before
+        return out
+
     def attrs(self) -> str:
-        s = f"x{_fmt_pair(self.scale)},{self.mode}"
+        if self.size is not None:
+            s = f"to {self.size[0]}x{self.size[1]},{self.mode}"
+        else:
+            s = f"x{_fmt_pair(self.scale)},{self.mode}"
         return s + (",align_corners" if self.align_corners else "")
 
 

@@ -121,7 +121,7 @@ def identity_reason(graph: Graph, n: str) -> str | None:
     if isinstance(op, (MaxPool2d, AvgPool2d)) and op.kernel == (1, 1) \
             and op.stride == (1, 1) and not any(op.padding):
         return f"{op.kind} with a 1x1 kernel, stride 1, no padding"
-    if isinstance(op, Upsample) and op.scale == (1, 1):
+    if isinstance(op, Upsample) and op.scale == (1, 1) and op.size is None:
         return "upsample by 1"
     if isinstance(op, AdaptiveAvgPool2d) and len(shape) == 3 \
             and tuple(op.output_size) == tuple(shape[1:]):
