@@ -512,7 +512,8 @@ class _Mapper:
             v.value = getattr(self.root.get_submodule(path) if path else self.root, leaf)
         return v.value
 
-    def fold(self, node: Any, args: list[Any], kwargs: dict[str, Any]) -> TensorAttr:
+    def fold(self, node: Any, args: list[Any], kwargs: dict[str, Any]
+             ) -> TensorAttr | tuple[int, ...] | int | float:
         """A call on parameters / buffers only (weight standardisation, ``gain * scale``):
         computed now with torch, the result a constant tensor for the calls that use it."""
         import torch
