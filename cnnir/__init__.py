@@ -17,13 +17,18 @@ if TYPE_CHECKING:  # what the names below are; at run time each loads on first u
         Diagram,
         RunResult,
         analyze,
+        budget,
         check,
         compare,
+        compare_models,
         compile,
         draw,
+        explain,
         load,
         report,
         run,
+        solve,
+        training,
     )
     from .errors import (  # noqa: E402
         BackendError,
@@ -45,7 +50,8 @@ if TYPE_CHECKING:  # what the names below are; at run time each loads on first u
 #: nothing but the version; ``cnnir.load`` loads the command layer when first used
 _LAZY = {
     **dict.fromkeys(["Diagram", "RunResult", "analyze", "check", "compare", "compile", "draw",
-                     "load", "report", "run"], "api"),
+                     "load", "report", "run", "explain", "solve", "training", "budget",
+                     "compare_models"], "api"),
     **dict.fromkeys(["BackendError", "CnnirError", "DslError", "FrontendError", "PassError",
                      "ShapeError", "UsageError", "MissingFileError"], "errors"),
     **dict.fromkeys(["BlockInfo", "Graph", "Node", "SourceLoc"], "ir"),
@@ -56,7 +62,7 @@ _LAZY = {
 
 __all__ = [
     "__version__", "load", "check", "analyze", "report", "compare", "compile", "draw", "run",
-    "Diagram",
+    "explain", "solve", "training", "budget", "compare_models", "Diagram",
     "RunResult", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
     "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
     "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",

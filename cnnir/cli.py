@@ -145,7 +145,7 @@ def _add_figures(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--dtype", default="float32",
                    choices=["float32", "float16", "int8", "bfloat16"],
-                   help="element type for memory figures (bfloat16: --training only)")
+                   help="element type for memory figures")
     p.add_argument("--batch", type=positive_int, default=1, metavar="N",
                    help="batch size for MACs and memory")
     p.add_argument("--standalone", action="store_true",

@@ -485,7 +485,7 @@ class _Mapper:
         Anything else is ``_NOT_A_READ``.
         """
         target = node.target
-        if not args or not isinstance(args[0], Layer):
+        if not args or type(args[0]) is not Layer:  # a pending value (a 5-D view) has no size
             return _NOT_A_READ
         full = (BATCH, *self.imp.shape(args[0].id))
         if node.op == "call_method" and target == "size":

@@ -1,6 +1,6 @@
 """``memory``: activation and parameter bytes per node, and the peak of an inference pass.
 
-Matches: every node.  Options: ``dtype`` (``float32`` 4 bytes, ``float16`` 2,
+Matches: every node.  Options: ``dtype`` (``float32`` 4 bytes, ``float16`` and ``bfloat16`` 2,
 ``int8`` 1 per element) and ``batch``.  Produces ``meta["memory"]``, a dict of ints::
 
     {"activation_bytes": 3211264,  # the node's output tensor, batch included
@@ -30,7 +30,7 @@ from .base import Pass
 from .count_params import params_at
 
 #: bytes per element of each supported dtype
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "int8": 1}
+DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
 
 def dtype_bytes(dtype: str) -> int:

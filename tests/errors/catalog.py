@@ -359,7 +359,7 @@ CASES: list[Case] = [
     Case("cli-unknown-command", "Command line", "an unknown command",
          ("analyse", "resnet50"),
          "error: argument COMMAND: invalid choice: 'analyse' (choose from 'check', "
-         "'report', 'compile', 'draw', 'run', 'zoo', 'passes', 'sweep', 'explain') "
+         "'report', 'compare', 'compile', 'draw', 'run', 'zoo', 'passes', 'sweep', 'explain') "
          "(see 'cnnir --help')"),
     Case("cli-explain-unknown-layer", "Command line", "explain: a layer that is not in the model",
          ("explain", "alexnet", "--layer", "conv9"),
