@@ -127,7 +127,7 @@ def test_print_after_all_and_explain_go_to_stderr(cli):
 
 @pytest.mark.parametrize("name,suggestions", [
     ("resnet51", "did you mean resnet50, resnet18, resnet152? "),
-    ("googlnet", "did you mean googlenet? "),
+    ("googlnet", "did you mean googlenet, googlenet_aux? "),
     ("transformer", ""),
 ])
 def test_unknown_zoo_name_suggests_close_names(cli, name, suggestions):

@@ -21,6 +21,7 @@ MODELS: dict[str, str] = {
     "cifar_small": "lenet:cifar_small",
     "alexnet": "alexnet:alexnet",
     "googlenet": "googlenet:googlenet",
+    "googlenet_aux": "googlenet:googlenet_aux",
     **{f"vgg{d}{bn}": f"vgg:vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     **{f"resnet{d}": f"resnet:resnet{d}" for d in (18, 34, 50, 101, 152)},
     "zfnet": "zfnet:zfnet",

@@ -118,8 +118,6 @@ def figures(name: str) -> Figures:
 
 #: ``module:attribute`` of the zoo's unregistered models, and what they are
 BUILDERS = (
-    ("googlenet:googlenet_aux",
-     "GoogLeNet as trained, three outputs (the main and the two auxiliary classifiers)."),
     ("resnet_cifar:resnet_cifar_n", "the CIFAR ResNet of any depth 6n + 2 (`build(depth=1202)`)."),
     ("fractalnet:fractalnet_cifar",
      "FractalNet for CIFAR with any number of columns (`build(columns=2, dropout=False)`)."),
