@@ -70,6 +70,7 @@ class Activation(Weightless):
         if self.per_element is None:
             raise NoRule(self, "backward-cost")
         return 0, 0, ((self.per_element + 1) * numel(out) if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         if self.per_element is None:
             raise NoRule(self, "explain")
@@ -239,6 +240,7 @@ class Softmax(Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """``y * (g - sum(g * y))``: 4 per element."""
         return 0, 0, (4 * numel(out) if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         return same_shape(inputs[0]) + [Term(
             "other", "softmax", Sym("ops", 3) * elements(out),

@@ -191,6 +191,7 @@ class Op:
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """``(input_grad_macs, weight_grad_macs, other_ops)`` of the backward, per image."""
         raise NoRule(self, "backward-cost")
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         """The derivation of the output shape (one ``shape`` term per dimension), the
         arrays (``param`` / ``buffer``, one per array of :meth:`params`) and the cost
@@ -267,6 +268,7 @@ class Input(Weightless):
     def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         return no_backward(self, inputs, out, needs_input_grad, needs_weight_grad)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         return [Term("shape", n, Const(d), "the input") for n, d in zip(dim_names(out), out)]
 

@@ -162,6 +162,7 @@ class Conv2d(Op):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
                              needs_weight_grad)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         return _conv_terms(self, inputs, out, self.bias)
 
@@ -250,6 +251,7 @@ class ConvTranspose2d(Op):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
                              needs_weight_grad)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         x = inputs[0]
         terms = [Term("shape", "C", Const(self.out_channels), "the number of filters")]

@@ -75,6 +75,7 @@ class FusedConv2d(Op):
         if self.act is not None:
             other += self.act.backward_cost([out], out, True, False)[2]  # NoRule names it
         return i, w, other
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         terms = [t for t in _conv_terms(self.conv, inputs, out, True) if t.kind != "other"]
         terms.append(Term("other", "bias adds", elements(out),

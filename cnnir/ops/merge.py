@@ -63,6 +63,7 @@ class Concat(_Merge):
 
     saved = keeps_nothing  # ``cat`` keeps the sizes; its backward slices the gradient
     backward_cost = no_backward
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         names = dim_names(out)
         terms = [Term("shape", names[0], total(*(Sym(f"{names[0]}_{k + 1}", s[0])

@@ -73,6 +73,7 @@ class BatchNorm2d(_PerPixel):
         if needs_input_grad:
             return 0, 0, 9 * n
         return 0, 0, (5 * n if needs_weight_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         c = Sym("C", inputs[0][0])
         return same_shape(inputs[0]) + [
@@ -134,6 +135,7 @@ class LocalResponseNorm(_PerPixel, Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """Twice the forward arithmetic (the chain rule through each step), by convention."""
         return 0, 0, (2 * self.cost(inputs, out)[1] if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         per = Const(2) * Sym("n", self.size) + 3
         return same_shape(inputs[0]) + [Term(

@@ -111,6 +111,7 @@ class MaxPool2d(_Pool):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """One add per output: its gradient scattered to the argmax."""
         return 0, 0, (numel(out) if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         window = paren(Sym("F_h", self.kernel[0]) * Sym("F_w", self.kernel[1]) - 1)
         return self._shape_terms(inputs) + [Term(
@@ -138,6 +139,7 @@ class AvgPool2d(_Pool):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """The forward's windows again: ``kh * kw`` per output (divide, scatter adds)."""
         return 0, 0, (self.cost(inputs, out)[1] if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         window = paren(Sym("F_h", self.kernel[0]) * Sym("F_w", self.kernel[1]))
         return self._shape_terms(inputs) + [Term(
@@ -192,6 +194,7 @@ class AdaptiveAvgPool2d(Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """The forward's bins again, summed exactly."""
         return 0, 0, (self.cost(inputs, out)[1] if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         c, h, w = inputs[0]
         bins_h = adaptive_bins(h, self.output_size[0])
@@ -254,6 +257,7 @@ class GlobalAvgPool(Weightless):
                       needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
         """One divide-and-broadcast per input element."""
         return 0, 0, (numel(inputs[0]) if needs_input_grad else 0)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         return [Term("shape", "C", Sym("C_in", inputs[0][0])), Term("shape", "H", Const(1)),
                 Term("shape", "W", Const(1)),
@@ -324,6 +328,7 @@ class Upsample(Weightless):
         if not needs_input_grad:
             return 0, 0, 0
         return 0, 0, (7 if self.mode == "bilinear" else 1) * numel(out)
+
     def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
         c, h, w = dims(inputs[0], "in")
         terms = [Term("shape", "C", c), Term("shape", "H", h * Sym("s_h", self.scale[0])),
