@@ -95,6 +95,12 @@ def build(name: str) -> tuple[torch.nn.Module, tuple[int, int, int], float | Non
             model = torchvision.models.get_model(n, weights=None, weights_backbone=None,
                                                  aux_loss=True)
         except (TypeError, NotImplementedError, ValueError):
+            if n in ("googlenet", "inception_v3"):
+                # without weights their auxiliary classifiers (training only: the eval
+                # forward never runs them) would be counted in sum(p.numel())
+                return (torchvision.models.get_model(n, weights=None, aux_logits=False,
+                                                     init_weights=False),
+                        (3, crop, crop), w.meta.get("_ops"), crop)
             try:
                 model = torchvision.models.get_model(n, weights=None, weights_backbone=None)
             except TypeError:

@@ -19,6 +19,7 @@ from cnnir.analysis import analyze
 from cnnir.errors import CnnirError
 from cnnir.frontends.torch_import import from_torch as cnnir_from_torch
 from cnnir.zoo.densenet_cifar import densenet_cifar
+from cnnir.zoo.fractalnet import fractalnet_cifar
 from cnnir.zoo.googlenet import googlenet_aux
 from cnnir.zoo.mobilenet_v1 import mobilenet_v1_any
 from cnnir.zoo.resnet_cifar import resnet_cifar_n
@@ -290,9 +291,26 @@ def test_fractalnet_by_first_principles(name, columns, joins):
     assert cost["other_ops"] == len(g.inputs(first)) * 64 * 32 * 32
 
 
-def test_fractalnet_any_columns():
-    from cnnir.zoo.fractalnet import fractalnet_cifar
+def test_fractalnet20_against_the_paper_and_reimplementations():
+    """Table 1 prints 38.6M params for the 20-layer net; its own Section 4 description
+    gives 33,724,618 (fractalnet_costs), which is what the independent re-implementations
+    count: pytorchcv's test pins fractalnet_cifar10 at 33,724,618 and fractalnet_cifar100
+    at 33,770,788 (the FC 512 -> 100), and khanrc/pt.fractalnet notes 33.7M against the
+    paper's 38.6M.  The authors' generator (gustavla/fractalnet) builds the same columns and
+    joins with FILTERS = [64, 128, 256, 512, 512]; it pools before a block's last join, which
+    moves the join's adds but no parameter or MAC."""
+    from cnnir.zoo.catalog import PUBLISHED, agrees, figures
 
+    ten = analyze(load("fractalnet20_cifar"))
+    hundred = analyze(fractalnet_cifar.build(columns=3, num_classes=100))
+    assert (ten.params, hundred.params) == (33_724_618, 33_770_788)
+    assert hundred.params - ten.params == 512 * 90 + 90
+    pub = PUBLISHED["fractalnet20_cifar"]
+    assert pub.params == "38.6M" and "33,724,618" in pub.note
+    assert not agrees(pub, figures("fractalnet20_cifar"))  # 33.7M, not 38.6M
+
+
+def test_fractalnet_any_columns():
     g = analyze(fractalnet_cifar.build(columns=1, dropout=False)).graph
     assert not of_kind(g, O.Mean) and len(of_kind(g, O.Conv2d)) == 5
     a = analyze(fractalnet_cifar.build(columns=2))
@@ -498,6 +516,40 @@ def test_bn_inception_figure_5():
     # the 5x5 of GoogLeNet's 3a (16 -> 32, 12,800 weights) became two 3x3s (64 -> 96 -> 96)
     assert [g.op(n).kernel for n in convs if "double" in n and n.startswith("inception_3a")] == [
         (1, 1), (3, 3), (3, 3)]
+
+
+#: Figure 5's "output size" column as printed (grid, depth)
+BN_INCEPTION_PRINTED = {"3a": (28, 256), "3b": (28, 320), "3c": (28, 576), "4a": (14, 576),
+                        "4b": (14, 576), "4c": (14, 576), "4d": (14, 576), "4e": (14, 1024),
+                        "5a": (7, 1024), "5b": (7, 1024)}
+
+
+def test_bn_inception_output_size_column_and_its_slips():
+    """Figure 5's output-size column against the module outputs cnnir computes.
+
+    Two kinds of disagreement, each explained by the table itself:
+    - the stride-2 rows (3c, 4e) print the grid of their input (28, 14); their output is
+      half of it, as the next row's grid (4a at 14, 5a at 7) shows;
+    - 4c and 4d print 576, but their own branch columns sum to 608 (160 + 160 + 160 + 128
+      and 96 + 192 + 192 + 128); 4e's 1024 is 576 + 192 + 256, the pass-through of that
+      printed 576, where the branches give 608 + 192 + 256 = 1056.  5a's branches read
+      1056 channels (its parameters say so), and 5b's output is the printed 1024 again.
+    """
+    g = analyze(load("bn_inception")).graph
+    got = {}
+    for name in BN_INCEPTION_PRINTED:
+        c, h, _ = g.shape(f"inception_{name}/concat")
+        got[name] = (h, c)
+    slips = {n for n in got if got[n] != BN_INCEPTION_PRINTED[n]}
+    assert slips == {"3c", "4c", "4d", "4e"}
+    assert got["3c"] == (14, 576) and got["4e"] == (7, 1056)
+    assert got["4c"] == got["4d"] == (14, 608)
+    c1, _, c3, _, d3, proj, _ = BN_INCEPTION["4c"]
+    assert c1 + c3 + d3 + proj == 608
+    _, _, c3, _, d3, _, _ = BN_INCEPTION["4e"]
+    assert BN_INCEPTION_PRINTED["4d"][1] + c3 + d3 == BN_INCEPTION_PRINTED["4e"][1] == 1024
+    assert got["4d"][1] + c3 + d3 == got["4e"][1]
+    assert g.meta("inception_5a/1x1")["params"]["params"] == 1056 * 352  # no bias: BN follows
 
 
 # --------------------------------------------------------------------------- GoogLeNet aux

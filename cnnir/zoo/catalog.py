@@ -61,6 +61,10 @@ _TORCHVISION = {
 _OPTION_A = ("the paper counts option A (zero-padded shortcuts); the zoo's option B "
              "projections add 2,752")
 
+_FRACTAL_20 = ("Table 1 prints 38.6M; the paper's own description (5 blocks of 3 columns, "
+               "64-128-256-512-512 filters, 3x3 conv-BN-ReLU) gives 33,724,618, as do "
+               "independent re-implementations (pytorchcv 33,724,618; khanrc 33.7M)")
+
 _SHUFFLE_V1_FC = ("Table 1's complexity counts the convolutions only: cnnir's MACs less the "
                   "FC layer's (C x 1000) read as printed for every g")
 
@@ -79,6 +83,7 @@ PUBLISHED: dict[str, Published] = {
     **{f"resnet{d}_cifar_a": Published("paper, Section 4.2", p)
        for d, p in ((20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"), (110, "1.7M"))},
     "densenet_bc100_cifar": Published("paper, Table 2", "0.8M"),
+    "fractalnet20_cifar": Published("paper, Table 1", "38.6M", note=_FRACTAL_20),
     **{f"mobilenet_v1{w}": Published("paper, Table 6", p, m)
        for w, p, m in (("", "4.2M", "569M"), ("_075", "2.6M", "325M"),
                        ("_050", "1.3M", "149M"), ("_025", "0.5M", "41M"))},
