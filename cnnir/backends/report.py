@@ -22,6 +22,9 @@ Formats (:func:`render`):
                  "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned", "whole"}}]}
 
   Every column of the table and the CSV is a field here (``docs/json-schema.md``).
+  With ``--symbolic`` (``Report.symbolic``) the key ``"symbolic"`` holds the costs as
+  polynomials in H, W and N (:mod:`cnnir.backends.symbolic_report`), and the table,
+  Markdown and LaTeX append them after the totals.
 
   With ``--depth`` a block's row has ``"op": "block:<kind>"`` and subtotals; its
   output shape and RF are those of the block's last layer.  A stride that a

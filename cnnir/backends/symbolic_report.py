@@ -22,8 +22,12 @@ from ..passes.symbolic import Poly, Symbolic
 from .tables import md_escape, md_row, md_rule, tex_escape
 
 #: the rows shown: (label, formula key)
-ROWS = (("params", "params"), ("buffers", "buffers"), ("MACs", "macs"),
-        ("activation bytes (all outputs)", "activation_bytes"))
+ROWS = (
+    ("params", "params"),
+    ("buffers", "buffers"),
+    ("MACs", "macs"),
+    ("activation bytes (all outputs)", "activation_bytes"),
+)
 
 
 def _rows(sym: Symbolic) -> list[tuple[str, list[Poly]]]:
@@ -34,7 +38,7 @@ def _rows(sym: Symbolic) -> list[tuple[str, list[Poly]]]:
 
 def _stages(sym: Symbolic) -> list[tuple[str, dict[str, Poly]]]:
     """The top-level stages that do MACs (the JSON keeps them all)."""
-    return [(name, polys) for name, polys in sym.stages if polys['macs'].terms]
+    return [(name, polys) for name, polys in sym.stages if polys["macs"].terms]
 
 
 def text_lines(sym: Symbolic, stages: bool = True) -> list[str]:
@@ -50,9 +54,14 @@ def text_lines(sym: Symbolic, stages: bool = True) -> list[str]:
 
 def md_lines(sym: Symbolic) -> list[str]:
     """The Markdown section: the domain, a figure / formula table, the check."""
-    out = ["", f"**Costs as formulas** of H, W (input {sym.channels}xHxW) and the batch N: "
-           f"{md_escape(sym.domain_text())}", "", md_row(["Figure", "Formula"]),
-           md_rule([False, False])]
+    out = [
+        "",
+        f"**Costs as formulas** of H, W (input {sym.channels}xHxW) and the batch N: "
+        f"{md_escape(sym.domain_text())}",
+        "",
+        md_row(["Figure", "Formula"]),
+        md_rule([False, False]),
+    ]
     for label, polys in _rows(sym):
         if len(polys) == 1:
             out.append(md_row([label, f"`{polys[0].format()}`"]))
@@ -86,10 +95,14 @@ def tex_poly(p: Poly) -> str:
     for m, c in inner.monomials():
         k = (c * den).numerator
         mono = Poly.monomial_name(m, "")
-        body = tex_number(abs(k)) if mono == "1" else (
-            mono if abs(k) == 1 else rf"{tex_number(abs(k))}\,{mono}")
-        parts.append((("-" if k < 0 else "") + body) if not parts else
-                     f"{'-' if k < 0 else '+'} {body}")
+        body = (
+            tex_number(abs(k))
+            if mono == "1"
+            else (mono if abs(k) == 1 else rf"{tex_number(abs(k))}\,{mono}")
+        )
+        parts.append(
+            (("-" if k < 0 else "") + body) if not parts else f"{'-' if k < 0 else '+'} {body}"
+        )
     text = " ".join(parts)
     if den != 1:
         text = rf"\frac{{{text}}}{{{tex_number(den)}}}"
@@ -108,10 +121,15 @@ def tex_domain(sym: Symbolic) -> str:
 
 def latex_lines(sym: Symbolic) -> list[str]:
     """The LaTeX section: a heading line with the domain, a tabular of the formulas."""
-    out = [rf"\medskip\noindent Costs as formulas of the input size $H \times W$ "
-           rf"(input ${sym.channels} \times H \times W$) and the batch $N$, for "
-           rf"{tex_domain(sym)}:\par",
-           r"\begin{tabular}{ll}", r"\toprule", r"Figure & Formula\\", r"\midrule"]
+    out = [
+        rf"\medskip\noindent Costs as formulas of the input size $H \times W$ "
+        rf"(input ${sym.channels} \times H \times W$) and the batch $N$, for "
+        rf"{tex_domain(sym)}:\par",
+        r"\begin{tabular}{ll}",
+        r"\toprule",
+        r"Figure & Formula\\",
+        r"\midrule",
+    ]
     for label, polys in _rows(sym):
         if len(polys) == 1:
             out.append(rf"{tex_escape(label)} & ${tex_poly(polys[0])}$\\")
@@ -122,8 +140,7 @@ def latex_lines(sym: Symbolic) -> list[str]:
         out.append(r"\midrule")
         for name, stage in _stages(sym):
             out.append(rf"MACs of {tex_escape(name)} & ${tex_poly(stage['macs'])}$\\")
-    out += [r"\bottomrule", r"\end{tabular}\par",
-            tex_escape(sym.checked_text()) + r"\par"]
+    out += [r"\bottomrule", r"\end{tabular}\par", tex_escape(sym.checked_text()) + r"\par"]
     out += [tex_escape(f"note: {n}") + r"\par" for n in sym.notes]
     return out
 

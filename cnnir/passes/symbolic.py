@@ -82,7 +82,8 @@ class Poly:
 
     def __init__(self, terms: Mapping[Mono, Fraction | int] | None = None) -> None:
         self.terms: dict[Mono, Fraction] = {
-            m: Fraction(c) for m, c in (terms or {}).items() if c != 0}
+            m: Fraction(c) for m, c in (terms or {}).items() if c != 0
+        }
 
     @classmethod
     def const(cls, c: Fraction | int) -> Poly:
@@ -162,8 +163,7 @@ class Poly:
 
     def monomials(self) -> list[tuple[Mono, Fraction]]:
         """The terms, highest degree first (``N*H*W, N*H, N*W, N``)."""
-        return sorted(self.terms.items(), key=lambda t: (-sum(t[0]), -t[0][0], -t[0][1],
-                                                         -t[0][2]))
+        return sorted(self.terms.items(), key=lambda t: (-sum(t[0]), -t[0][0], -t[0][1], -t[0][2]))
 
     @staticmethod
     def monomial_name(m: Mono, sep: str = "*") -> str:
@@ -192,8 +192,9 @@ class Poly:
             mag = f"{abs(k):,}" if thousands else str(abs(k))
             body = mag if mono == "1" else (mono if abs(k) == 1 else f"{mag}{sep}{mono}")
             sign = "-" if k < 0 else "+"
-            parts.append(body if not parts and k > 0 else
-                         (f"-{body}" if not parts else f"{sign} {body}"))
+            parts.append(
+                body if not parts and k > 0 else (f"-{body}" if not parts else f"{sign} {body}")
+            )
         text = " ".join(parts)
         if den != 1:
             text = f"({text}) / {den:,}" if thousands else f"({text}) / {den}"
@@ -210,9 +211,10 @@ class Poly:
     def to_dict(self) -> dict[str, Any]:
         """JSON: exact integer numerators over one denominator, by monomial name."""
         den = self.denominator
-        return {"denominator": den,
-                "numerators": {Poly.monomial_name(m): (c * den).numerator
-                               for m, c in self.monomials()}}
+        return {
+            "denominator": den,
+            "numerators": {Poly.monomial_name(m): (c * den).numerator for m, c in self.monomials()},
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Poly:
@@ -289,15 +291,21 @@ def measure(graph: Graph, dtype: str = "float32", batch: int = 1) -> Sample:
         meta = v.meta
         live[v.name] = meta["memory"]["live_bytes"]
         shapes[v.name] = tuple(meta["shape"])
-        st = stages.setdefault(stage_of(graph, v.name),
-                               {"params": 0, "macs": 0, "activation_bytes": 0})
+        st = stages.setdefault(
+            stage_of(graph, v.name), {"params": 0, "macs": 0, "activation_bytes": 0}
+        )
         st["params"] += meta["params"]["params"]
         st["macs"] += meta["cost"]["macs"]
         st["activation_bytes"] += meta["memory"]["activation_bytes"]
     h, w = graph.input_shape[1:3]
-    totals = {"params": params.total_params, "buffers": params.total_buffers,
-              "param_bytes": mem.param_bytes, "macs": macs.total_macs,
-              "activation_bytes": mem.activation_bytes, "peak_activation_bytes": mem.peak_bytes}
+    totals = {
+        "params": params.total_params,
+        "buffers": params.total_buffers,
+        "param_bytes": mem.param_bytes,
+        "macs": macs.total_macs,
+        "activation_bytes": mem.activation_bytes,
+        "peak_activation_bytes": mem.peak_bytes,
+    }
     return Sample(h, w, batch, totals, live, stages, shapes)
 
 
@@ -319,9 +327,9 @@ class Symbolic:
 
     model: str
     channels: int
-    input: tuple[int, int]             #: the size the model declares (H0, W0)
+    input: tuple[int, int]  #: the size the model declares (H0, W0)
     dtype: str
-    batch: int                         #: the batch the report was made for
+    batch: int  #: the batch the report was made for
     modulus: tuple[int, int]
     residue: tuple[int, int]
     minimum: tuple[int, int]
@@ -343,8 +351,9 @@ class Symbolic:
     def evaluate(self, H: int, W: int, N: int = 1) -> dict[str, int]:
         """Every figure at a size of the domain (raises outside it)."""
         if not self.holds(H, W):
-            raise CnnirError(f"{self.model}: {H}x{W} is outside the formulas' domain "
-                             f"({self.domain_text()})")
+            raise CnnirError(
+                f"{self.model}: {H}x{W} is outside the formulas' domain ({self.domain_text()})"
+            )
         out = {k: p.value(H, W, N) for k, p in self.formulas.items()}
         out["peak_activation_bytes"] = self.peak_at(H, W, N)
         return out
@@ -362,12 +371,17 @@ class Symbolic:
         f = self.formulas
         h0, w0 = self.input
         n = self.batch
-        out = [f"{self.model}: costs as formulas of H, W (input {self.channels}xHxW) and "
-               f"the batch N, {self.dtype}",
-               f"  holds for {self.domain_text()}"]
-        rows = [("params", f["params"], "count"), ("buffers", f["buffers"], "count"),
-                ("MACs", f["macs"], "count"),
-                ("activation bytes", f["activation_bytes"], "bytes")]
+        out = [
+            f"{self.model}: costs as formulas of H, W (input {self.channels}xHxW) and "
+            f"the batch N, {self.dtype}",
+            f"  holds for {self.domain_text()}",
+        ]
+        rows = [
+            ("params", f["params"], "count"),
+            ("buffers", f["buffers"], "count"),
+            ("MACs", f["macs"], "count"),
+            ("activation bytes", f["activation_bytes"], "bytes"),
+        ]
         if len(self.peak) == 1:
             rows.append(("peak activation bytes", self.peak[0], "bytes"))
         for label, p, _ in rows:
@@ -376,12 +390,13 @@ class Symbolic:
             out.append(f"  peak activation bytes = max of {len(self.peak)}:")
             out.extend(f"    {p}   (at '{name}')" for p, name in zip(self.peak, self.peak_nodes))
         elif self.peak_nodes:
-            out.append(f"    (the peak is at '{self.peak_nodes[0]}' for every size of the "
-                       f"domain)")
-        out.append(f"  at {h0}x{w0}, N={n}: params {f['params'].value(h0, w0, n):,}, "
-                   f"MACs {f['macs'].value(h0, w0, n):,}, activation bytes "
-                   f"{f['activation_bytes'].value(h0, w0, n):,}, peak "
-                   f"{self.peak_at(h0, w0, n):,}")
+            out.append(f"    (the peak is at '{self.peak_nodes[0]}' for every size of the domain)")
+        out.append(
+            f"  at {h0}x{w0}, N={n}: params {f['params'].value(h0, w0, n):,}, "
+            f"MACs {f['macs'].value(h0, w0, n):,}, activation bytes "
+            f"{f['activation_bytes'].value(h0, w0, n):,}, peak "
+            f"{self.peak_at(h0, w0, n):,}"
+        )
         out.append(f"  {self.checked_text()}")
         out.extend(f"  note: {t}" for t in self.notes)
         return out
@@ -389,10 +404,12 @@ class Symbolic:
     def checked_text(self) -> str:
         """``checked against the numeric analysis at 30 sizes (H 32..1209824, ...): exact``."""
         c = self.checked
-        return (f"checked against the numeric analysis at {len(c)} sizes "
-                f"(H {min(x[0] for x in c)}..{max(x[0] for x in c)}, "
-                f"W {min(x[1] for x in c)}..{max(x[1] for x in c)}, "
-                f"N {', '.join(map(str, sorted({x[2] for x in c})))}): exact")
+        return (
+            f"checked against the numeric analysis at {len(c)} sizes "
+            f"(H {min(x[0] for x in c)}..{max(x[0] for x in c)}, "
+            f"W {min(x[1] for x in c)}..{max(x[1] for x in c)}, "
+            f"N {', '.join(map(str, sorted({x[2] for x in c})))}): exact"
+        )
 
     def __str__(self) -> str:
         return "\n".join(self.lines()) + "\n"
@@ -401,13 +418,20 @@ class Symbolic:
         """JSON: every polynomial as numerators over a denominator, by monomial."""
         return {
             "variables": {"H": "input height", "W": "input width", "N": "batch"},
-            "domain": {"modulus": list(self.modulus), "residue": list(self.residue),
-                       "minimum": list(self.minimum)},
+            "domain": {
+                "modulus": list(self.modulus),
+                "residue": list(self.residue),
+                "minimum": list(self.minimum),
+            },
             "formulas": {k: p.to_dict() for k, p in self.formulas.items()},
-            "peak_activation_bytes": {"max_of": [p.to_dict() for p in self.peak],
-                                      "at": list(self.peak_nodes)},
-            "stages": [{"name": name, **{k: p.to_dict() for k, p in polys.items()}}
-                       for name, polys in self.stages],
+            "peak_activation_bytes": {
+                "max_of": [p.to_dict() for p in self.peak],
+                "at": list(self.peak_nodes),
+            },
+            "stages": [
+                {"name": name, **{k: p.to_dict() for k, p in polys.items()}}
+                for name, polys in self.stages
+            ],
             "checked": [list(c) for c in self.checked],
             "notes": list(self.notes),
         }
@@ -441,14 +465,17 @@ class _Fit:
 def _period(base: Sample, moved: Sample, axis: str, model: str) -> int:
     """The least L with ``L * slope`` whole for every dimension of every node."""
     if set(base.shapes) != set(moved.shapes):
-        raise CnnirError(f"{model} cannot be made symbolic: its layers change with the input "
-                         f"{axis} (at {moved.h}x{moved.w} the graph has other nodes)")
+        raise CnnirError(
+            f"{model} cannot be made symbolic: its layers change with the input "
+            f"{axis} (at {moved.h}x{moved.w} the graph has other nodes)"
+        )
     period = 1
     for name, dims in base.shapes.items():
         other = moved.shapes[name]
         if len(other) != len(dims):
-            raise CnnirError(f"{model} cannot be made symbolic: '{name}' changes rank with "
-                             f"the input {axis}")
+            raise CnnirError(
+                f"{model} cannot be made symbolic: '{name}' changes rank with the input {axis}"
+            )
         for a, b in zip(dims, other):
             if b != a:
                 period = _lcm(period, PERIOD_PROBE // gcd(PERIOD_PROBE, b - a))
@@ -475,8 +502,14 @@ def _peak(live: dict[str, Poly], h0: int, w0: int) -> tuple[list[Poly], list[str
     return [live[n] for n in cands], cands
 
 
-def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
-        dtype: str = "float32", batch: int = 1) -> Symbolic:
+def fit(
+    sample: Sampler,
+    input: tuple[int, int, int],
+    *,
+    model: str = "model",
+    dtype: str = "float32",
+    batch: int = 1,
+) -> Symbolic:
     """Fit the formulas of the model that ``sample(h, w)`` builds (a graph with shapes
     inferred at input ``C x h x w``; a :class:`~cnnir.errors.CnnirError` where that size
     is not valid), declared at ``input = (C, H0, W0)``.  ``batch`` is the batch the
@@ -486,19 +519,23 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
     run = _Fit(sample, dtype, model)
     base = run.at(h0, w0)
     far: dict[str, Sample] = {}
-    for axis, (h, w) in (("height", (h0 + PERIOD_PROBE, w0)),
-                         ("width", (h0, w0 + PERIOD_PROBE))):
+    for axis, (h, w) in (("height", (h0 + PERIOD_PROBE, w0)), ("width", (h0, w0 + PERIOD_PROBE))):
         got = run.try_at(h, w)
         if isinstance(got, CnnirError):
-            raise CnnirError(f"{model} cannot be made symbolic: it takes only its own input "
-                             f"{axis} ({c}x{h0}x{w0}); at {c}x{h}x{w}: {got.msg}",
-                             loc=got.loc, node=got.node)
+            raise CnnirError(
+                f"{model} cannot be made symbolic: it takes only its own input "
+                f"{axis} ({c}x{h0}x{w0}); at {c}x{h}x{w}: {got.msg}",
+                loc=got.loc,
+                node=got.node,
+            )
         far[axis] = got
     lh = _period(base, far["height"], "height", model)
     lw = _period(base, far["width"], "width", model)
     if PERIOD_PROBE in (lh, lw):
-        raise CnnirError(f"{model} cannot be made symbolic: its sizes have no period "
-                         f"dividing {PERIOD_PROBE:,} (a stride other than 2, 3, 5, 7?)")
+        raise CnnirError(
+            f"{model} cannot be made symbolic: its sizes have no period "
+            f"dividing {PERIOD_PROBE:,} (a stride other than 2, 3, 5, 7?)"
+        )
     hs = [h0 + i * lh for i in range(3)]
     ws = [w0 + j * lw for j in range(3)]
     grid = {(h, w): run.at(h, w) for h in hs for w in ws}
@@ -506,8 +543,10 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
     stage_names = list(base.stages)
     for s in grid.values():
         if list(s.live) != names:
-            raise CnnirError(f"{model} cannot be made symbolic: its layers change with the "
-                             f"input size (at {s.h}x{s.w})")
+            raise CnnirError(
+                f"{model} cannot be made symbolic: its layers change with the "
+                f"input size (at {s.h}x{s.w})"
+            )
     formulas: dict[str, Poly] = {}
     nvar = Poly.var("N")
     for key in FIGURES:
@@ -519,18 +558,21 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
     stages: list[tuple[str, dict[str, Poly]]] = []
     if len(stage_names) > 1 and all(list(s.stages) == stage_names for s in grid.values()):
         for st in stage_names:
-            polys = {k: interpolate(hs, ws, {g: s.stages[st][k] for g, s in grid.items()})
-                     for k in ("params", "macs", "activation_bytes")}
-            stages.append((st, {k: p * nvar if k in PER_IMAGE else p
-                                for k, p in polys.items()}))
+            polys = {
+                k: interpolate(hs, ws, {g: s.stages[st][k] for g, s in grid.items()})
+                for k in ("params", "macs", "activation_bytes")
+            }
+            stages.append((st, {k: p * nvar if k in PER_IMAGE else p for k, p in polys.items()}))
 
     def agrees(s: Sample, peak: list[Poly] | None) -> str | None:
         """The first figure that differs at ``s`` (None: all agree)."""
         for key in FIGURES:
             if formulas[key](s.h, s.w, s.batch) != s.totals[key]:
                 return key
-        if peak is not None and max(p(s.h, s.w, s.batch) for p in peak) != s.totals[
-                "peak_activation_bytes"]:
+        if (
+            peak is not None
+            and max(p(s.h, s.w, s.batch) for p in peak) != s.totals["peak_activation_bytes"]
+        ):
             return "peak_activation_bytes"
         for n in names if peak is None else ():
             if live[n](s.h, s.w) * s.batch != s.live.get(n):
@@ -542,16 +584,22 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
     def check(s: Sample, peak: list[Poly] | None = None) -> None:
         bad = agrees(s, peak)
         if bad is not None:
-            raise CnnirError(f"{model}: the formula for {bad} does not match the analysis at "
-                             f"{c}x{s.h}x{s.w} (batch {s.batch}); the costs are not "
-                             f"polynomial on H \u2261 {h0 % lh} (mod {lh}), "
-                             f"W \u2261 {w0 % lw} (mod {lw})")
+            raise CnnirError(
+                f"{model}: the formula for {bad} does not match the analysis at "
+                f"{c}x{s.h}x{s.w} (batch {s.batch}); the costs are not "
+                f"polynomial on H \u2261 {h0 % lh} (mod {lh}), "
+                f"W \u2261 {w0 % lw} (mod {lw})"
+            )
         checked.append((s.h, s.w, s.batch))
 
     for h, w in grid:
         checked.append((h, w, 1))
-    extra = [(h0 + 3 * lh, w0 + 4 * lw), (h0 + 5 * lh, w0 + lw), (h0 + 7 * lh, w0 + 6 * lw),
-             (h0 + PERIOD_PROBE, w0 + PERIOD_PROBE)]
+    extra = [
+        (h0 + 3 * lh, w0 + 4 * lw),
+        (h0 + 5 * lh, w0 + lw),
+        (h0 + 7 * lh, w0 + 6 * lw),
+        (h0 + PERIOD_PROBE, w0 + PERIOD_PROBE),
+    ]
     for s in (*far.values(), *(run.at(h, w) for h, w in extra)):
         check(s)
     # down the class to the smallest valid size, each axis alone, then both together
@@ -564,8 +612,10 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
             if isinstance(got, CnnirError):
                 break
             if agrees(got, None) is not None:
-                notes.append(f"at {axis} = {size - step} the model is valid but the formulas "
-                             f"do not hold; they start at {size}")
+                notes.append(
+                    f"at {axis} = {size - step} the model is valid but the formulas "
+                    f"do not hold; they start at {size}"
+                )
                 break
             check(got)
             size -= step
@@ -573,8 +623,10 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
     hmin, wmin = low["H"], low["W"]
     corner = run.try_at(hmin, wmin)
     if isinstance(corner, CnnirError):
-        raise CnnirError(f"{model} cannot be made symbolic on a rectangle of sizes: valid at "
-                         f"{hmin}x{w0} and {h0}x{wmin} but not at {hmin}x{wmin}: {corner.msg}")
+        raise CnnirError(
+            f"{model} cannot be made symbolic on a rectangle of sizes: valid at "
+            f"{hmin}x{w0} and {h0}x{wmin} but not at {hmin}x{wmin}: {corner.msg}"
+        )
     check(corner)
     if bilinear:
         peak, peak_nodes = _peak(live, hmin, wmin)
@@ -582,12 +634,15 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
     else:
         # beyond bilinear: the exact dominance test does not apply; keep every step
         peak, peak_nodes = [p * nvar for p in live.values()], names
-        notes.append("the live bytes are not bilinear in H and W: the peak is the maximum "
-                     "over every step of the schedule")
+        notes.append(
+            "the live bytes are not bilinear in H and W: the peak is the maximum "
+            "over every step of the schedule"
+        )
     for s in list(run.cache.values()):
         if s.batch == 1 and agrees(s, peak) is not None and s.h >= hmin and s.w >= wmin:
-            raise CnnirError(f"{model}: the peak formula does not match the analysis at "
-                             f"{s.h}x{s.w}")
+            raise CnnirError(
+                f"{model}: the peak formula does not match the analysis at {s.h}x{s.w}"
+            )
     nb = batch if batch > 1 else 3
     check(run.at(h0 + lh, w0 + 2 * lw, nb), peak)
     check(run.at(hmin, wmin, nb), peak)
@@ -595,13 +650,27 @@ def fit(sample: Sampler, input: tuple[int, int, int], *, model: str = "model",
         if not any(p.depends_on(axis) for p in formulas.values()):
             notes.append(f"no figure depends on {axis} (a fixed-size layer fixes it)")
     if formulas["params"].depends_on("H") or formulas["params"].depends_on("W"):
-        notes.append("the parameter count grows with the input size: a linear layer reads "
-                     "a flattened map whose size follows H and W")
+        notes.append(
+            "the parameter count grows with the input size: a linear layer reads "
+            "a flattened map whose size follows H and W"
+        )
     uniq = list(dict.fromkeys(checked))
-    return Symbolic(model=model, channels=c, input=(h0, w0), dtype=dtype, batch=batch,
-                    modulus=(lh, lw), residue=(h0 % lh, w0 % lw), minimum=(hmin, wmin),
-                    formulas=formulas, peak=peak, peak_nodes=peak_nodes, stages=stages,
-                    checked=uniq, notes=notes)
+    return Symbolic(
+        model=model,
+        channels=c,
+        input=(h0, w0),
+        dtype=dtype,
+        batch=batch,
+        modulus=(lh, lw),
+        residue=(h0 % lh, w0 % lw),
+        minimum=(hmin, wmin),
+        formulas=formulas,
+        peak=peak,
+        peak_nodes=peak_nodes,
+        stages=stages,
+        checked=uniq,
+        notes=notes,
+    )
 
 
 def poly_sum(polys: Iterable[Poly]) -> Poly:
@@ -611,5 +680,16 @@ def poly_sum(polys: Iterable[Poly]) -> Poly:
     return out
 
 
-__all__ = ["Poly", "Symbolic", "Sample", "fit", "interpolate", "lagrange", "measure",
-           "FIGURES", "PERIOD_PROBE", "poly_sum", "stage_of"]
+__all__ = [
+    "Poly",
+    "Symbolic",
+    "Sample",
+    "fit",
+    "interpolate",
+    "lagrange",
+    "measure",
+    "FIGURES",
+    "PERIOD_PROBE",
+    "poly_sum",
+    "stage_of",
+]
