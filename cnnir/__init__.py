@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # what the names below are; at run time each loads on first u
         report,
         run,
         solve,
+        symbolic,
         training,
     )
     from .errors import (  # noqa: E402
@@ -51,7 +52,7 @@ if TYPE_CHECKING:  # what the names below are; at run time each loads on first u
 _LAZY = {
     **dict.fromkeys(["Diagram", "RunResult", "analyze", "check", "compare", "compile", "draw",
                      "load", "report", "run", "explain", "solve", "training", "budget",
-                     "compare_models"], "api"),
+                     "compare_models", "symbolic"], "api"),
     **dict.fromkeys(["BackendError", "CnnirError", "DslError", "FrontendError", "PassError",
                      "ShapeError", "UsageError", "MissingFileError"], "errors"),
     **dict.fromkeys(["BlockInfo", "Graph", "Node", "SourceLoc"], "ir"),
@@ -62,7 +63,7 @@ _LAZY = {
 
 __all__ = [
     "__version__", "load", "check", "analyze", "report", "compare", "compile", "draw", "run",
-    "explain", "solve", "training", "budget", "compare_models", "Diagram",
+    "explain", "solve", "training", "budget", "compare_models", "symbolic", "Diagram",
     "RunResult", "Graph", "Node", "SourceLoc", "BlockInfo", "TensorShape",
     "infer_shapes", "get_pass", "parse_pipeline", "PassManager", "run_pipeline",
     "CnnirError", "DslError", "ShapeError", "PassError", "FrontendError", "BackendError",

@@ -237,7 +237,7 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
            input: str | Sequence[int] | None = None, passes: str | None = None,
            explain: bool = False, print_after_all: bool = False,
            log: Log | None = None, width: int | None = None,
-           standalone: bool = False) -> Report:
+           standalone: bool = False, symbolic: bool = False) -> Report:
     """``cnnir report``: a :class:`~cnnir.backends.report.Report`.
 
     ``str(r)`` is the text in ``format``, ``r.render("latex")`` another format,
@@ -246,7 +246,9 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
     (``.json``, ``.csv``, ``.md``, ``.tex``), else ``table`` (:func:`report_format`).
     ``width`` (a terminal's columns) makes the default table drop columns to fit, and
     say which; columns given with ``columns`` are always shown.  LaTeX is the table
-    fragment to ``\\input{}``, a whole document with ``standalone``.
+    fragment to ``\\input{}``, a whole document with ``standalone``.  ``symbolic``
+    adds the costs as formulas of H, W and the batch (:func:`symbolic`) to every format
+    but CSV.
     """
     from .backends.report import FORMATS, build_report, parse_columns
 
@@ -259,8 +261,14 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
     cols = parse_columns(text, format)  # a bad column fails before any work
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more, got {depth}")
+    if symbolic and format == "csv":
+        raise UsageError("--symbolic: a CSV file holds the layers' rows only; the formulas "
+                         "go into --format table, json, md or latex")
     graph = _prepare(model, input, passes, explain, print_after_all, log)
     rep = build_report(graph, dtype=dtype, batch=batch, depth=depth)
+    if symbolic:
+        rep.symbolic = _symbolic(model if isinstance(model, str) else graph, input=input,
+                                 dtype=dtype, batch=batch, passes=passes)
     rep.columns = None if format == "json" else cols
     rep.format = format
     rep.width = width if columns is None else None
@@ -268,6 +276,48 @@ def report(model: Graph | str, format: str | None = None, depth: int | None = No
     if output is not None:
         _write(output, str(rep))
     return rep
+
+
+def symbolic(model: Graph | str, input: str | Sequence[int] | None = None,
+             dtype: str = "float32", batch: int = 1, *, passes: str | None = None) -> Any:
+    """``cnnir report --symbolic``: params, MACs and memory as exact polynomials in the
+    input's H and W and the batch N (:class:`cnnir.passes.symbolic.Symbolic`), with the
+    sizes where they hold and the sizes they were checked at.
+
+    A model name or file is rebuilt at each size it is sampled at (its ``--input``
+    override, then ``passes``); ``input`` sets the reference size, and with it the
+    residue class.  A :class:`Graph` is resized by its input node (layers that take
+    their sizes from their inputs follow).  One that cannot be made symbolic (a fixed
+    input, a fixed reshape) raises a :class:`CnnirError` saying why.
+    """
+    from .passes.symbolic import fit
+
+    if batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {batch}")
+    base = _prepare(model, input, passes, False, False, None)
+    shape = tuple(base.input_shape)
+    if len(shape) != 3:
+        raise CnnirError(f"{base.name} cannot be made symbolic: its input is flat "
+                         f"({shape[0]} features), without H and W")
+    c = shape[0]
+    if isinstance(model, str):
+        def sample(h: int, w: int) -> Graph:
+            graph = load(model, input=(c, h, w), infer=not passes, force=True)
+            return _prepare(graph, None, passes, False, False, None)
+    else:
+        def sample(h: int, w: int) -> Graph:
+            from .ops import Input
+            from .passes.infer_shapes import infer_shapes
+
+            graph = base.copy()
+            graph.set_op(graph.input_nodes[0], Input(shape=(c, h, w)))
+            for n in graph.nodes():
+                graph.meta(n).pop("shape", None)
+            return infer_shapes(graph)
+    return fit(sample, (c, shape[1], shape[2]), model=base.name, dtype=dtype, batch=batch)
+
+
+_symbolic = symbolic  # report()'s flag of the same name hides the function there
 
 
 #: the columns of :func:`summary` (torchinfo's: layer, output shape, params; and MACs)
@@ -921,7 +971,7 @@ def _sweep_chunk(job: Any, variants: list[dict[str, Any]]) -> list[dict[str, Any
     return rows
 
 
-__all__ += ["sweep"]
+__all__ += ["sweep", "symbolic"]
 
 
 # --------------------------------------------------------------------------- training

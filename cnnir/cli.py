@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_figures(p)
     p.add_argument("--compare", metavar="PIPELINE",
                    help="print before / after / delta for a pass pipeline")
+    p.add_argument("--symbolic", action="store_true",
+                   help="params, MACs and memory as exact formulas of H, W and the batch N, "
+                        "with the sizes where they hold (checked against the analysis)")
     _add_training(p, check=False)
 
     p = sub.add_parser("compare", help="models side by side: layers, params, MACs, memory")
@@ -319,7 +322,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     train = _training_args(args)
     if train:
         for flag, value in (("--compare", args.compare), ("--depth", args.depth),
-                            ("--columns", args.columns)):
+                            ("--columns", args.columns), ("--symbolic", args.symbolic or None)):
             if value is not None:
                 raise UsageError(f"{flag} does not apply to --training")
         rep = api.training(args.model, format=args.format, output=args.output,
@@ -328,7 +331,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(str(rep), end="")
         return 0
     if args.compare is not None:  # --compare "" is refused by the API, not ignored
-        for flag, value in (("--depth", args.depth), ("--columns", args.columns)):
+        for flag, value in (("--depth", args.depth), ("--columns", args.columns),
+                            ("--symbolic", args.symbolic or None)):
             if value is not None:
                 raise UsageError(f"{flag} does not apply to --compare (it prints totals, "
                                  f"not layers)")
@@ -339,7 +343,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         result = api.report(args.model, format=args.format, depth=args.depth,
                             columns=args.columns, dtype=args.dtype, batch=args.batch,
                             output=args.output, width=_terminal_width(args),
-                            standalone=args.standalone, **_pipeline(args))
+                            standalone=args.standalone, symbolic=args.symbolic,
+                            **_pipeline(args))
     if not args.output:
         print(str(result), end="")
     return 0

@@ -22,6 +22,9 @@ Formats (:func:`render`):
                  "rf": {"size": [h,w], "min_size", "stride", "padding", "aligned", "whole"}}]}
 
   Every column of the table and the CSV is a field here (``docs/json-schema.md``).
+  With ``--symbolic`` (``Report.symbolic``) the key ``"symbolic"`` holds the costs as
+  polynomials in H, W and N (:mod:`cnnir.backends.symbolic_report`), and the table,
+  Markdown and LaTeX append them after the totals.
 
   With ``--depth`` a block's row has ``"op": "block:<kind>"`` and subtotals; its
   output shape and RF are those of the block's last layer.  A stride that a
@@ -156,6 +159,8 @@ class Report:
     width: int | None = None
     #: LaTeX: the fragment to ``\input{}`` (False) or a whole document (True)
     standalone: bool = False
+    #: ``--symbolic``: the costs as formulas of H, W, N (:class:`cnnir.passes.symbolic.Symbolic`)
+    symbolic: Any = None
 
     def render(self, fmt: str = "table", columns: str | list[str] | None = None) -> str:
         """The report as text: ``fmt`` one of :data:`FORMATS`; ``columns`` as ``--columns``
@@ -333,8 +338,11 @@ def to_json(report: Report) -> dict[str, Any]:
             "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
             "activation_bytes": r.activation_bytes, "param_bytes": r.param_bytes, "rf": rf,
         })
-    return {"model": report.model, "input": list(report.input), "batch": report.batch,
-            "totals": dict(report.totals), "layers": layers}
+    out = {"model": report.model, "input": list(report.input), "batch": report.batch,
+           "totals": dict(report.totals), "layers": layers}
+    if report.symbolic is not None:
+        out["symbolic"] = report.symbolic.to_dict()
+    return out
 
 
 def render_json(report: Report, columns: list[str] | None = None) -> str:
@@ -536,7 +544,25 @@ def render(report: Report, fmt: str = "table", columns: list[str] | None = None)
     if fmt not in RENDERERS:
         raise UsageError(f"unknown report format {fmt!r}; formats: {', '.join(FORMATS)}")
     cols = parse_columns(None, fmt) if columns is None else columns
-    return RENDERERS[fmt](report, cols)
+    text = RENDERERS[fmt](report, cols)
+    if report.symbolic is not None and fmt in ("table", "md", "latex"):
+        text = _with_symbolic(report, fmt, text)
+    return text
+
+
+def _with_symbolic(report: Report, fmt: str, text: str) -> str:
+    """``--symbolic``: the formulas after the totals (:mod:`.symbolic_report`)."""
+    from . import symbolic_report as sr
+
+    sym = report.symbolic
+    if fmt == "latex":
+        lines = sr.latex_lines(sym)
+        end = "\\end{document}\n"
+        if text.endswith(end):
+            return text[: -len(end)] + "\n".join(lines) + "\n" + end
+        return text + "\n".join(lines) + "\n"
+    lines = sr.md_lines(sym) if fmt == "md" else sr.text_lines(sym)
+    return text + "\n".join(lines) + "\n"
 
 
 def report(graph: Graph, fmt: str = "table", depth: int | None = None,

@@ -415,6 +415,22 @@ CASES: list[Case] = [
              def net(x):
                  return x.conv(8, 3, groups=2)
          """)}, output="report.txt"),
+    Case("cli-symbolic-flat-input", "Command line",
+         "report --symbolic on a model without H and W",
+         ("report", "net.py", "--symbolic", "-o", "report.txt"),
+         "error: net cannot be made symbolic: its input is flat (16 features), without H and W",
+         {"net.py": dsl("""
+             from cnnir.dsl import model
+
+             @model(input=(16,))
+             def net(x):
+                 return x.linear(4)
+         """)}, output="report.txt"),
+    Case("cli-symbolic-csv", "Command line", "report --symbolic into a CSV file",
+         ("report", "net.py", "--symbolic", "-o", "report.csv"),
+         "error: --symbolic: a CSV file holds the layers' rows only; the formulas go into "
+         "--format table, json, md or latex",
+         {"net.py": GOOD_NET}, output="report.csv"),
 ]
 
 
