@@ -18,7 +18,8 @@ decimals); the PyTorch module cnnir emits, given the original's weights, compute
 original's outputs on a random batch of 2 (max abs difference relative to the output's
 largest value, 1e-4 allowed).
 
-Skipped, and said so: vision transformers (ViT, Swin, MaxViT: attention, not CNNs);
+Skipped, and said so: vision transformers (ViT, Swin, MaxViT: attention, not CNNs;
+``--transformers`` tries them too, where each must be exact or one clean refusal);
 video, optical-flow, detection and quantized models (not 2-D image-to-tensor CNNs of
 torchvision's classification and segmentation lists); models over ``--max-params``
 (100M) unless raised.  ``--size small`` (the default) runs classification models at
@@ -65,7 +66,8 @@ inception_v3 inception_v4 inception_resnet_v2 nasnetalarge pnasnet5large dm_nfne
 nf_resnet26 repvgg_a0 mobileone_s0 gernet_s selecsls42b tresnet_m convnext_atto vgg11""".split()
 
 TRANSFORMERS = ("vit_", "swin_", "maxvit_")
-#: run at their own size even with --size small: an adaptive pool to 6x6 / 7x7 would
+#: run at their own size even with --size small (so do the transformers, whose patch
+#: embeddings assert it): an adaptive pool to 6x6 / 7x7 would
 #: upsample a 128 map's 4x4, which torch.onnx.export cannot write
 FULL_SIZE = ("alexnet", "vgg")
 
@@ -193,7 +195,7 @@ def run_one(name: str, kind: str, args: argparse.Namespace, tmp: str) -> list[di
     if numel > args.max_params * 1e6:
         return [{"name": name, "path": "-", "status": "skipped",
                  "why": f"{numel / 1e6:.0f}M params > --max-params {args.max_params:g}M"}]
-    if args.size == "small" and kind == "cls" and not name[3:].startswith(FULL_SIZE):
+    if args.size == "small" and kind == "cls" and not name[3:].startswith(FULL_SIZE + TRANSFORMERS):
         side = 160 if "inception" in name else 128
         shape = (shape[0], side, side)
     ref_cache: dict[str, Any] = {}
@@ -247,6 +249,9 @@ def main() -> int:
     ap.add_argument("--start", help="skip the models listed before this one (resume a run)")
     ap.add_argument("--budget", type=float, default=900.0, help="seconds (default 900)")
     ap.add_argument("--size", choices=("small", "default"), default="small")
+    ap.add_argument("--transformers", action="store_true",
+                    help="also try ViT, Swin and MaxViT: each must be exact or refused with "
+                         "one message naming the op cnnir lacks")
     ap.add_argument("--max-params", type=float, default=100.0, help="millions (default 100)")
     args = ap.parse_args()
     args.paths = [args.path] if args.path else ["fx", "onnx"]
@@ -256,7 +261,7 @@ def main() -> int:
     skipped: list[str] = []
     if args.only in (None, "torchvision"):
         for name, kind in torchvision_models():
-            if name[3:].startswith(TRANSFORMERS):
+            if name[3:].startswith(TRANSFORMERS) and not args.transformers:
                 skipped.append(f"{name} (vision transformer)")
             else:
                 todo.append((name, kind))
