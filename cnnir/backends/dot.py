@@ -44,13 +44,16 @@ from typing import Any
 from .. import ops as O
 from ..errors import BackendError, UsageError
 from ..ir import Graph
-from ..util import write_atomic
+from ..util import human, write_atomic
 from .dot_theme import FAMILY_NAMES, Theme, get_theme
 from .dot_view import Box, Cluster, View, build_view
 
 DETAILS = ("compact", "standard", "full")
 RANKDIRS = ("TB", "LR")
 FORMATS = ("svg", "pdf", "png", "dot")
+#: where the legend goes: centred above or below the drawing, floating at its
+#: top right (the old place; widens the figure), or left out
+LEGENDS = ("bottom", "top", "right", "none")
 #: PNG resolution: crisp on paper and on high-density screens
 PNG_DPI = 192
 INSTALL_HINT = "install Graphviz (apt-get install graphviz, or brew install graphviz)"
@@ -162,16 +165,9 @@ def _shape(shape: Any) -> str:
 
 
 def number(n: int) -> str:
-    """Three significant digits: ``156``, ``2.42K``, ``118K``, ``25.6M``, ``4.09G``."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            v = n / div
-            digits = 2 if v < 10 else 1 if v < 100 else 0
-            text = f"{v:.{digits}f}"
-            if float(text) >= 1000:  # 999.6K rounds to 1000K: say 1.00M
-                return number(int(round(float(text))) * int(div))
-            return text + suffix
-    return str(n)
+    """A count as the report prints it (:func:`cnnir.util.human`): ``156``, ``2.42K``,
+    ``117.60K``, ``25.56M``; a figure and its report never disagree in rounding."""
+    return human(n)
 
 
 def _figures(params: int, macs: int, prefix: str = "") -> str:
@@ -184,20 +180,22 @@ def _figures(params: int, macs: int, prefix: str = "") -> str:
 
 
 def _range_title(first: str, last: str) -> str:
-    """``bottleneck2`` .. ``bottleneck36`` -> ``bottleneck2–36``."""
+    """The title of a fold whose badge says how many: ``bottleneck2`` ..
+    ``bottleneck36`` -> ``bottleneck`` (the badge says x35); names that are not one
+    stem and numbers -> ``first … last``."""
     i = 0
     while i < min(len(first), len(last)) and first[i] == last[i]:
         i += 1
     while i and first[i - 1].isdigit():
         i -= 1
     if i and first[i:].isdigit() and last[i:].isdigit():
-        return f"{first}–{last[i:]}"
+        return first[:i].rstrip("_")
     return f"{first} … {last}"
 
 
 class _Writer:
     def __init__(self, view: View, detail: str, theme: Theme, rankdir: str,
-                 width: float | None, legend: bool) -> None:
+                 width: float | None, legend: str, title: str | None = None) -> None:
         self.v = view
         self.g = view.graph
         self.detail = detail
@@ -205,8 +203,10 @@ class _Writer:
         self.rankdir = rankdir
         self.width = width
         self.legend = legend
+        self.title = title
         self.lines: list[str] = []
         self.ids: set[str] = set()
+        self.spine = self._spine()
 
     def uid(self, prefix: str, name: str) -> str:
         base = _svg_id(prefix, name)
@@ -215,6 +215,32 @@ class _Writer:
             out, i = f"{base}-{i}", i + 1
         self.ids.add(out)
         return out
+
+    def _spine(self) -> set[str]:
+        """The boxes of the drawing's main line, drawn as one straight column (a
+        Graphviz ``group``): from the first source along forward, non-skip edges, at
+        each fork the branch with the longest way on (the middle one of equals), so
+        that every inception module of a GoogLeNet hangs from the same column
+        instead of zig-zagging, and a U-Net's encoder runs straight down."""
+        succ: dict[str, list[str]] = {b: [] for b in self.v.boxes}
+        has_in: set[str] = set()
+        for e in self.v.edges:
+            if not e.skip and not e.rising:
+                succ[e.src].append(e.dst)
+                has_in.add(e.dst)
+        longest: dict[str, int] = {}
+        for b in reversed(list(self.v.boxes)):  # boxes are in topological order
+            longest[b] = 1 + max((longest.get(s, 0) for s in succ[b]), default=0)
+        sources = [b for b in self.v.boxes if b not in has_in]
+        if not sources:
+            return set()
+        spine, cur = [sources[0]], sources[0]
+        while succ[cur]:
+            best = max(longest[s] for s in succ[cur])
+            ties = [s for s in succ[cur] if longest[s] == best]
+            cur = ties[(len(ties) - 1) // 2]
+            spine.append(cur)
+        return set(spine) if len(spine) > 2 else set()
 
     # ------------------------------------------------------------------ labels
 
@@ -241,8 +267,10 @@ class _Writer:
                     f'<tr>{self._badge(fold)}<td width="60"></td></tr>']
             span = ' colspan="2"'
         else:
-            rows = [f"<tr><td>{head}</td>{self._badge(fold) if fold > 1 else ''}</tr>"]
-            span = ' colspan="2"' if fold > 1 else ""
+            # a gap between the title and its badge (in every theme's font size)
+            gap = f'<td width="{max(3, round(self.t.fontsize * 0.4))}"></td>'
+            rows = [f"<tr><td>{head}</td>{gap + self._badge(fold) if fold > 1 else ''}</tr>"]
+            span = ' colspan="3"' if fold > 1 else ""
         rows += [f"<tr><td{span}>{self._small(s)}</td></tr>" for s in sub]
         return ('<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
                 + "".join(rows) + "</table>>")
@@ -340,6 +368,8 @@ class _Writer:
             # inputs left to right in port order: a concat's branches in channel order
             # (a graph-wide ordering=out is ignored inside clusters by Graphviz 2.4x)
             attrs["ordering"] = "in"
+        if box.id in self.spine:
+            attrs["group"] = "spine"
         attrs["fillcolor"] = t.fill_of(box.family, box.nodes[0])
         attrs["class"] = " ".join(classes)
         attrs["label"] = label
@@ -368,6 +398,9 @@ class _Writer:
         }
         if self.width is not None:
             gattrs["size"] = f"{self.width:.4g},1000!"
+        if self.title:  # centred above the drawing (and above a top legend)
+            gattrs.update(label=f"<<b>{_h(self.title)}</b>>", labelloc="t", labeljust="c",
+                          fontsize=f"{t.fontsize * 1.2:g}")
         L.append(f"  graph {self._attrs(gattrs)};")
         L.append("  node " + self._attrs({
             "fontname": t.font, "fontsize": f"{t.fontsize:g}", "fontcolor": t.text,
@@ -393,9 +426,18 @@ class _Writer:
         self._emit_scope((), kids, direct, 1)
         for e in v.edges:
             attrs = {"id": self.uid("edge", f"{e.src}--{e.dst}")}
+            bs, bd = v.boxes[e.src], v.boxes[e.dst]
+            if not e.skip and bs.cluster == bd.cluster and bs.cluster:
+                # kept short: where ranks must stretch (a U-Net level whose decoder
+                # side is taller), the slack goes between clusters, not inside one
+                attrs["weight"] = "2"
             if e.skip:
                 attrs.update({"class": "skip", "color": t.skip, "style": t.skip_style,
                               "weight": "0"})
+                if t.skip_width != t.edge_width:
+                    attrs["penwidth"] = f"{t.skip_width:g}"
+                if t.skip_arrowhead != "normal":
+                    attrs["arrowhead" if not e.rising else "arrowtail"] = t.skip_arrowhead
             if e.rising:  # laid out upwards: reversed for ranking, arrow kept
                 attrs["dir"] = "back"
                 L.append(f"  {_q(e.dst)} -> {_q(e.src)} {self._attrs(attrs)};")
@@ -406,7 +448,7 @@ class _Writer:
         # crossing the encoder, so the tail keeps its rank there)
         for row in v.ranks + (v.rows if self.rankdir == "TB" else []):
             L.append("  {rank=same; " + "; ".join(_q(b) for b in row) + ";}")
-        if self.legend:
+        if self.legend != "none":
             self._emit_legend()
         L.append("}")
         return "\n".join(L) + "\n"
@@ -442,10 +484,10 @@ class _Writer:
             "label": self._label(title, [], c.fold, bold=False, badge_below=True),
             "labeljust": "l",
             "fontsize": f"{t.small:g}", "fontname": t.font, "color": t.cluster_line,
-            "penwidth": f"{t.penwidth:g}", "margin": "6",
+            "penwidth": f"{t.cluster_width:g}", "margin": "6",
         }
         if c.info.kind == "scope":
-            attrs["style"] = "dashed,rounded"
+            attrs["style"] = t.scope_style
         else:
             attrs.update(style="rounded,filled", fillcolor=t.block_cluster_fill)
         self.lines.append(f"{pad}subgraph {_q('cluster_' + name)} {{")
@@ -477,12 +519,36 @@ class _Writer:
                 f'<tr><td width="16" height="10" border="1" bgcolor="{t.fill_of(fam)}">'
                 f'<font point-size="{t.small:g}">{sym}</font></td>'
                 f'<td align="left"><font point-size="{t.small:g}">{_h(words)}</font></td></tr>')
+        cells = [r[4:-5] for r in rows]
         if self.rankdir == "LR":  # a wide figure: the legend is one row
-            rows = ["<tr>" + "".join(r[4:-5] for r in rows) + "</tr>"]
+            per_row = len(cells)
+        elif self.legend == "right":
+            per_row = 1
+        else:  # above or below a column: rows of two or three entries, about its width
+            per_row = 2 if len(cells) <= 4 else 3
+        rows = ["<tr>" + "".join(cells[i:i + per_row]) + "</tr>"
+                for i in range(0, len(cells), per_row)]
         label = ('<<table border="0" cellborder="0" cellspacing="2" cellpadding="1" '
                  f'color="{t.line}">' + "".join(rows) + "</table>>")
         self.lines.append(f'  "legend" [id="legend", class="legend", shape="plain", '
                           f'label={label}];')
+        if self.legend == "right":
+            return
+        # its own first or last rank, tied (invisibly) to the boxes that start or end
+        # the drawing, so that it sits centred on them rather than beside the figure
+        # (a rising edge is written reversed: its DOT direction counts here)
+        has_in = {e.src if e.rising else e.dst for e in self.v.edges}
+        has_out = {e.dst if e.rising else e.src for e in self.v.edges}
+        if self.legend == "top":
+            ends = [b for b in self.v.boxes if b not in has_in]
+            edges = [f'"legend" -> {_q(b)}' for b in ends]
+        else:
+            ends = [b for b in self.v.boxes if b not in has_out]
+            edges = [f'{_q(b)} -> "legend"' for b in ends]
+        for e in edges:
+            self.lines.append(f'  {e} [style="invis", weight="4"];')
+        self.lines.append(f'  {{rank={"source" if self.legend == "top" else "sink"}; '
+                          f'"legend";}}')
 
 
 def _prepare(graph: Graph, detail: str) -> None:
@@ -506,8 +572,10 @@ def _prepare(graph: Graph, detail: str) -> None:
 def to_dot(graph: Graph, level: str = "layer", detail: str = "standard",
            theme: str | Theme = "paper", rankdir: str = "TB", width: str | float | None = None,
            collapse: Sequence[str] | str = (), expand: Sequence[str] | str = (),
-           fuse: bool = True, fold: bool = True, legend: bool = True) -> str:
+           fuse: bool = True, fold: bool = True, legend: str | bool = "bottom",
+           title: str | None = None) -> str:
     """The DOT text of ``graph``'s diagram (see the module docstring for the options)."""
+    legend = check_legend(legend)
     if detail not in DETAILS:
         raise UsageError(f"unknown detail {detail!r}; details: {', '.join(DETAILS)}")
     if rankdir not in RANKDIRS:
@@ -516,7 +584,18 @@ def to_dot(graph: Graph, level: str = "layer", detail: str = "standard",
     inches = parse_width(width)
     _prepare(graph, detail)
     view = build_view(graph, level, collapse, expand, fuse=fuse, fold=fold)
-    return _Writer(view, detail, th, rankdir, inches, legend).emit()
+    return _Writer(view, detail, th, rankdir, inches, legend, title or None).emit()
+
+
+def check_legend(legend: str | bool) -> str:
+    """``legend`` as one of :data:`LEGENDS` (True: the default, ``bottom``; False: ``none``)."""
+    if legend is True:
+        return "bottom"
+    if legend is False or legend is None:
+        return "none"
+    if legend not in LEGENDS:
+        raise UsageError(f"unknown legend place {legend!r}; use {', '.join(LEGENDS)}")
+    return legend
 
 
 # --------------------------------------------------------------------------- running dot
