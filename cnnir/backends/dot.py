@@ -285,7 +285,7 @@ class _Writer:
         g = self.g
         if box.kind == "block":
             assert box.scope is not None
-            return [[n for n in g.nodes() if g.scope(n)[:len(p)] == p]
+            return [[n for n in g.nodes() if self.v.scope_of[n][:len(p)] == p]
                     for p in (box.copy_paths or [box.scope])]
         k = min(len(self.v.copies[n]) for n in box.nodes)
         return [[self.v.copies[n][i] for n in box.nodes] for i in range(k)]
@@ -316,7 +316,7 @@ class _Writer:
         local = path[-1]
         if len(copy_paths) > 1:
             return _range_title(local, copy_paths[-1][-1])
-        kind = self.g.blocks[path].kind if path in self.g.blocks else "scope"
+        kind = self.v.blocks[path].kind if path in self.v.blocks else "scope"
         if kind != "scope" and kind not in local:
             return f"{local} ({kind})"
         return local
@@ -329,13 +329,15 @@ class _Writer:
         if box.kind == "block":
             path = box.scope
             assert path is not None
-            kind = g.blocks[path].kind if path in g.blocks else "scope"
+            kind = self.v.blocks[path].kind if path in self.v.blocks else "scope"
             classes.append(f"kind-{kind}")
+            if path == (path[0],) and path[0] in self.v.stages:
+                classes.append("stage")
             if box.fold > 1:
                 classes.append("folded")
             title = self.block_title(path, box.copy_paths)
             sub = self._sub(box)
-            kinds = [b.kind for p, b in g.blocks.items() if p[:-1] == path]
+            kinds = [b.kind for p, b in self.v.blocks.items() if p[:-1] == path]
             if sub and kinds and len(set(kinds)) == 1 and kinds[0] != "scope":
                 sub.insert(0, f"{len(kinds)} × {kinds[0]}")  # what a stage is made of
             label = self._label(title, sub, box.fold)
@@ -477,6 +479,8 @@ class _Writer:
         name = "/".join(path)
         title = self.block_title(path, c.copy_paths)
         classes = ["scope" if c.info.kind == "scope" else "block", f"kind-{c.info.kind}"]
+        if len(path) == 1 and path[0] in self.v.stages:
+            classes.append("stage")
         if c.fold > 1:
             classes.append("folded")
         attrs = {
