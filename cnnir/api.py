@@ -537,9 +537,8 @@ class Diagram:
         """`` (3.31 x 5.97 in, text at 9.1 to 11.4 pt)``: the drawing's size and its text
         size at that size (what ``cnnir draw --width`` prints); needs Graphviz."""
         from .backends.dot import svg_size_and_scale
-        from .backends.dot_theme import get_theme
 
-        w, h, scale = svg_size_and_scale(self.svg())
+        w, h, _ = svg_size_and_scale(self.svg())
         small, large = self.text_size()
         return f" ({w:.2f} x {h:.2f} in, text at {small:.1f} to {large:.1f} pt)"
 
@@ -581,8 +580,9 @@ def draw(model: Graph | str, path: str | None = None, *,
     ``options`` are those of :func:`cnnir.backends.dot.to_dot`: ``level``
     (layer/block/stage), ``detail`` (compact/standard/full), ``theme``
     (paper/mono/slides), ``rankdir`` (TB/LR), ``width`` ("3.3in"), ``collapse``,
-    ``expand``, ``legend`` (bottom/top/right/none), ``title``; and ``dpi`` for PNG.  Drawing DOT needs no Graphviz; without it an
-    image ``path`` gets its ``.dot`` written beside it and raises (:meth:`Diagram.save`).
+    ``expand``, ``legend`` (bottom/top/right/none), ``title``; and ``dpi`` for PNG.
+    Drawing DOT needs no Graphviz; without it an image ``path`` gets its ``.dot``
+    written beside it and raises (:meth:`Diagram.save`).
     """
     dpi = options.pop("dpi", None)
     draw_check(path, **options)

@@ -3,7 +3,30 @@
 See :mod:`cnnir.frontends.dsl` for the full description.
 """
 
-from .frontends.dsl import (Model, Tensor, add, block, concat, mean, model, mul, repeat, scope,
-                            stage)
+from .frontends.dsl import (
+    Model,
+    Tensor,
+    add,
+    block,
+    concat,
+    mean,
+    model,
+    mul,
+    repeat,
+    scope,
+    stage,
+)
 
-__all__ = ["model", "block", "repeat", "scope", "stage", "concat", "add", "mul", "mean", "Tensor", "Model"]
+__all__ = [
+    "model",
+    "block",
+    "repeat",
+    "scope",
+    "stage",
+    "concat",
+    "add",
+    "mul",
+    "mean",
+    "Tensor",
+    "Model",
+]

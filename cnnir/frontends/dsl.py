@@ -862,5 +862,5 @@ def _in_python(filename: str) -> bool:
     return any(ab.startswith(os.path.join(p, "lib")) for p in prefixes)
 
 
-__all__ = ["model", "block", "repeat", "scope", "stage", "concat", "add", "mul", "mean", "Tensor", "Model",
-           "load_file", "user_code"]
+__all__ = ["model", "block", "repeat", "scope", "stage", "concat", "add", "mul", "mean", "Tensor",
+           "Model", "load_file", "user_code"]

@@ -380,7 +380,7 @@ class _Reader:
                 if len(scope) != 1:
                     raise self.fail(f"{w}.stage", "only a top-level block belongs to a stage")
             out[scope] = BlockInfo(kind, loc, rep, stage)  # type: ignore[arg-type]
-        for i, (scope, info) in enumerate(out.items()):
+        for i, info in enumerate(out.values()):
             if info.stage is not None and (info.stage,) in out:
                 raise self.fail(f"blocks[{i}].stage", f"stage {info.stage!r} has the name of "
                                 f"a top-level block; a stage needs a name of its own")

@@ -37,10 +37,21 @@ def net(x):
 
 def test_stage_is_recorded_on_top_level_blocks_and_renames_nothing():
     g = model(input=(3, 8, 8))(net).build()
-    assert g.nodes() == ["input", "unit1/conv", "unit1/relu1", "outer1/unit1/conv",
-                         "outer1/unit1/relu1", "pool", "plain/proj"]
+    assert g.nodes() == [
+        "input",
+        "unit1/conv",
+        "unit1/relu1",
+        "outer1/unit1/conv",
+        "outer1/unit1/relu1",
+        "pool",
+        "plain/proj",
+    ]
     assert {p: b.stage for p, b in g.blocks.items()} == {
-        ("unit1",): "s1", ("outer1",): "s1", ("outer1", "unit1"): None, ("plain",): "s2"}
+        ("unit1",): "s1",
+        ("outer1",): "s1",
+        ("outer1", "unit1"): None,
+        ("plain",): "s2",
+    }
     assert g.blocks[("unit1",)] == BlockInfo("unit", g.blocks[("unit1",)].loc, None, "s1")
 
 
@@ -55,14 +66,26 @@ def test_stage_round_trips_through_json(tmp_path):
     assert cnnir.load(str(path)).blocks == g.blocks
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda d: d["blocks"][0].update(stage=3), r"blocks\[0\]\.stage: expected a non-empty "
-                                                r"string, got 3"),
-    (lambda d: d["blocks"][2].update(stage="s1"), r"blocks\[2\]\.stage: only a top-level "
-                                                   r"block belongs to a stage"),
-    (lambda d: d["blocks"][0].update(stage="plain"), r"blocks\[0\]\.stage: stage 'plain' has "
-                                                      r"the name of a top-level block"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            lambda d: d["blocks"][0].update(stage=3),
+            r"blocks\[0\]\.stage: expected a non-empty "
+            r"string, got 3",
+        ),
+        (
+            lambda d: d["blocks"][2].update(stage="s1"),
+            r"blocks\[2\]\.stage: only a top-level "
+            r"block belongs to a stage",
+        ),
+        (
+            lambda d: d["blocks"][0].update(stage="plain"),
+            r"blocks\[0\]\.stage: stage 'plain' has "
+            r"the name of a top-level block",
+        ),
+    ],
+)
 def test_json_rejects_bad_stages(tmp_path, edit, message):
     doc = json.loads(to_json(model(input=(3, 8, 8))(net).build()))
     edit(doc)
@@ -106,13 +129,16 @@ def _clash(x):
     return unit(x, 4)
 
 
-@pytest.mark.parametrize("fn,message", [
-    (_nested, r"stage\('b'\) inside stage 'a': stages sit at the model's top level"),
-    (_in_scope, r"stage\('a'\) inside scope 's': stages sit at the model's top level"),
-    (_loose, r"stage 'a' holds layers outside any block or scope\(\)"),
-    (_twice, r"a block or stage named 'a' already exists"),
-    (_clash, r"'unit2' is the name of a stage already"),
-])
+@pytest.mark.parametrize(
+    "fn,message",
+    [
+        (_nested, r"stage\('b'\) inside stage 'a': stages sit at the model's top level"),
+        (_in_scope, r"stage\('a'\) inside scope 's': stages sit at the model's top level"),
+        (_loose, r"stage 'a' holds layers outside any block or scope\(\)"),
+        (_twice, r"a block or stage named 'a' already exists"),
+        (_clash, r"'unit2' is the name of a stage already"),
+    ],
+)
 def test_stage_mistakes_are_located_errors(fn, message):
     with pytest.raises(DslError, match=message) as err:
         model(input=(3, 8, 8))(fn).build()
