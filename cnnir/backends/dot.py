@@ -524,8 +524,8 @@ class _Writer:
                 f'<font point-size="{t.small:g}">{sym}</font></td>'
                 f'<td align="left"><font point-size="{t.small:g}">{_h(words)}</font></td></tr>')
         cells = [r[4:-5] for r in rows]
-        if self.rankdir == "LR":  # a wide figure: the legend is one row
-            per_row = len(cells)
+        if self.rankdir == "LR":  # a wide figure: the legend is one or two rows
+            per_row = len(cells) if self.legend == "right" else -(-len(cells) // 2)
         elif self.legend == "right":
             per_row = 1
         else:  # above or below a column: rows of two or three entries, about its width
@@ -537,6 +537,14 @@ class _Writer:
         self.lines.append(f'  "legend" [id="legend", class="legend", shape="plain", '
                           f'label={label}];')
         if self.legend == "right":
+            return
+        if self.rankdir == "LR":
+            # below (above) the box in the middle of the row: on its rank, after it
+            order = [b for b in self.v.boxes if b in self.spine] or list(self.v.boxes)
+            mid = _q(order[(len(order) - 1) // 2])
+            pair = f"{mid} -> \"legend\"" if self.legend == "bottom" else f"\"legend\" -> {mid}"
+            self.lines.append(f'  {pair} [style="invis"];')
+            self.lines.append(f'  {{rank=same; {mid}; "legend";}}')
             return
         # its own first or last rank, tied (invisibly) to the boxes that start or end
         # the drawing, so that it sits centred on them rather than beside the figure

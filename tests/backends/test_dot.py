@@ -809,3 +809,16 @@ def test_cli_warns_when_text_is_below_5_pt(tmp_path, capsys):
                       "or stage, --detail compact) or give a larger --width")
     assert main(["draw", "lenet5", "--width", "3.3in", "-o", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_lr_legend_goes_below_or_above_the_row():
+    g = load("lenet5")
+    for place in ("bottom", "top"):
+        root = parse(to_svg(g, rankdir="LR", legend=place))
+        (leg,) = groups(root, "legend")
+        _, ly0, _, ly1 = extent(leg)
+        bx = [extent(b) for b in boxes(root)]
+        if place == "bottom":
+            assert ly0 > max(b[3] for b in bx)
+        else:
+            assert ly1 < min(b[1] for b in bx)
