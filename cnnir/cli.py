@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fig.svg, fig.pdf, fig.png or fig.dot (default: MODEL.svg)")
     p.add_argument("--level", default="layer", choices=["layer", "block", "stage"],
                    help="what one box is: a layer; a block (each @block with no @block "
-                        "inside, e.g. a bottleneck); a stage (each top-level scope, e.g. "
+                        "inside, e.g. a bottleneck); a stage (each with stage() group, e.g. "
+                        "GoogLeNet's inception3..5, else each top-level scope, e.g. "
                         "ResNet's layer1..layer4)")
     p.add_argument("--detail", default="standard", choices=["compact", "standard", "full"],
                    help="box text: compact the layer type; standard adds kernel/stride and "

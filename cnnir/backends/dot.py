@@ -17,6 +17,12 @@ runs Graphviz.
 * **Detail**: ``compact`` shows the layer type; ``standard`` adds kernel/stride and
   the output shape C x H x W; ``full`` adds the layer's name, parameters and MACs
   (per copy for a folded block, whose badge says how many copies there are).
+* **Legend and title**: ``legend="bottom"`` (default) or ``"top"`` centres the legend
+  below or above the drawing, ``"right"`` floats it at the top right (wider figure),
+  ``"none"`` leaves it out; ``title`` is a bold line centred on top.
+* **Layout**: the main line (from the input, at each fork the longest branch) is one
+  Graphviz ``group``, so it is a straight column; edges inside a cluster weigh more,
+  so that where ranks must stretch the slack falls between clusters.
 * **Determinism**: the DOT text depends only on the graph and the options (order
   from the graph's topological order, no memory addresses, no dates), so the same
   input gives byte-identical DOT, SVG and PNG; the one date Graphviz's PDF writer
