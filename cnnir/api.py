@@ -534,6 +534,10 @@ _EMITTERS: dict[str, Callable[..., Any]] = {
 # --------------------------------------------------------------------------- draw
 
 
+#: below this size (points) ``cnnir draw --width`` warns that the text is unreadable
+MIN_TEXT_PT = 5.0
+
+
 @dataclass
 class Diagram:
     """A drawing of a graph: its DOT text, rendered by Graphviz on demand.
@@ -583,12 +587,30 @@ class Diagram:
         """`` (3.31 x 5.97 in, text at 9.1 to 11.4 pt)``: the drawing's size and its text
         size at that size (what ``cnnir draw --width`` prints); needs Graphviz."""
         from .backends.dot import svg_size_and_scale
+
+        w, h, _ = svg_size_and_scale(self.svg())
+        small, large = self.text_size()
+        return f" ({w:.2f} x {h:.2f} in, text at {small:.1f} to {large:.1f} pt)"
+
+    def text_size(self) -> tuple[float, float]:
+        """The smallest and largest text of the drawing at its size, in points (a
+        ``width`` scales the theme's font sizes down or up); needs Graphviz."""
+        from .backends.dot import svg_size_and_scale
         from .backends.dot_theme import get_theme
 
-        w, h, scale = svg_size_and_scale(self.svg())
+        _, _, scale = svg_size_and_scale(self.svg())
         th = get_theme(self.theme)
-        return (f" ({w:.2f} x {h:.2f} in, text at {th.small * scale:.1f}"
-                f" to {th.fontsize * scale:.1f} pt)")
+        return th.small * scale, th.fontsize * scale
+
+    def small_text_warning(self, minimum: float = MIN_TEXT_PT) -> str | None:
+        """One line when the drawing's smallest text is below ``minimum`` points (too
+        small to read in print), saying what would help; None when it is readable."""
+        small, large = self.text_size()
+        if small >= minimum:
+            return None
+        return (f"text at {small:.1f} to {large:.1f} pt is below {minimum:g} pt and hard to "
+                f"read in print; draw fewer or narrower boxes (--level block or stage, "
+                f"--detail compact) or give a larger --width")
 
     def _repr_svg_(self) -> str | None:
         from .backends.dot import find_dot
@@ -608,8 +630,9 @@ def draw(model: Graph | str, path: str | None = None, *,
     ``options`` are those of :func:`cnnir.backends.dot.to_dot`: ``level``
     (layer/block/stage), ``detail`` (compact/standard/full), ``theme``
     (paper/mono/slides), ``rankdir`` (TB/LR), ``width`` ("3.3in"), ``collapse``,
-    ``expand``; and ``dpi`` for PNG.  Drawing DOT needs no Graphviz; without it an
-    image ``path`` gets its ``.dot`` written beside it and raises (:meth:`Diagram.save`).
+    ``expand``, ``legend`` (bottom/top/right/none), ``title``; and ``dpi`` for PNG.
+    Drawing DOT needs no Graphviz; without it an image ``path`` gets its ``.dot``
+    written beside it and raises (:meth:`Diagram.save`).
     """
     dpi = options.pop("dpi", None)
     draw_check(path, **options)
@@ -627,13 +650,15 @@ def draw(model: Graph | str, path: str | None = None, *,
 
 def draw_check(path: str | None = None, **options: Any) -> None:
     """What :func:`draw` checks before any work: ``path`` is writable and names a
-    drawing format, and ``options["width"]`` reads as a width."""
+    drawing format, ``options["width"]`` reads as a width and ``options["legend"]``
+    names a place."""
     if path is not None:
         check_output(path)
     dot = _backend("cnnir.backends.dot", "the Graphviz backend")
     if path is not None:
         dot._format_of(path)
     dot.parse_width(options.get("width"))
+    dot.check_legend(options.get("legend", True))
 
 
 # --------------------------------------------------------------------------- run

@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fig.svg, fig.pdf, fig.png or fig.dot (default: MODEL.svg)")
     p.add_argument("--level", default="layer", choices=["layer", "block", "stage"],
                    help="what one box is: a layer; a block (each @block with no @block "
-                        "inside, e.g. a bottleneck); a stage (each top-level scope, e.g. "
+                        "inside, e.g. a bottleneck); a stage (each with stage() group, e.g. "
+                        "GoogLeNet's inception3..5, else each top-level scope, e.g. "
                         "ResNet's layer1..layer4)")
     p.add_argument("--detail", default="standard", choices=["compact", "standard", "full"],
                    help="box text: compact the layer type; standard adds kernel/stride and "
@@ -238,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", metavar="3.3in", help="drawing width (journal column: 3.3in)")
     p.add_argument("--collapse", metavar="KIND,...", help="block kinds to draw as one box")
     p.add_argument("--expand", metavar="KIND,...", help="block kinds to draw expanded")
+    p.add_argument("--legend", default="bottom", choices=["bottom", "top", "right", "none"],
+                   help="where the legend goes: centred below (default) or above the drawing, "
+                        "floating at its top right (makes it wider), or none")
+    p.add_argument("--title", metavar="TEXT", help="a title centred above the drawing")
 
     p = sub.add_parser("run", help="run with onnxruntime and time it")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (or a compiled .onnx)")
@@ -389,13 +394,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_draw(args: argparse.Namespace) -> int:
     options = {"level": args.level, "detail": args.detail, "theme": args.theme,
                "rankdir": args.rankdir, "width": args.width,
-               "collapse": args.collapse or (), "expand": args.expand or ()}
+               "collapse": args.collapse or (), "expand": args.expand or (),
+               "legend": args.legend, "title": args.title}
     api.draw_check(args.output, **options)  # a bad -o or --width fails before any work
     graph = api.check(args.model, **_pipeline(args))
     out = args.output or f"{graph.name}.svg"
     diagram = api.draw(graph, out, **options)
     note = diagram.size_note() if args.width and diagram.saved != "dot" else ""
     print(f"wrote {out}{note}", file=sys.stderr)
+    small = diagram.small_text_warning() if args.width and diagram.saved != "dot" else None
+    if small:
+        print(f"cnnir draw: warning: {small}", file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,32 @@
-"""The DSL users import: ``from cnnir.dsl import model, block, repeat, scope, concat``.
+"""The DSL users import: ``from cnnir.dsl import model, block, repeat, scope, stage, concat``.
 
 See :mod:`cnnir.frontends.dsl` for the full description.
 """
 
-from .frontends.dsl import Model, Tensor, add, block, concat, mean, model, mul, repeat, scope
+from .frontends.dsl import (
+    Model,
+    Tensor,
+    add,
+    block,
+    concat,
+    mean,
+    model,
+    mul,
+    repeat,
+    scope,
+    stage,
+)
 
-__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "mean", "Tensor", "Model"]
+__all__ = [
+    "model",
+    "block",
+    "repeat",
+    "scope",
+    "stage",
+    "concat",
+    "add",
+    "mul",
+    "mean",
+    "Tensor",
+    "Model",
+]

@@ -55,12 +55,17 @@ class SourceLoc:
 
 @dataclass(frozen=True)
 class BlockInfo:
-    """A scope: the function that opened it, where, and its place in a ``repeat``."""
+    """A scope: the function that opened it, where, its place in a ``repeat``, and the
+    stage it belongs to."""
 
     kind: str
     loc: SourceLoc | None = None
     #: ``(group_id, index, count)`` when made by ``repeat``; index counts from 0
     repeat: tuple[int, int, int] | None = None
+    #: for a top-level scope built inside ``with stage(name):``, that name: the
+    #: stage groups several top-level scopes (GoogLeNet's inception_4a..4e) without
+    #: renaming them; diagrams draw a stage as one box at ``--level stage``
+    stage: str | None = None
 
 
 @dataclass(slots=True)

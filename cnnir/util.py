@@ -50,10 +50,16 @@ def _mode_for(path: str) -> int:
 
 
 def human(n: float, unit: str = "") -> str:
-    """``25557032 -> '25.56M'``, ``4089184256 -> '4.09G'``; small numbers stay exact."""
+    """``25557032 -> '25.56M'``, ``4089184256 -> '4.09G'``; small numbers stay exact.
+
+    The one formatter of counts for reports, tables and diagrams; ``999996`` is
+    ``'1.00M'`` (not ``'1000.00K'``)."""
     n = float(n)
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+    steps = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+    for i, (div, suffix) in enumerate(steps):
         if abs(n) >= div:
+            if i and abs(round(n / div, 2)) >= 1000:  # rounds up into the next unit
+                div, suffix = steps[i - 1]
             return f"{n / div:.2f}{suffix}{unit}"
     return f"{int(n) if n == int(n) else n}{unit}"
 

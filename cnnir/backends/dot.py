@@ -17,6 +17,12 @@ runs Graphviz.
 * **Detail**: ``compact`` shows the layer type; ``standard`` adds kernel/stride and
   the output shape C x H x W; ``full`` adds the layer's name, parameters and MACs
   (per copy for a folded block, whose badge says how many copies there are).
+* **Legend and title**: ``legend="bottom"`` (default) or ``"top"`` centres the legend
+  below or above the drawing, ``"right"`` floats it at the top right (wider figure),
+  ``"none"`` leaves it out; ``title`` is a bold line centred on top.
+* **Layout**: the main line (from the input, at each fork the longest branch) is one
+  Graphviz ``group``, so it is a straight column; edges inside a cluster weigh more,
+  so that where ranks must stretch the slack falls between clusters.
 * **Determinism**: the DOT text depends only on the graph and the options (order
   from the graph's topological order, no memory addresses, no dates), so the same
   input gives byte-identical DOT, SVG and PNG; the one date Graphviz's PDF writer
@@ -44,13 +50,16 @@ from typing import Any
 from .. import ops as O
 from ..errors import BackendError, UsageError
 from ..ir import Graph
-from ..util import write_atomic
+from ..util import human, write_atomic
 from .dot_theme import FAMILY_NAMES, Theme, get_theme
 from .dot_view import Box, Cluster, View, build_view
 
 DETAILS = ("compact", "standard", "full")
 RANKDIRS = ("TB", "LR")
 FORMATS = ("svg", "pdf", "png", "dot")
+#: where the legend goes: centred above or below the drawing, floating at its
+#: top right (the old place; widens the figure), or left out
+LEGENDS = ("bottom", "top", "right", "none")
 #: PNG resolution: crisp on paper and on high-density screens
 PNG_DPI = 192
 INSTALL_HINT = "install Graphviz (apt-get install graphviz, or brew install graphviz)"
@@ -162,16 +171,9 @@ def _shape(shape: Any) -> str:
 
 
 def number(n: int) -> str:
-    """Three significant digits: ``156``, ``2.42K``, ``118K``, ``25.6M``, ``4.09G``."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            v = n / div
-            digits = 2 if v < 10 else 1 if v < 100 else 0
-            text = f"{v:.{digits}f}"
-            if float(text) >= 1000:  # 999.6K rounds to 1000K: say 1.00M
-                return number(int(round(float(text))) * int(div))
-            return text + suffix
-    return str(n)
+    """A count as the report prints it (:func:`cnnir.util.human`): ``156``, ``2.42K``,
+    ``117.60K``, ``25.56M``; a figure and its report never disagree in rounding."""
+    return human(n)
 
 
 def _figures(params: int, macs: int, prefix: str = "") -> str:
@@ -184,20 +186,22 @@ def _figures(params: int, macs: int, prefix: str = "") -> str:
 
 
 def _range_title(first: str, last: str) -> str:
-    """``bottleneck2`` .. ``bottleneck36`` -> ``bottleneck2–36``."""
+    """The title of a fold whose badge says how many: ``bottleneck2`` ..
+    ``bottleneck36`` -> ``bottleneck`` (the badge says x35); names that are not one
+    stem and numbers -> ``first … last``."""
     i = 0
     while i < min(len(first), len(last)) and first[i] == last[i]:
         i += 1
     while i and first[i - 1].isdigit():
         i -= 1
     if i and first[i:].isdigit() and last[i:].isdigit():
-        return f"{first}–{last[i:]}"
+        return first[:i].rstrip("_")
     return f"{first} … {last}"
 
 
 class _Writer:
     def __init__(self, view: View, detail: str, theme: Theme, rankdir: str,
-                 width: float | None, legend: bool) -> None:
+                 width: float | None, legend: str, title: str | None = None) -> None:
         self.v = view
         self.g = view.graph
         self.detail = detail
@@ -205,8 +209,10 @@ class _Writer:
         self.rankdir = rankdir
         self.width = width
         self.legend = legend
+        self.title = title
         self.lines: list[str] = []
         self.ids: set[str] = set()
+        self.spine = self._spine()
 
     def uid(self, prefix: str, name: str) -> str:
         base = _svg_id(prefix, name)
@@ -215,6 +221,32 @@ class _Writer:
             out, i = f"{base}-{i}", i + 1
         self.ids.add(out)
         return out
+
+    def _spine(self) -> set[str]:
+        """The boxes of the drawing's main line, drawn as one straight column (a
+        Graphviz ``group``): from the first source along forward, non-skip edges, at
+        each fork the branch with the longest way on (the middle one of equals), so
+        that every inception module of a GoogLeNet hangs from the same column
+        instead of zig-zagging, and a U-Net's encoder runs straight down."""
+        succ: dict[str, list[str]] = {b: [] for b in self.v.boxes}
+        has_in: set[str] = set()
+        for e in self.v.edges:
+            if not e.skip and not e.rising:
+                succ[e.src].append(e.dst)
+                has_in.add(e.dst)
+        longest: dict[str, int] = {}
+        for b in reversed(list(self.v.boxes)):  # boxes are in topological order
+            longest[b] = 1 + max((longest.get(s, 0) for s in succ[b]), default=0)
+        sources = [b for b in self.v.boxes if b not in has_in]
+        if not sources:
+            return set()
+        spine, cur = [sources[0]], sources[0]
+        while succ[cur]:
+            best = max(longest[s] for s in succ[cur])
+            ties = [s for s in succ[cur] if longest[s] == best]
+            cur = ties[(len(ties) - 1) // 2]
+            spine.append(cur)
+        return set(spine) if len(spine) > 2 else set()
 
     # ------------------------------------------------------------------ labels
 
@@ -241,8 +273,10 @@ class _Writer:
                     f'<tr>{self._badge(fold)}<td width="60"></td></tr>']
             span = ' colspan="2"'
         else:
-            rows = [f"<tr><td>{head}</td>{self._badge(fold) if fold > 1 else ''}</tr>"]
-            span = ' colspan="2"' if fold > 1 else ""
+            # a gap between the title and its badge (in every theme's font size)
+            gap = f'<td width="{max(3, round(self.t.fontsize * 0.4))}"></td>'
+            rows = [f"<tr><td>{head}</td>{gap + self._badge(fold) if fold > 1 else ''}</tr>"]
+            span = ' colspan="3"' if fold > 1 else ""
         rows += [f"<tr><td{span}>{self._small(s)}</td></tr>" for s in sub]
         return ('<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
                 + "".join(rows) + "</table>>")
@@ -257,7 +291,7 @@ class _Writer:
         g = self.g
         if box.kind == "block":
             assert box.scope is not None
-            return [[n for n in g.nodes() if g.scope(n)[:len(p)] == p]
+            return [[n for n in g.nodes() if self.v.scope_of[n][:len(p)] == p]
                     for p in (box.copy_paths or [box.scope])]
         k = min(len(self.v.copies[n]) for n in box.nodes)
         return [[self.v.copies[n][i] for n in box.nodes] for i in range(k)]
@@ -288,7 +322,7 @@ class _Writer:
         local = path[-1]
         if len(copy_paths) > 1:
             return _range_title(local, copy_paths[-1][-1])
-        kind = self.g.blocks[path].kind if path in self.g.blocks else "scope"
+        kind = self.v.blocks[path].kind if path in self.v.blocks else "scope"
         if kind != "scope" and kind not in local:
             return f"{local} ({kind})"
         return local
@@ -301,13 +335,15 @@ class _Writer:
         if box.kind == "block":
             path = box.scope
             assert path is not None
-            kind = g.blocks[path].kind if path in g.blocks else "scope"
+            kind = self.v.blocks[path].kind if path in self.v.blocks else "scope"
             classes.append(f"kind-{kind}")
+            if path == (path[0],) and path[0] in self.v.stages:
+                classes.append("stage")
             if box.fold > 1:
                 classes.append("folded")
             title = self.block_title(path, box.copy_paths)
             sub = self._sub(box)
-            kinds = [b.kind for p, b in g.blocks.items() if p[:-1] == path]
+            kinds = [b.kind for p, b in self.v.blocks.items() if p[:-1] == path]
             if sub and kinds and len(set(kinds)) == 1 and kinds[0] != "scope":
                 sub.insert(0, f"{len(kinds)} × {kinds[0]}")  # what a stage is made of
             label = self._label(title, sub, box.fold)
@@ -340,6 +376,8 @@ class _Writer:
             # inputs left to right in port order: a concat's branches in channel order
             # (a graph-wide ordering=out is ignored inside clusters by Graphviz 2.4x)
             attrs["ordering"] = "in"
+        if box.id in self.spine:
+            attrs["group"] = "spine"
         attrs["fillcolor"] = t.fill_of(box.family, box.nodes[0])
         attrs["class"] = " ".join(classes)
         attrs["label"] = label
@@ -368,6 +406,9 @@ class _Writer:
         }
         if self.width is not None:
             gattrs["size"] = f"{self.width:.4g},1000!"
+        if self.title:  # centred above the drawing (and above a top legend)
+            gattrs.update(label=f"<<b>{_h(self.title)}</b>>", labelloc="t", labeljust="c",
+                          fontsize=f"{t.fontsize * 1.2:g}")
         L.append(f"  graph {self._attrs(gattrs)};")
         L.append("  node " + self._attrs({
             "fontname": t.font, "fontsize": f"{t.fontsize:g}", "fontcolor": t.text,
@@ -393,9 +434,18 @@ class _Writer:
         self._emit_scope((), kids, direct, 1)
         for e in v.edges:
             attrs = {"id": self.uid("edge", f"{e.src}--{e.dst}")}
+            bs, bd = v.boxes[e.src], v.boxes[e.dst]
+            if not e.skip and bs.cluster == bd.cluster and bs.cluster:
+                # kept short: where ranks must stretch (a U-Net level whose decoder
+                # side is taller), the slack goes between clusters, not inside one
+                attrs["weight"] = "2"
             if e.skip:
                 attrs.update({"class": "skip", "color": t.skip, "style": t.skip_style,
                               "weight": "0"})
+                if t.skip_width != t.edge_width:
+                    attrs["penwidth"] = f"{t.skip_width:g}"
+                if t.skip_arrowhead != "normal":
+                    attrs["arrowhead" if not e.rising else "arrowtail"] = t.skip_arrowhead
             if e.rising:  # laid out upwards: reversed for ranking, arrow kept
                 attrs["dir"] = "back"
                 L.append(f"  {_q(e.dst)} -> {_q(e.src)} {self._attrs(attrs)};")
@@ -406,7 +456,7 @@ class _Writer:
         # crossing the encoder, so the tail keeps its rank there)
         for row in v.ranks + (v.rows if self.rankdir == "TB" else []):
             L.append("  {rank=same; " + "; ".join(_q(b) for b in row) + ";}")
-        if self.legend:
+        if self.legend != "none":
             self._emit_legend()
         L.append("}")
         return "\n".join(L) + "\n"
@@ -435,6 +485,8 @@ class _Writer:
         name = "/".join(path)
         title = self.block_title(path, c.copy_paths)
         classes = ["scope" if c.info.kind == "scope" else "block", f"kind-{c.info.kind}"]
+        if len(path) == 1 and path[0] in self.v.stages:
+            classes.append("stage")
         if c.fold > 1:
             classes.append("folded")
         attrs = {
@@ -442,10 +494,10 @@ class _Writer:
             "label": self._label(title, [], c.fold, bold=False, badge_below=True),
             "labeljust": "l",
             "fontsize": f"{t.small:g}", "fontname": t.font, "color": t.cluster_line,
-            "penwidth": f"{t.penwidth:g}", "margin": "6",
+            "penwidth": f"{t.cluster_width:g}", "margin": "6",
         }
         if c.info.kind == "scope":
-            attrs["style"] = "dashed,rounded"
+            attrs["style"] = t.scope_style
         else:
             attrs.update(style="rounded,filled", fillcolor=t.block_cluster_fill)
         self.lines.append(f"{pad}subgraph {_q('cluster_' + name)} {{")
@@ -477,12 +529,44 @@ class _Writer:
                 f'<tr><td width="16" height="10" border="1" bgcolor="{t.fill_of(fam)}">'
                 f'<font point-size="{t.small:g}">{sym}</font></td>'
                 f'<td align="left"><font point-size="{t.small:g}">{_h(words)}</font></td></tr>')
-        if self.rankdir == "LR":  # a wide figure: the legend is one row
-            rows = ["<tr>" + "".join(r[4:-5] for r in rows) + "</tr>"]
+        cells = [r[4:-5] for r in rows]
+        if self.rankdir == "LR":  # a wide figure: the legend is one or two rows
+            per_row = len(cells) if self.legend == "right" else -(-len(cells) // 2)
+        elif self.legend == "right":
+            per_row = 1
+        else:  # above or below a column: rows of two or three entries, about its width
+            per_row = 2 if len(cells) <= 4 else 3
+        rows = ["<tr>" + "".join(cells[i:i + per_row]) + "</tr>"
+                for i in range(0, len(cells), per_row)]
         label = ('<<table border="0" cellborder="0" cellspacing="2" cellpadding="1" '
                  f'color="{t.line}">' + "".join(rows) + "</table>>")
         self.lines.append(f'  "legend" [id="legend", class="legend", shape="plain", '
                           f'label={label}];')
+        if self.legend == "right":
+            return
+        if self.rankdir == "LR":
+            # below (above) the box in the middle of the row: on its rank, after it
+            order = [b for b in self.v.boxes if b in self.spine] or list(self.v.boxes)
+            mid = _q(order[(len(order) - 1) // 2])
+            pair = f"{mid} -> \"legend\"" if self.legend == "bottom" else f"\"legend\" -> {mid}"
+            self.lines.append(f'  {pair} [style="invis"];')
+            self.lines.append(f'  {{rank=same; {mid}; "legend";}}')
+            return
+        # its own first or last rank, tied (invisibly) to the boxes that start or end
+        # the drawing, so that it sits centred on them rather than beside the figure
+        # (a rising edge is written reversed: its DOT direction counts here)
+        has_in = {e.src if e.rising else e.dst for e in self.v.edges}
+        has_out = {e.dst if e.rising else e.src for e in self.v.edges}
+        if self.legend == "top":
+            ends = [b for b in self.v.boxes if b not in has_in]
+            edges = [f'"legend" -> {_q(b)}' for b in ends]
+        else:
+            ends = [b for b in self.v.boxes if b not in has_out]
+            edges = [f'{_q(b)} -> "legend"' for b in ends]
+        for e in edges:
+            self.lines.append(f'  {e} [style="invis", weight="4"];')
+        self.lines.append(f'  {{rank={"source" if self.legend == "top" else "sink"}; '
+                          f'"legend";}}')
 
 
 def _prepare(graph: Graph, detail: str) -> None:
@@ -506,8 +590,10 @@ def _prepare(graph: Graph, detail: str) -> None:
 def to_dot(graph: Graph, level: str = "layer", detail: str = "standard",
            theme: str | Theme = "paper", rankdir: str = "TB", width: str | float | None = None,
            collapse: Sequence[str] | str = (), expand: Sequence[str] | str = (),
-           fuse: bool = True, fold: bool = True, legend: bool = True) -> str:
+           fuse: bool = True, fold: bool = True, legend: str | bool = "bottom",
+           title: str | None = None) -> str:
     """The DOT text of ``graph``'s diagram (see the module docstring for the options)."""
+    legend = check_legend(legend)
     if detail not in DETAILS:
         raise UsageError(f"unknown detail {detail!r}; details: {', '.join(DETAILS)}")
     if rankdir not in RANKDIRS:
@@ -516,7 +602,18 @@ def to_dot(graph: Graph, level: str = "layer", detail: str = "standard",
     inches = parse_width(width)
     _prepare(graph, detail)
     view = build_view(graph, level, collapse, expand, fuse=fuse, fold=fold)
-    return _Writer(view, detail, th, rankdir, inches, legend).emit()
+    return _Writer(view, detail, th, rankdir, inches, legend, title or None).emit()
+
+
+def check_legend(legend: str | bool) -> str:
+    """``legend`` as one of :data:`LEGENDS` (True: the default, ``bottom``; False: ``none``)."""
+    if legend is True:
+        return "bottom"
+    if legend is False or legend is None:
+        return "none"
+    if legend not in LEGENDS:
+        raise UsageError(f"unknown legend place {legend!r}; use {', '.join(LEGENDS)}")
+    return legend
 
 
 # --------------------------------------------------------------------------- running dot

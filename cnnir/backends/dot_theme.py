@@ -9,8 +9,10 @@ are one more family, ``block``.  A family without a style is an error
 Tol's schemes) chosen so that their CIE L* lightness is spread from 53 (conv) to
 100 (input): printed in greyscale, every family keeps its own grey.  The test
 suite checks this, and that the fills stay apart (CIELAB distance) under
-simulated protanopia, deuteranopia and tritanopia.  ``mono`` uses the greys of
-the same lightness (for black-and-white print), ``slides`` the saturated
+simulated protanopia, deuteranopia and tritanopia.  ``mono`` (black-and-white
+print) uses light greys in the same order, dark enough apart to tell families
+and light enough for black text (at least 7:1 contrast), dashed heavy skip edges
+with open arrowheads and solid thin grey cluster borders; ``slides`` the saturated
 Okabe-Ito colours, larger text and heavier lines for projection.
 
 Fonts: ``Helvetica`` everywhere.  SVG viewers show Helvetica/Arial; PDF and PNG
@@ -43,11 +45,12 @@ _PAPER = {
     "norm": "#E0B4E0", "linear": "#E2D080", "other": "#E0E0E0", "act": "#F6F3C8",
     "merge": "#FFFFFF", "reg": "#E0E0E0",
 }
-# the greys of the paper fills' lightness (CIE L*), for black-and-white print
+# light greys in the paper fills' order, for black-and-white print: the darkest
+# (conv) still gives black text a contrast of 8:1 (WCAG), each family its own grey
 _MONO = {
-    "io": "#FFFFFF", "conv": "#7E7E7E", "block": "#989898", "pool": "#B0B0B0",
-    "norm": "#C2C2C2", "linear": "#D0D0D0", "other": "#E0E0E0", "act": "#F1F1F1",
-    "merge": "#FFFFFF", "reg": "#E0E0E0",
+    "io": "#FFFFFF", "conv": "#A0A0A0", "block": "#B2B2B2", "pool": "#C4C4C4",
+    "norm": "#D3D3D3", "linear": "#E0E0E0", "other": "#EBEBEB", "act": "#F5F5F5",
+    "merge": "#FFFFFF", "reg": "#EBEBEB",
 }
 # Okabe & Ito (2008), "Color Universal Design"
 _SLIDES = {
@@ -73,8 +76,12 @@ class Theme:
     edge_width: float = 0.8
     skip: str = "#004488"         #: skip connections (Tol's dark blue)
     skip_style: str = "dashed"
+    skip_width: float = 0.8
+    skip_arrowhead: str = "normal"
     arrowsize: float = 0.6
     cluster_line: str = "#777777"
+    cluster_width: float = 0.8
+    scope_style: str = "dashed,rounded"  #: plain ``scope()`` clusters (a stem, a stage)
     block_cluster_fill: str = "#F4F8FB"
     badge_fill: str = "#333333"   #: the "x N" badge of folded blocks
     badge_text: str = "#FFFFFF"
@@ -95,8 +102,12 @@ class Theme:
 
 THEMES: dict[str, Theme] = {
     "paper": Theme("paper", _PAPER),
+    # skips dashed, heavier and with open arrowheads; clusters solid thin grey, so a
+    # shortcut never reads as a box border in black and white
     "mono": Theme("mono", _MONO, line="#000000", edge="#000000", skip="#000000",
-                  cluster_line="#000000", block_cluster_fill="#FFFFFF", badge_fill="#000000"),
+                  skip_width=1.3, skip_arrowhead="onormal", cluster_line="#888888",
+                  cluster_width=0.5, scope_style="rounded",
+                  block_cluster_fill="#FFFFFF", badge_fill="#000000"),
     "slides": Theme("slides", _SLIDES, fontsize=16.0, small=12.0, penwidth=1.5, edge="#222222",
                     edge_width=1.6, skip="#D55E00", skip_style="solid", arrowsize=0.8,
                     line="#222222", nodesep=0.3, ranksep=0.35, box_width=2.0),

@@ -102,6 +102,12 @@ class View:
     ranks: list[tuple[str, ...]] = field(default_factory=list)
     #: the top of a decoder and its short tail to the output, drawn as a row in TB
     rows: list[tuple[str, ...]] = field(default_factory=list)
+    #: every drawn scope path (stage names in front) -> its BlockInfo
+    blocks: dict[Scope, BlockInfo] = field(default_factory=dict)
+    #: node -> its drawn scope path (its IR scope, its stage's name in front)
+    scope_of: dict[str, Scope] = field(default_factory=dict)
+    #: the names of the graph's stages
+    stages: set[str] = field(default_factory=set)
 
     def outputs_of(self, box: Box) -> list[str]:
         """The box's nodes whose value leaves it (or is a graph output)."""
@@ -133,9 +139,21 @@ class _Builder:
         self.fuse = fuse
         self.order = graph.nodes()
         self.pos = {n: i for i, n in enumerate(self.order)}
-        self.blocks = dict(graph.blocks)
+        # stages (``BlockInfo.stage`` on top-level blocks) are drawn as one more scope
+        # level above their blocks: scope paths here start with the stage's name
+        self.stage_of = {p[0]: b.stage for p, b in graph.blocks.items()
+                         if len(p) == 1 and b.stage is not None}
+        self.stages = set(self.stage_of.values())
+        clash = sorted(self.stages & {p[0] for p in graph.blocks})
+        if clash:
+            raise UsageError(f"stage {clash[0]!r} of '{graph.name}' has the name of a "
+                             f"top-level block; a stage needs a name of its own")
+        self.scope_of = {n: self._virtual(graph.scope(n)) for n in self.order}
+        self.blocks = {self._virtual(p): b for p, b in graph.blocks.items()}
+        for name in sorted(self.stages):
+            self.blocks[(name,)] = BlockInfo("scope", stage=name)
         for n in self.order:  # scopes without a BlockInfo (imported graphs): plain scopes
-            s = graph.scope(n)
+            s = self.scope_of[n]
             for k in range(1, len(s) + 1):
                 self.blocks.setdefault(s[:k], BlockInfo("scope"))
         self.collapse = set(_split(collapse))
@@ -145,11 +163,21 @@ class _Builder:
         self.trivial: set[Scope] = set()
         self.runs = self._find_runs() if fold else []
 
+    def _virtual(self, s: Scope) -> Scope:
+        """A scope path with its stage in front (``inception4/inception_4a``)."""
+        return (self.stage_of[s[0]], *s) if s and s[0] in self.stage_of else s
+
+    def _real(self, path: Scope) -> Scope:
+        """The IR's scope path of a drawn one: the stage taken off; nodes are named
+        after this one."""
+        return path[1:] if path and path[0] in self.stages else path
+
     # ------------------------------------------------------------------ names
 
     def _check_names(self) -> None:
         kinds = sorted({b.kind for b in self.blocks.values()})
-        known = set(kinds) | {"/".join(p) for p in self.blocks} | {p[-1] for p in self.blocks}
+        known = (set(kinds) | {"/".join(p) for p in self.blocks} | {p[-1] for p in self.blocks}
+                 | {"/".join(self._real(p)) for p in self.blocks})
         for flag, names in (("--collapse", self.collapse), ("--expand", self.expand)):
             bad = sorted(names - known)
             if bad:
@@ -162,17 +190,18 @@ class _Builder:
 
     def _named(self, path: Scope, names: set[str]) -> bool:
         return bool(names) and (self.blocks[path].kind in names or "/".join(path) in names
+                                or "/".join(self._real(path)) in names
                                 or path[-1] in names)
 
     # ------------------------------------------------------------------ folding
 
     def _members(self, path: Scope) -> list[str]:
-        return [n for n in self.order if _in_scope(self.g.scope(n), path)]
+        return [n for n in self.order if _in_scope(self.scope_of[n], path)]
 
     def _signature(self, path: Scope, members: list[str]) -> tuple[Any, Any] | None:
         """(structure, shapes) of a scope: names relative to it, ops, internal wiring;
         the input and output shapes of every node apart.  None if names do not nest."""
-        prefix = "/".join(path) + "/"
+        prefix = "/".join(self._real(path)) + "/"
         inside = set(members)
         sig: list[Any] = []
         shapes: list[Any] = []
@@ -183,7 +212,7 @@ class _Builder:
             for u in self.g.inputs(n):
                 ins.append(u[len(prefix):] if u in inside else None)
                 shapes.append(self.g.meta(u).get("shape"))
-            sub = self.g.scope(n)[len(path):]
+            sub = self.scope_of[n][len(path):]
             kinds = tuple(self.blocks[path + sub[:k]].kind for k in range(1, len(sub) + 1))
             sig.append((n[len(prefix):], sub, kinds, self.g.op(n), tuple(ins)))
             shapes.append(self.g.meta(n).get("shape"))
@@ -242,9 +271,9 @@ class _Builder:
             if any(_in_scope(run[0], d) for d in dropped):
                 continue
             folds[run[0]] = run
-            head = "/".join(run[0]) + "/"
+            head = "/".join(self._real(run[0])) + "/"
             for i, path in enumerate(run):
-                prefix = "/".join(path) + "/"
+                prefix = "/".join(self._real(path)) + "/"
                 for n in self._members(path):
                     copy_of[n].append((r, i))
                     if i:
@@ -297,7 +326,7 @@ class _Builder:
         # as a cluster and does not count as a block inside its parent
         heads: dict[Scope, set[str]] = {}
         for n in shown:
-            s = g.scope(n)
+            s = self.scope_of[n]
             for k in range(1, len(s) + 1):
                 heads.setdefault(s[:k], set()).add(fused_into.get(n, n))
         self.trivial = {p for p, h in heads.items() if len(h) <= 1}
@@ -312,7 +341,7 @@ class _Builder:
         collapsed: dict[Scope, bool] = {}
 
         def rep_scope(n: str) -> Scope | None:
-            s = g.scope(n)
+            s = self.scope_of[n]
             for k in range(1, len(s) + 1):
                 if s[:k] not in collapsed:
                     collapsed[s[:k]] = self._collapsed(s[:k])
@@ -337,7 +366,7 @@ class _Builder:
                 op = g.op(n)
                 kind = ("input" if isinstance(op, O.Input)
                         else "merge" if op.has(O.MERGE) else "layer")
-                s = g.scope(n)
+                s = self.scope_of[n]
                 box = boxes[bid] = Box(bid, kind, op.family, [], frame(s))
                 for k in range(len(box.cluster) + 1, len(s) + 1):
                     if s[:k] in folds:  # a repeated one-box block: the box gets the badge
@@ -369,7 +398,8 @@ class _Builder:
                     clusters[path] = Cluster(path, self.blocks[path], max(len(run), 1), run)
         clusters = dict(sorted(clusters.items(), key=lambda kv: (len(kv[0]),)))
         succ = {n: list(cg.successors(n)) for n in shown}
-        view = View(g, boxes, clusters, edges, copies, box_of, succ)
+        view = View(g, boxes, clusters, edges, copies, box_of, succ, blocks=self.blocks,
+                    scope_of=self.scope_of, stages=self.stages)
         _level_skips(view, dg)
         return view
 

@@ -34,6 +34,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -96,6 +97,8 @@ class _Builder:
         self.pending_repeat: tuple[int, int, int] | None = None
         self.next_group = 0
         self.open = True
+        self.stage: str | None = None  #: the open ``stage()``, if any
+        self.stages: set[str] = set()  #: the stages opened so far
         #: output shapes of the layers so far, inferred on demand (``split``, ``crop_to``)
         self.shapes: dict[str, O.TensorShape] = {}
 
@@ -455,6 +458,11 @@ def _open_scope(b: _Builder, local: str, info: BlockInfo) -> tuple[str, ...]:
     if path in b.graph.blocks:
         raise DslError(f"a block named '{'/'.join(path)}' already exists; pick another name=",
                        loc=info.loc)
+    if b.stage is not None and not b.scope:
+        info = dataclasses.replace(info, stage=b.stage)
+    elif not b.scope and local in b.stages:
+        raise DslError(f"'{local}' is the name of a stage already; pick another name=",
+                       loc=info.loc)
     b.graph.blocks[path] = info
     b.scope.append(local)
     return path
@@ -471,6 +479,36 @@ def scope(name: str) -> Iterator[None]:
         yield
     finally:
         b.scope.pop()
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """A named stage around top-level blocks and scopes (GoogLeNet's ``inception4``
+    around inception 4a..4e): ``cnnir draw --level stage`` draws it as one box, the
+    other levels frame it.  Nothing is renamed: the stage is recorded on the blocks
+    opened inside it (``BlockInfo.stage``).  Layers inside a stage must sit in a
+    block or ``scope()``; stages do not nest and sit at the model's top level."""
+    loc = _caller_loc()
+    b = _current("stage()", loc)
+    _check_name(name, loc)
+    if b.scope or b.stage is not None:
+        where = f"stage '{b.stage}'" if b.stage is not None else f"scope '{'/'.join(b.scope)}'"
+        raise DslError(f"stage('{name}') inside {where}: stages sit at the model's top level",
+                       loc=loc)
+    if (name,) in b.graph.blocks or name in b.stages:
+        raise DslError(f"a block or stage named '{name}' already exists; pick another name",
+                       loc=loc)
+    g = b.graph
+    loose = sum(1 for n in g.nodes() if not g.scope(n))
+    b.stage = name
+    b.stages.add(name)
+    try:
+        yield
+    finally:
+        b.stage = None
+    if sum(1 for n in g.nodes() if not g.scope(n)) != loose:
+        raise DslError(f"stage '{name}' holds layers outside any block or scope(); put them "
+                       f"in a scope() inside the stage, or move them out of it", loc=loc)
 
 
 def block(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -824,5 +862,5 @@ def _in_python(filename: str) -> bool:
     return any(ab.startswith(os.path.join(p, "lib")) for p in prefixes)
 
 
-__all__ = ["model", "block", "repeat", "scope", "concat", "add", "mul", "mean", "Tensor", "Model",
-           "load_file", "user_code"]
+__all__ = ["model", "block", "repeat", "scope", "stage", "concat", "add", "mul", "mean", "Tensor",
+           "Model", "load_file", "user_code"]

@@ -61,7 +61,7 @@ VERSION = 1
 _TOP_KEYS = {"format", "version", "name", "input", "source", "nodes", "outputs", "blocks",
              "weights"}
 _NODE_KEYS = {"name", "op", "attrs", "inputs", "scope", "loc"}
-_BLOCK_KEYS = {"scope", "kind", "loc", "repeat"}
+_BLOCK_KEYS = {"scope", "kind", "loc", "repeat", "stage"}
 
 
 # --------------------------------------------------------------------------- writing
@@ -85,7 +85,8 @@ def to_dict(graph: Graph, weights: dict[str, str] | None = None) -> dict[str, An
         "input": list(graph.input_shape) if ins else None,
         "source": graph.source, "nodes": nodes, "outputs": list(graph.outputs),
         "blocks": [{"scope": list(scope), "kind": info.kind, "loc": _loc_str(info.loc),
-                    "repeat": None if info.repeat is None else list(info.repeat)}
+                    "repeat": None if info.repeat is None else list(info.repeat),
+                    **({} if info.stage is None else {"stage": info.stage})}
                    for scope, info in graph.blocks.items()],
     }
     if weights is not None:
@@ -373,7 +374,16 @@ class _Reader:
                     raise self.fail(f"{w}.repeat", f"expected [group >= 0, index, count] with "
                                     f"0 <= index < count, got {rep}")
                 rep = (g_, idx, count)
-            out[scope] = BlockInfo(kind, loc, rep)  # type: ignore[arg-type]
+            stage = b.get("stage")
+            if stage is not None:
+                stage = self.string(stage, f"{w}.stage")
+                if len(scope) != 1:
+                    raise self.fail(f"{w}.stage", "only a top-level block belongs to a stage")
+            out[scope] = BlockInfo(kind, loc, rep, stage)  # type: ignore[arg-type]
+        for i, info in enumerate(out.values()):
+            if info.stage is not None and (info.stage,) in out:
+                raise self.fail(f"blocks[{i}].stage", f"stage {info.stage!r} has the name of "
+                                f"a top-level block; a stage needs a name of its own")
         return out
 
     def weights(self, value: Any, g: Graph) -> dict[str, dict[str, Any]]:

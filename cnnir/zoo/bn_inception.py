@@ -17,7 +17,7 @@ double #3x3, pool + proj.  A module's channels are the sum of its branches'
 paper's follow-ups).
 """
 
-from ..dsl import block, concat, model, scope
+from ..dsl import block, concat, model, scope, stage
 
 #: Figure 5: name, #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool, proj
 #: (#1x1 0 and proj 0: a stride-2 module whose max pool passes through)
@@ -73,7 +73,10 @@ def bn_inception(x, num_classes=1000):
         x = conv_bn(x, 64, 1, name="conv2_reduce")
         x = conv_bn(x, 192, 3, padding=1, name="conv2")
         x = x.maxpool(3, stride=2, ceil_mode=True, name="pool2")
-    for name, *cols in MODULES:
-        x = inception(x, *cols, name=name)
+    for level in "345":  # stages inception3..5: the modules of one resolution
+        with stage(f"inception{level}"):
+            for name, *cols in MODULES:
+                if name[0] == level:
+                    x = inception(x, *cols, name=name)
     x = x.global_avgpool(name="avgpool").flatten()
     return x.linear(num_classes, name="fc").softmax()

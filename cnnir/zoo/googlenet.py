@@ -8,9 +8,13 @@ the main classifier and the two auxiliary ones on top of 4a and 4d (Section 5:
 linear 1000, softmax).  Every backend handles its three outputs; it is not in
 the registry yet because the zoo-wide onnxruntime-vs-PyTorch test compares one
 output only (``from cnnir.zoo.googlenet import googlenet_aux``).
+
+Stages ``inception3`` (3a, 3b), ``inception4`` (4a-4e, with the auxiliary heads)
+and ``inception5`` (5a, 5b) group the modules of one resolution, as the paper's
+Table 1 does; the max pools between them stand alone.
 """
 
-from ..dsl import block, concat, model, scope
+from ..dsl import block, concat, model, scope, stage
 
 
 @block
@@ -39,21 +43,24 @@ def _googlenet(x, aux=False):
         x = x.conv(64, 1, name="conv2_reduce").relu()
         x = x.conv(192, 3, padding=1, name="conv2").relu().lrn()
         x = x.maxpool(3, stride=2, ceil_mode=True, name="pool2")
-    x = inception(x, 64, 96, 128, 16, 32, 32, name="3a")
-    x = inception(x, 128, 128, 192, 32, 96, 64, name="3b")
+    with stage("inception3"):  # the paper's Table 1 groups the modules by resolution
+        x = inception(x, 64, 96, 128, 16, 32, 32, name="3a")
+        x = inception(x, 128, 128, 192, 32, 96, 64, name="3b")
     x = x.maxpool(3, stride=2, ceil_mode=True, name="pool3")
-    x = inception(x, 192, 96, 208, 16, 48, 64, name="4a")
-    if aux:
-        heads.append(aux_classifier(x, name="1"))
-    x = inception(x, 160, 112, 224, 24, 64, 64, name="4b")
-    x = inception(x, 128, 128, 256, 24, 64, 64, name="4c")
-    x = inception(x, 112, 144, 288, 32, 64, 64, name="4d")
-    if aux:
-        heads.append(aux_classifier(x, name="2"))
-    x = inception(x, 256, 160, 320, 32, 128, 128, name="4e")
+    with stage("inception4"):
+        x = inception(x, 192, 96, 208, 16, 48, 64, name="4a")
+        if aux:
+            heads.append(aux_classifier(x, name="1"))
+        x = inception(x, 160, 112, 224, 24, 64, 64, name="4b")
+        x = inception(x, 128, 128, 256, 24, 64, 64, name="4c")
+        x = inception(x, 112, 144, 288, 32, 64, 64, name="4d")
+        if aux:
+            heads.append(aux_classifier(x, name="2"))
+        x = inception(x, 256, 160, 320, 32, 128, 128, name="4e")
     x = x.maxpool(3, stride=2, ceil_mode=True, name="pool4")
-    x = inception(x, 256, 160, 320, 32, 128, 128, name="5a")
-    x = inception(x, 384, 192, 384, 48, 128, 128, name="5b")
+    with stage("inception5"):
+        x = inception(x, 256, 160, 320, 32, 128, 128, name="5a")
+        x = inception(x, 384, 192, 384, 48, 128, 128, name="5b")
     x = x.avgpool(7, stride=1, name="pool5").dropout(0.4).flatten()
     x = x.linear(1000, name="fc").softmax()
     return (x, *heads) if aux else x

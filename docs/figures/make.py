@@ -11,6 +11,7 @@ import sys
 
 FIGURES = {
     "googlenet_block": ["googlenet", "--level", "block"],
+    "googlenet_stage": ["googlenet", "--level", "stage"],
     "resnet50_stage": ["resnet50", "--level", "stage"],
     "resnet50_block": ["resnet50", "--level", "block"],
     "unet_layer": ["unet"],
