@@ -272,9 +272,9 @@ def state_dict_to_weights(graph: Graph, state: dict[str, Any], source: str = "st
     For a zoo model that mirrors torchvision (:mod:`cnnir.backends.torchvision_names`)
     torchvision's own ``state_dict`` (``layer1.0.conv1.weight``) is read too: the
     key style is detected (the one more of the keys belong to) and the whole file
-    is then checked in that style.  Every key and shape is checked; a missing or unexpected key or a wrong shape
-    raises :class:`~cnnir.errors.BackendError` listing them.  BatchNorm's
-    ``num_batches_tracked`` may be present or not.
+    is then checked in that style.  Every key and shape is checked; a missing or
+    unexpected key or a wrong shape raises :class:`~cnnir.errors.BackendError`
+    listing them.  BatchNorm's ``num_batches_tracked`` may be present or not.
     """
     plan = make_plan(graph)
     paths = plan.paths
