@@ -131,8 +131,30 @@ def to_onnx(graph: Graph, weights: Any = None, seed: int = 0, batch: int | str =
         "source": graph.source or "",
         "model": graph.name,
         "input_shape": "x".join(str(d) for d in graph.input_shape),
+        BLOCKS_KEY: blocks_json(graph),
     })
     return model
+
+
+#: model metadata key of the block structure (read back by the ONNX frontend)
+BLOCKS_KEY = "cnnir_blocks"
+
+
+def blocks_json(graph: Any) -> str:
+    """``graph.blocks`` as JSON for the model's metadata: a list of
+    ``{"scope": "layer1/basic2", "kind": "basic", "repeat": [group, index, count]}``
+    (``repeat`` only for blocks made by ``repeat``).  Node names already carry the
+    scopes (``layer1/basic2/conv1``); this keeps what names cannot: each block's
+    kind (the ``@block`` function or ``scope``) and its place in a repeat."""
+    import json
+
+    out = []
+    for scope, info in graph.blocks.items():
+        entry: dict[str, Any] = {"scope": "/".join(scope), "kind": info.kind}
+        if info.repeat is not None:
+            entry["repeat"] = list(info.repeat)
+        out.append(entry)
+    return json.dumps(out, separators=(",", ":"))
 
 
 def tensor_bytes(model: onnx.ModelProto) -> int:
