@@ -3,7 +3,8 @@
 :func:`to_onnx` emits one ONNX node per IR node (named like the IR node, its output
 tensor too), the DSL ``file:line`` and source text in each node's ``doc_string``,
 the weights as initializers (``"<node>.weight"``, ``"<node>.bias"``...), a dynamic
-(``N``) or fixed batch axis, and model metadata (cnnir version, source, model name).
+(``N``) or fixed batch axis, and model metadata (cnnir version, source, model name,
+and the blocks' kinds and repeats as ``cnnir_blocks`` for the ONNX frontend).
 
 The driver: this module walks the graph (topological order), resolves the weights,
 asks each node's rule in :mod:`cnnir.backends.onnx_export_rules` (``EXPORT``, one
@@ -126,13 +127,15 @@ def to_onnx(graph: Graph, weights: Any = None, seed: int = 0, batch: int | str =
     model.producer_version = __version__
     model.doc_string = (f"{graph.name}, compiled by cnnir {__version__}"
                         + (f" from {graph.source}" if graph.source else ""))
-    helper.set_model_props(model, {
+    props = {
         "cnnir_version": __version__,
         "source": graph.source or "",
         "model": graph.name,
         "input_shape": "x".join(str(d) for d in graph.input_shape),
-        BLOCKS_KEY: blocks_json(graph),
-    })
+    }
+    if graph.blocks:
+        props[BLOCKS_KEY] = blocks_json(graph)
+    helper.set_model_props(model, props)
     return model
 
 
