@@ -382,9 +382,10 @@ def compare(model: Graph | str, pipeline: str, format: str | None = None,
 def compare_models(models: Sequence[Graph | str], format: str | None = None,
                    dtype: str = "float32", batch: int = 1, *, output: str | None = None,
                    standalone: bool = False) -> Any:
-    """``cnnir compare A B [C ...]``: layers, params, buffers, MACs, other ops and memory
-    of each model side by side (:class:`~cnnir.backends.compare.Models`; ``str(m)`` is
-    the text in ``format``, from ``output``'s suffix when not given)."""
+    """``cnnir compare A B [C ...]``: layers, params, buffers, MACs, other ops, memory,
+    the output's receptive field and per-stage rows of each model side by side
+    (:class:`~cnnir.backends.compare.Models`; ``str(m)`` is the text in ``format``,
+    from ``output``'s suffix when not given)."""
     from .backends.compare import MODEL_RENDERERS
     from .backends.compare import compare_models as _compare_models
 

@@ -289,7 +289,9 @@ def test_compare_models_side_by_side(tmp_path, capsys):
     assert main(["compare", "resnet18", "lenet5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "resnet18 vs lenet5: batch 1, float32"
-    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    rows: dict[str, list[str]] = {}
+    for line in lines[3:]:  # the first row of a name: the per-stage rows come later
+        rows.setdefault(line.split()[0], line.split()[1:])
     assert rows["input"] == ["3x224x224", "1x32x32"]
     assert rows["layers"] == [str(len(cnnir.load("resnet18")) - 1), "12"]
     assert rows["params"] == ["11.69M", "61.71K"] and rows["MACs"] == ["1.81G", "416.52K"]
@@ -301,7 +303,7 @@ def test_compare_models_side_by_side(tmp_path, capsys):
     assert (lenet["params"], lenet["macs"], lenet["layers"]) == (61_706, 416_520, 12)
     assert set(lenet) == {"name", "input", "layers", "params", "buffers", "macs",
                           "other_ops", "param_bytes", "activation_bytes",
-                          "peak_activation_bytes"}
+                          "peak_activation_bytes", "rf", "stages", "outside_stages"}
     for fmt in ("csv", "md", "latex"):
         assert main(["compare", "resnet18", "lenet5", "--format", fmt]) == 0
         assert "61.71K" in capsys.readouterr().out or fmt == "csv"

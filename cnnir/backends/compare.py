@@ -25,6 +25,15 @@ scripts ``json`` (exact integers)::
 
 and ``csv`` (``metric,before,after,delta``).  ``--explain`` prints what each pass of
 the pipeline did (stderr); ``-o`` writes atomically.  Light: no torch, no onnx.
+
+``cnnir compare A B [C ...]`` (:func:`compare_models`) puts models side by side:
+the metrics, the receptive field of each output (``RF (output)``), and one group of
+rows per stage position (``stage 1``: each model's first stage, its params, MACs and
+output; a model with fewer stages is blank there), then the layers outside every
+stage, so the stage rows add up to the totals.  A stage is a top-level block
+(:func:`stage_of`).  JSON adds ``rf``, ``stages`` and ``outside_stages`` to each
+model; CSV rows are ``rf``, ``stages``, ``stage<i>``, ``stage<i>.params``,
+``stage<i>.macs``, ``stage<i>.output``, ``outside.params``, ``outside.macs`` (exact).
 """
 
 from __future__ import annotations
@@ -203,9 +212,60 @@ def render_latex(c: Comparison) -> str:
 # --------------------------------------------------------------------------- models side by side
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a model: its layers' params, buffers and MACs, and its output."""
+
+    name: str
+    kind: str
+    params: int
+    buffers: int
+    macs: int
+    output: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "params": self.params,
+                "buffers": self.buffers, "macs": self.macs, "output": list(self.output)}
+
+
+def stage_of(graph: Graph, scope: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The stage a layer of ``scope`` belongs to: its top-level block (None: a layer
+    outside every block, such as the input or a classifier written at top level).
+    The one place that decides what a stage is, so an explicit stage on the blocks
+    can refine it later."""
+    return scope[:1] or None
+
+
+def stages(graph: Graph) -> tuple[list[Stage], Stage]:
+    """The stages of ``graph`` in the order their first layer runs, and the layers
+    outside every stage summed as one ``Stage`` (name ``""``), so that the stages
+    plus the rest add up to the model's totals.  Reads ``count-params`` and
+    ``count-macs`` results (:func:`measure` runs them)."""
+    acc: dict[tuple[str, ...] | None, list[Any]] = {}
+    for v in graph.walk():
+        key = stage_of(graph, v.scope)
+        a = acc.setdefault(key, [0, 0, 0, ()])
+        p, c = v.meta["params"], v.meta["cost"]
+        a[0] += p["params"]
+        a[1] += p["buffers"]
+        a[2] += c["macs"]
+        a[3] = tuple(v.meta["shape"])
+    out = []
+    for key, (params, buffers, macs, shape) in acc.items():
+        if key is None:
+            continue
+        info = graph.blocks.get(key)
+        out.append(Stage("/".join(key), info.kind if info is not None else "scope",
+                         params, buffers, macs, shape))
+    rest = acc.get(None, [0, 0, 0, ()])
+    return out, Stage("", "", rest[0], rest[1], rest[2], tuple(rest[3]))
+
+
 @dataclass
 class Models:
-    """``cnnir compare A B [C ...]``: the :data:`METRICS` of several models side by side."""
+    """``cnnir compare A B [C ...]``: the :data:`METRICS` of several models side by side,
+    the receptive field of each model's output, and the models' stages (their
+    top-level blocks, :func:`stages`) row by row, aligned by position."""
 
     names: list[str]
     inputs: list[tuple[int, ...]]
@@ -214,6 +274,11 @@ class Models:
     dtype: str = "float32"
     format: str = "table"  #: the format ``str(m)`` renders
     standalone: bool = False  #: LaTeX: a whole document rather than the table fragment
+    #: each model's receptive field at its (first) output; None where unknown
+    rfs: list[Any] = field(default_factory=list)
+    #: each model's stages, and the layers outside them
+    stages: list[list[Stage]] = field(default_factory=list)
+    rests: list[Stage] = field(default_factory=list)
 
     def render(self, fmt: str | None = None) -> str:
         fmt = self.format if fmt is None else fmt
@@ -225,20 +290,81 @@ class Models:
         return self.render()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "dtype": self.dtype,
-                "models": [{"name": n, "input": list(i), **f}
-                           for n, i, f in zip(self.names, self.inputs, self.figures)]}
+        models = []
+        for i, (n, inp, f) in enumerate(zip(self.names, self.inputs, self.figures)):
+            d: dict[str, Any] = {"name": n, "input": list(inp), **f}
+            if i < len(self.rfs):
+                rf = self.rfs[i]
+                d["rf"] = rf.to_dict() if rf is not None else None
+            if i < len(self.stages):
+                d["stages"] = [st.to_dict() for st in self.stages[i]]
+                d["outside_stages"] = {k: v for k, v in self.rests[i].to_dict().items()
+                                       if k in ("params", "buffers", "macs")}
+            models.append(d)
+        return {"batch": self.batch, "dtype": self.dtype, "models": models}
+
+
+def _output_rf(graph: Graph) -> Any:
+    from ..errors import CnnirError
+
+    try:
+        get_pass("receptive-field").run(graph)
+    except CnnirError:  # an op without an RF rule: the row says so, nothing is guessed
+        return None
+    return graph.meta(graph.outputs[0]).get("rf") if graph.outputs else None
 
 
 def compare_models(graphs: list[Graph], dtype: str = "float32", batch: int = 1) -> Models:
-    """Measure each graph (shapes inferred) by the analysis passes."""
+    """Measure each graph (shapes inferred) by the analysis passes; its stages too."""
+    figures = [measure(g, dtype, batch) for g in graphs]
+    split = [stages(g) for g in graphs]
     return Models([g.name for g in graphs], [tuple(g.input_shape) for g in graphs],
-                  [measure(g, dtype, batch) for g in graphs], batch, dtype)
+                  figures, batch, dtype, rfs=[_output_rf(g) for g in graphs],
+                  stages=[s for s, _ in split], rests=[r for _, r in split])
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _stage_rows(m: Models, exact: bool) -> list[tuple[str, list[str]]]:
+    """(metric id, cells): per stage position a name row, then params and MACs (and
+    the output), then the layers outside every stage.  ``exact``: plain integers."""
+    def num(metric: str, v: int) -> str:
+        return str(v) if exact else _fmt(metric, v)
+
+    rows: list[tuple[str, list[str]]] = []
+    if not any(m.stages):
+        return rows
+    rows.append(("stages", [str(len(st)) for st in m.stages]))
+    for i in range(max(len(st) for st in m.stages)):
+        at = [st[i] if i < len(st) else None for st in m.stages]
+        rows.append((f"stage{i + 1}", [s.name if s else "" for s in at]))
+        rows.append((f"stage{i + 1}.params", [num("params", s.params) if s else "" for s in at]))
+        rows.append((f"stage{i + 1}.macs", [num("macs", s.macs) if s else "" for s in at]))
+        rows.append((f"stage{i + 1}.output", [_shape_text(s.output) if s else "" for s in at]))
+    rows.append(("outside.params", [num("params", r.params) for r in m.rests]))
+    rows.append(("outside.macs", [num("macs", r.macs) for r in m.rests]))
+    return rows
+
+
+def _stage_label(metric: str) -> str:
+    """``stage2`` -> ``stage 2``, ``stage2.params`` -> ``  params``."""
+    if metric == "stages":
+        return "stages"
+    head, _, what = metric.partition(".")
+    if head == "outside":
+        return f"outside stages: {METRICS[what][0]}"
+    return f"  {METRICS[what][0]}" if what in METRICS else (
+        "  output" if what == "output" else f"stage {head[len('stage'):]}")
 
 
 def _model_rows(m: Models) -> list[list[str]]:
     rows = [["input", *("x".join(map(str, i)) for i in m.inputs)]]
     rows += [[METRICS[k][0], *(_fmt(k, f[k]) for f in m.figures)] for k in METRICS]
+    if m.rfs:
+        rows.append(["RF (output)", *(str(rf) if rf is not None else "n/a" for rf in m.rfs)])
+    rows += [[_stage_label(k), *cells] for k, cells in _stage_rows(m, exact=False)]
     return rows
 
 
@@ -257,9 +383,11 @@ def _models_table(m: Models) -> str:
 
 
 def _models_csv(m: Models) -> str:
+    rf = [["rf", *(str(r) if r is not None else "" for r in m.rfs)]] if m.rfs else []
     return csv_text([["metric", *m.names],
                      ["input", *("x".join(map(str, i)) for i in m.inputs)],
-                     *([k, *(f[k] for f in m.figures)] for k in METRICS)])
+                     *([k, *(f[k] for f in m.figures)] for k in METRICS),
+                     *rf, *([k, *cells] for k, cells in _stage_rows(m, exact=True))])
 
 
 def _models_md(m: Models) -> str:
@@ -276,8 +404,11 @@ def _models_latex(m: Models) -> str:
     body = [r"\begin{table}", r"\centering", rf"\caption{{{tex_escape(_model_title(m))}}}",
             rf"\begin{{tabular}}{{{tex_spec(right)}}}", r"\toprule",
             tex_row(tex_escape(h) for h in ["metric", *m.names]), r"\midrule"]
-    body += [tex_row(tex_escape(c).replace("x", r"$\times$") if i == 0 and j else
-                     tex_escape(c) for j, c in enumerate(row))
+    shapes = {0} | {i for i, row in enumerate(_model_rows(m))
+                    if row[0] == "  output" or row[0] == "RF (output)"}
+    body += [tex_row((tex_escape(c).replace("x", r"$\times$") if i in shapes and j else
+                      tex_escape(c).replace("  ", r"\quad ", 1) if j == 0 else tex_escape(c))
+                     for j, c in enumerate(row))
              for i, row in enumerate(_model_rows(m))]
     body += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return tex_document(["booktabs"], body, m.standalone)
@@ -301,5 +432,5 @@ def render(c: Comparison, fmt: str = "table") -> str:
     return RENDERERS[fmt](c)
 
 
-__all__ = ["METRICS", "Comparison", "Models", "measure", "compare", "compare_models",
-           "render"]
+__all__ = ["METRICS", "Comparison", "Models", "Stage", "stages", "stage_of", "measure",
+           "compare", "compare_models", "render"]

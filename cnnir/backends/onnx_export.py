@@ -3,7 +3,8 @@
 :func:`to_onnx` emits one ONNX node per IR node (named like the IR node, its output
 tensor too), the DSL ``file:line`` and source text in each node's ``doc_string``,
 the weights as initializers (``"<node>.weight"``, ``"<node>.bias"``...), a dynamic
-(``N``) or fixed batch axis, and model metadata (cnnir version, source, model name).
+(``N``) or fixed batch axis, and model metadata (cnnir version, source, model name,
+and the blocks' kinds and repeats as ``cnnir_blocks`` for the ONNX frontend).
 
 The driver: this module walks the graph (topological order), resolves the weights,
 asks each node's rule in :mod:`cnnir.backends.onnx_export_rules` (``EXPORT``, one
@@ -126,13 +127,37 @@ def to_onnx(graph: Graph, weights: Any = None, seed: int = 0, batch: int | str =
     model.producer_version = __version__
     model.doc_string = (f"{graph.name}, compiled by cnnir {__version__}"
                         + (f" from {graph.source}" if graph.source else ""))
-    helper.set_model_props(model, {
+    props = {
         "cnnir_version": __version__,
         "source": graph.source or "",
         "model": graph.name,
         "input_shape": "x".join(str(d) for d in graph.input_shape),
-    })
+    }
+    if graph.blocks:
+        props[BLOCKS_KEY] = blocks_json(graph)
+    helper.set_model_props(model, props)
     return model
+
+
+#: model metadata key of the block structure (read back by the ONNX frontend)
+BLOCKS_KEY = "cnnir_blocks"
+
+
+def blocks_json(graph: Any) -> str:
+    """``graph.blocks`` as JSON for the model's metadata: a list of
+    ``{"scope": "layer1/basic2", "kind": "basic", "repeat": [group, index, count]}``
+    (``repeat`` only for blocks made by ``repeat``).  Node names already carry the
+    scopes (``layer1/basic2/conv1``); this keeps what names cannot: each block's
+    kind (the ``@block`` function or ``scope``) and its place in a repeat."""
+    import json
+
+    out = []
+    for scope, info in graph.blocks.items():
+        entry: dict[str, Any] = {"scope": "/".join(scope), "kind": info.kind}
+        if info.repeat is not None:
+            entry["repeat"] = list(info.repeat)
+        out.append(entry)
+    return json.dumps(out, separators=(",", ":"))
 
 
 def tensor_bytes(model: onnx.ModelProto) -> int:

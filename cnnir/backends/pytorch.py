@@ -54,6 +54,7 @@ from ..weights import BUFFER_NAMES, check_size, ensure_weights, param_shapes
 from .pytorch_source import class_name, to_source
 from .torch_plan import HELPERS, Call, Plan, Ref
 from .torch_rules import make_plan
+from .torchvision_names import torchvision_paths
 
 #: ``to_module`` modes: seeded torchvision-like or random weights (see
 #: :func:`cnnir.weights.init_weights`), or allocated and left uninitialised
@@ -268,21 +269,29 @@ def state_dict_to_weights(graph: Graph, state: dict[str, Any], source: str = "st
                           ) -> dict[str, dict[str, np.ndarray]]:
     """A ``state_dict`` (from ``to_module`` or ``to_source``'s class) as IR weights.
 
-    Every key and shape is checked; a missing or unexpected key or a wrong shape
-    raises :class:`~cnnir.errors.BackendError` listing them.  BatchNorm's
-    ``num_batches_tracked`` may be present or not.
+    For a zoo model that mirrors torchvision (:mod:`cnnir.backends.torchvision_names`)
+    torchvision's own ``state_dict`` (``layer1.0.conv1.weight``) is read too: the
+    key style is detected (the one more of the keys belong to) and the whole file
+    is then checked in that style.  Every key and shape is checked; a missing or
+    unexpected key or a wrong shape raises :class:`~cnnir.errors.BackendError`
+    listing them.  BatchNorm's ``num_batches_tracked`` may be present or not.
     """
     plan = make_plan(graph)
+    paths = plan.paths
+    tv = torchvision_paths(graph, paths)
+    if tv is not None and _key_style(graph, paths, tv, state) == "torchvision":
+        paths = {**paths, **tv}
     expected: dict[str, tuple[str, str, tuple[int, ...]]] = {}
     optional = set()
     for step in plan.steps:
         if step.path is None:
             continue
+        path = paths[step.node]
         shapes = param_shapes(graph, step.node)
         for key, shape in shapes.items():
-            expected[f"{step.path}.{key}"] = (step.node, key, shape)
+            expected[f"{path}.{key}"] = (step.node, key, shape)
         if "running_mean" in shapes:
-            optional.add(f"{step.path}.num_batches_tracked")
+            optional.add(f"{path}.num_batches_tracked")
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected and k not in optional]
     wrong = []
@@ -306,6 +315,39 @@ def state_dict_to_weights(graph: Graph, state: dict[str, Any], source: str = "st
         if not torch.is_floating_point(t):
             raise BackendError(f"{source}: {k} holds {t.dtype} values, expected floats")
         out.setdefault(node, {})[key] = t.detach().to("cpu", torch.float32).numpy().copy()
+    return out
+
+
+def _key_style(graph: Graph, paths: dict[str, str], tv: dict[str, str],
+               state: dict[str, Any]) -> str:
+    """``"torchvision"`` when more of ``state``'s keys are torchvision's names than
+    cnnir's (ties: cnnir's)."""
+    def keys(p: dict[str, str]) -> set[str]:
+        return {f"{p[n]}.{k}" for n in tv for k in param_shapes(graph, n)}
+
+    ours = len(keys(paths) & set(state))
+    theirs = len(keys(tv) & set(state))
+    return "torchvision" if theirs > ours else "cnnir"
+
+
+def torchvision_state_dict(graph: Graph, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` (the ``state_dict`` of :func:`to_module`'s module, or of the class
+    :func:`to_source` writes) under torchvision's key names, ready for
+    ``torchvision.models.<name>().load_state_dict``; BatchNorm's
+    ``num_batches_tracked`` is renamed with its layer.  Raises
+    :class:`~cnnir.errors.BackendError` for a model without torchvision names."""
+    paths = make_plan(graph).paths
+    tv = torchvision_paths(graph, paths)
+    if tv is None:
+        raise BackendError(f"model '{graph.name}' has no torchvision names (only the zoo "
+                           f"models that mirror torchvision have them)")
+    rename = {paths[n]: p for n, p in tv.items()}
+    out = {}
+    for key, value in state.items():
+        path, _, leaf = key.rpartition(".")
+        if path not in rename:
+            raise BackendError(f"'{key}' is not a weight of model '{graph.name}'")
+        out[f"{rename[path]}.{leaf}"] = value
     return out
 
 
@@ -350,5 +392,6 @@ def layer_outputs(module: fx.GraphModule, *inputs: torch.Tensor, clone: bool = T
 
 
 __all__ = ["to_module", "to_source", "weights_from_module", "state_dict_to_weights",
+           "torchvision_state_dict",
            "expected_state_dict", "load_state_dict_file", "layer_outputs",
            "MODES"]

@@ -43,6 +43,7 @@ JSON, whose layout is fixed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,10 @@ class Row:
     other_ops: int = 0
     activation_bytes: int = 0
     param_bytes: int = 0
+    #: the layer's op and its input channels, for the words of a paper table
+    #: (:func:`op_words`); None for a block
+    layer_op: Any = field(default=None, repr=False, compare=False)
+    in_channels: int | None = field(default=None, repr=False, compare=False)
 
     def add(self, meta: dict[str, Any]) -> None:
         p, c, m = meta["params"], meta["cost"], meta["memory"]
@@ -215,9 +220,12 @@ def build_report(graph: Graph, dtype: str = "float32", batch: int = 1,
             if len(scope) >= depth:
                 continue
         op, loc = v.op, v.loc
+        ins = v.inputs
+        first = graph.meta(ins[0]).get("shape") if ins else None
         row = Row(name=n, op=op.kind, attrs=op.attrs(), scope=scope,
                   loc=str(loc) if loc else "", output_shape=meta["shape"], rf=meta["rf"],
-                  indent=len(scope) if depth is not None else 0)
+                  indent=len(scope) if depth is not None else 0, layer_op=op,
+                  in_channels=first[0] if first else None)
         row.add(meta)
         rows.append(row)
     return Report(model=graph.name, input=tuple(graph.input_shape), batch=batch, dtype=dtype,
@@ -508,6 +516,26 @@ def _tex_cell(col: str, text: str) -> str:
     return out
 
 
+def op_words(row: Row) -> str:
+    """What a paper table's op column says: a layer's words as the diagrams write
+    them (``conv 3×3/2``, ``global avg pool``, ``BN``, ``FC``), a block's kind in
+    words (``inverted residual``; a plain ``scope`` block: its own name without the
+    number, ``layer1`` -> ``layer``)."""
+    if row.layer_op is None:
+        kind = row.op[len("block:"):] if row.op.startswith("block:") else row.op
+        if kind == "scope":
+            leaf = row.name.rsplit("/", 1)[-1]
+            kind = re.sub(r"[_\-]?\d+$", "", leaf) or leaf
+        return kind.replace("_", " ")
+    from .dot import op_title  # the diagram's words; imported only for paper tables
+
+    return op_title(row.layer_op, "standard", row.in_channels).replace("_", " ")
+
+
+def _tex_words(text: str) -> str:
+    return tex_escape(text).replace("×", r"$\times$")
+
+
 def render_latex(report: Report, columns: list[str]) -> str:
     shape = _pair_text(report.input)  # the caption writes 3$\times$224$\times$224 as the cells
     caption = tex_escape(_title(report)).replace(shape, _tex_cell("output", shape), 1)
@@ -524,12 +552,16 @@ def render_latex(report: Report, columns: list[str]) -> str:
         r"\bottomrule",
         r"\endlastfoot",
     ]
+    op_col = columns.index("op") if "op" in columns else None
     for r, cells in zip(report.rows, _cells(report, columns, r"\quad ", _tex_cell)):
+        if op_col is not None:
+            cells[op_col] = _tex_words(op_words(r))
         body.append(tex_row(rf"\textbf{{{c}}}" if c and r.is_block else c for c in cells))
     body.append(r"\midrule")
     body.append(tex_row(tex_escape(c) for c in _total_cells(report, columns, _human_total)))
     body += [r"\end{longtable}", "}"]
-    body.extend(tex_escape(s) + r"\par" for s in _summary(report))
+    body.extend(tex_escape(s).replace(" 2 x MACs", r" 2 $\times$ MACs") + r"\par"
+                for s in _summary(report))
     return tex_document(["booktabs", "longtable"], body, report.standalone)
 
 

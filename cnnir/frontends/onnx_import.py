@@ -33,7 +33,8 @@ from node names and, for files written by the dynamo exporter, from its
 ``pkg.torch.onnx.name_scopes`` metadata (see :mod:`cnnir.frontends.importing`
 for the naming rules: ``/layer1/layer1.0/conv1/Conv`` -> ``layer1/0/conv1``).
 Every node's location is the file (``SourceLoc(path, 0)``); messages name the
-ONNX node.
+ONNX node.  A file cnnir wrote also carries its blocks' kinds and repeats
+(``cnnir_blocks`` metadata), restored here: the round trip reports the DSL's blocks.
 
 This module reads the file, orders and checks the graph, evaluates constants and
 drives the conversion; the per-operator rules are :mod:`cnnir.frontends.onnx_rules`,
@@ -187,7 +188,41 @@ class _Converter(NodeContext):
             outs.append(int(v))
         if not outs:
             raise FrontendError("the model has no outputs", loc=self.loc)
+        self._read_blocks()
         return self.imp.build(outs, source=self.path)
+
+    def _read_blocks(self) -> None:
+        """Block kinds and repeats from a cnnir-written file's ``cnnir_blocks``
+        metadata (see :func:`cnnir.backends.onnx_export.blocks_json`), so that a
+        round trip reports the DSL's block rows (``block:scope``, ``basic x 2``)
+        instead of kinds guessed from the scope names."""
+        import json
+
+        text = next((p.value for p in self.model.metadata_props if p.key == "cnnir_blocks"),
+                    None)
+        if text is None:
+            return
+        bad = FrontendError("model metadata 'cnnir_blocks' is not the list of blocks cnnir "
+                            "writes ({\"scope\": ..., \"kind\": ..., \"repeat\": ...})",
+                            loc=self.loc)
+        try:
+            entries = json.loads(text)
+        except ValueError:
+            raise bad from None
+        if not isinstance(entries, list):
+            raise bad
+        for e in entries:
+            if not (isinstance(e, dict) and isinstance(e.get("scope"), str)
+                    and isinstance(e.get("kind"), str)):
+                raise bad
+            scope = tuple(sanitize(c) for c in e["scope"].split("/") if c)
+            self.imp.classes[scope] = e["kind"]
+            rep = e.get("repeat")
+            if rep is not None:
+                if not (isinstance(rep, list) and len(rep) == 3
+                        and all(isinstance(v, int) for v in rep)):
+                    raise bad
+                self.imp.repeats[scope] = (rep[0], rep[1], rep[2])
 
     def _topo_order(self, known: set[str]) -> list[Any]:
         """Nodes in dependency order; a cycle or a tensor nobody produces is an error."""
