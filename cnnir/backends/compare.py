@@ -229,11 +229,16 @@ class Stage:
 
 
 def stage_of(graph: Graph, scope: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The stage a layer of ``scope`` belongs to: its top-level block (None: a layer
-    outside every block, such as the input or a classifier written at top level).
-    The one place that decides what a stage is, so an explicit stage on the blocks
-    can refine it later."""
-    return scope[:1] or None
+    """The stage a layer of ``scope`` belongs to: the ``stage`` its top-level block
+    was built in (DSL ``with stage(...)``: GoogLeNet's ``inception4`` holds 4a..4e),
+    else the top-level block itself (None: a layer outside every block, such as the
+    input or a classifier written at top level).  The one place that decides it."""
+    if not scope:
+        return None
+    info = graph.blocks.get(scope[:1])
+    if info is not None and info.stage:
+        return (info.stage,)
+    return scope[:1]
 
 
 def stages(graph: Graph) -> tuple[list[Stage], Stage]:
@@ -255,7 +260,9 @@ def stages(graph: Graph) -> tuple[list[Stage], Stage]:
         if key is None:
             continue
         info = graph.blocks.get(key)
-        out.append(Stage("/".join(key), info.kind if info is not None else "scope",
+        is_stage = info is None and any(b.stage == key[0] for b in graph.blocks.values())
+        out.append(Stage("/".join(key), "stage" if is_stage else
+                         info.kind if info is not None else "scope",
                          params, buffers, macs, shape))
     rest = acc.get(None, [0, 0, 0, ()])
     return out, Stage("", "", rest[0], rest[1], rest[2], tuple(rest[3]))
