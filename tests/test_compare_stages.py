@@ -110,3 +110,21 @@ def test_zoo_models_side_by_side(capsys):
     measure(g)
     st, rest = stages(g)
     assert [s.name for s in st] == ["stem", *(f"stage{i}" for i in range(1, 8)), "head"]
+
+
+def test_a_dsl_stage_groups_its_blocks_in_compare():
+    """GoogLeNet's ``with stage("inception4")`` holds inception_4a..4e: one row, whose
+    params are the five modules' (from their own block rows), kind ``stage``."""
+    g = load("googlenet")
+    measure(g)
+    st, rest = stages(g)
+    assert [(s.name, s.kind) for s in st] == [
+        ("stem", "scope"), ("inception3", "stage"), ("inception4", "stage"),
+        ("inception5", "stage")]
+    per_module = {}
+    for v in g.walk():
+        if v.scope[:1] and v.scope[0].startswith("inception_4"):
+            per_module[v.scope[0]] = per_module.get(v.scope[0], 0) + v.meta["params"]["params"]
+    assert sorted(per_module) == [f"inception_4{c}" for c in "abcde"]
+    assert st[2].params == sum(per_module.values()) and st[2].output == (832, 14, 14)
+    assert sum(s.params for s in st) + rest.params == measure(g)["params"]
