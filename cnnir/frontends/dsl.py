@@ -51,10 +51,32 @@ _PKG_DIR = os.path.dirname(os.path.dirname(_THIS_FILE))
 _SKIP = {_THIS_FILE, os.path.normcase(os.path.abspath(contextlib.__file__))}
 
 
+#: code filename -> whether its frames are skipped (asked for every layer: cached)
+_SKIPPED: dict[str, bool] = {}
+
+
+def _skipped(filename: str) -> bool:
+    skip = _SKIPPED.get(filename)
+    if skip is None:
+        skip = _SKIPPED[filename] = os.path.normcase(os.path.abspath(filename)) in _SKIP
+    return skip
+
+
 def _caller_loc() -> SourceLoc:
-    """file:line of the first frame outside this module (the user's call)."""
+    """file:line of the first frame outside this module (the user's call).
+
+    Recorded for every layer, so it is cheap: a walk up the frames with the skip
+    decision and the displayed path cached per file (the working directory is part
+    of the latter's key)."""
     f = sys._getframe(1)
-    while f is not None and os.path.normcase(os.path.abspath(f.f_code.co_filename)) in _SKIP:
+    skipped = _SKIPPED
+    while f is not None:
+        name = f.f_code.co_filename
+        skip = skipped.get(name)
+        if skip is None:
+            skip = _skipped(name)
+        if not skip:
+            break
         f = f.f_back  # type: ignore[assignment]
     if f is None:  # pragma: no cover
         return SourceLoc("<unknown>", 0)
@@ -98,21 +120,38 @@ class _Builder:
         self.open = True
         #: output shapes of the layers so far, inferred on demand (``split``, ``crop_to``)
         self.shapes: dict[str, O.TensorShape] = {}
+        #: ``scope`` as a tuple and as a name prefix (``"layer1/unit2/"``), made once
+        #: per scope rather than once per layer
+        self._scope_cache: tuple[list[str], tuple[str, ...], str] = ([], (), "")
+
+    def scope_key(self) -> tuple[str, ...]:
+        """``tuple(self.scope)``, cached while the scope stays the same."""
+        return self._scope_parts()[0]
+
+    def _scope_parts(self) -> tuple[tuple[str, ...], str]:
+        shown, key, prefix = self._scope_cache
+        if shown != self.scope:
+            key = tuple(self.scope)
+            prefix = "".join(f"{s}/" for s in key)
+            self._scope_cache = (list(key), key, prefix)
+        return key, prefix
 
     def next_index(self, prefix: str) -> int:
-        key = (tuple(self.scope), prefix)
-        self._counters[key] = self._counters.get(key, 0) + 1
-        return self._counters[key]
+        key = (self.scope_key(), prefix)
+        count = self._counters.get(key, 0) + 1
+        self._counters[key] = count
+        return count
 
     def layer_name(self, prefix: str, name: str | None, loc: SourceLoc) -> str:
+        at = self._scope_parts()[1]
         if name is not None:
             _check_name(name, loc)
             local = name
         else:
             local = f"{prefix}{self.next_index(prefix)}"
-            while "/".join((*self.scope, local)) in self.graph:
+            while at + local in self.graph:
                 local = f"{prefix}{self.next_index(prefix)}"
-        full = "/".join((*self.scope, local))
+        full = at + local
         if full in self.graph:
             raise DslError(f"a layer named '{full}' already exists; pick another name=",
                            loc=loc, node=full)
@@ -395,7 +434,9 @@ def _shape_of(t: Tensor, loc: SourceLoc) -> O.TensorShape:
 def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
                inputs: list[Any]) -> Tensor:
     loc = _caller_loc()
-    b = _current(f"layer '{prefix.rstrip('_')}'", loc)
+    if not _BUILDERS:
+        _current(f"layer '{prefix.rstrip('_')}'", loc)  # raises
+    b = _BUILDERS[-1]
     for t in inputs:
         if not isinstance(t, Tensor):
             raise DslError(f"{prefix.rstrip('_')}: expected a cnnir Tensor, got "
@@ -412,7 +453,7 @@ def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
     except CnnirError as exc:
         kind = _METHOD_NAMES.get(prefix, prefix.rstrip("_"))
         raise DslError(f"{kind} '{full}': {exc.msg}", loc=loc, node=full) from None
-    b.graph.add(full, op, [t.name for t in inputs], loc, tuple(b.scope))
+    b.graph.add(full, op, [t.name for t in inputs], loc, b.scope_key())
     return Tensor(b, full)
 
 
