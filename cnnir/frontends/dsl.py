@@ -113,37 +113,32 @@ class _Builder:
 
     def __init__(self, name: str) -> None:
         self.graph = Graph(name)
-        self.scope: list[str] = []
+        #: the open scopes, outermost first, and the same as a name prefix
+        #: (``"layer1/unit2/"``): both change only in :meth:`push` and :meth:`pop`
+        self.scope: tuple[str, ...] = ()
+        self.prefix = ""
         self._counters: dict[tuple[tuple[str, ...], str], int] = {}
         self.pending_repeat: tuple[int, int, int] | None = None
         self.next_group = 0
         self.open = True
         #: output shapes of the layers so far, inferred on demand (``split``, ``crop_to``)
         self.shapes: dict[str, O.TensorShape] = {}
-        #: ``scope`` as a tuple and as a name prefix (``"layer1/unit2/"``), made once
-        #: per scope rather than once per layer
-        self._scope_cache: tuple[list[str], tuple[str, ...], str] = ([], (), "")
+    def push(self, local: str) -> None:
+        self.scope = (*self.scope, local)
+        self.prefix = f"{self.prefix}{local}/"
 
-    def scope_key(self) -> tuple[str, ...]:
-        """``tuple(self.scope)``, cached while the scope stays the same."""
-        return self._scope_parts()[0]
-
-    def _scope_parts(self) -> tuple[tuple[str, ...], str]:
-        shown, key, prefix = self._scope_cache
-        if shown != self.scope:
-            key = tuple(self.scope)
-            prefix = "".join(f"{s}/" for s in key)
-            self._scope_cache = (list(key), key, prefix)
-        return key, prefix
+    def pop(self) -> None:
+        self.scope = self.scope[:-1]
+        self.prefix = "".join(f"{s}/" for s in self.scope)
 
     def next_index(self, prefix: str) -> int:
-        key = (self.scope_key(), prefix)
+        key = (self.scope, prefix)
         count = self._counters.get(key, 0) + 1
         self._counters[key] = count
         return count
 
     def layer_name(self, prefix: str, name: str | None, loc: SourceLoc) -> str:
-        at = self._scope_parts()[1]
+        at = self.prefix
         if name is not None:
             _check_name(name, loc)
             local = name
@@ -453,7 +448,7 @@ def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
     except CnnirError as exc:
         kind = _METHOD_NAMES.get(prefix, prefix.rstrip("_"))
         raise DslError(f"{kind} '{full}': {exc.msg}", loc=loc, node=full) from None
-    b.graph.add(full, op, [t.name for t in inputs], loc, b.scope_key())
+    b.graph.add(full, op, [t.name for t in inputs], loc, b.scope)
     return Tensor(b, full)
 
 
@@ -497,7 +492,7 @@ def _open_scope(b: _Builder, local: str, info: BlockInfo) -> tuple[str, ...]:
         raise DslError(f"a block named '{'/'.join(path)}' already exists; pick another name=",
                        loc=info.loc)
     b.graph.blocks[path] = info
-    b.scope.append(local)
+    b.push(local)
     return path
 
 
@@ -511,7 +506,7 @@ def scope(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        b.scope.pop()
+        b.pop()
 
 
 def block(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -540,7 +535,7 @@ def block(fn: Callable[..., Any]) -> Callable[..., Any]:
             out = _call_user(fn, args, kwargs, f"block '{fn.__name__}'", loc,
                              extra=("name",))
         finally:
-            b.scope.pop()
+            b.pop()
         _check_result(out, f"block '{fn.__name__}'", def_loc)
         return out
 
