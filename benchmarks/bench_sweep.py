@@ -119,15 +119,20 @@ def main() -> None:
     gc.collect()
     clusters = {n: cluster(n) for n in (1, 2)}
     secs = {1: 0.0, 2: 0.0}
+    cpu = {1: 0.0, 2: 0.0}  # CPU seconds the workers spent, all together
     rows: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     try:
         print(f"{len(variants)} variants in {len(slices)} slices; {load()}")
         for i, part in enumerate(slices):
             for n in (1, 2) if i % 2 == 0 else (2, 1):
-                s, r = run_part(clusters[n][1], part)
+                client = clusters[n][1]
+                before = worker_cpu(client)
+                s, r = run_part(client, part)
+                cpu[n] += worker_cpu(client) - before
                 secs[n] += s
                 rows[n] += r
     finally:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
         for cl, client in clusters.values():
             client.close()
             cl.close()
@@ -138,9 +143,20 @@ def main() -> None:
         rate = len(rows[n]) / secs[n]
         print(
             f"{n} worker(s): {len(rows[n])} variants ({failed} invalid) in {secs[n]:.1f} s "
-            f"= {rate:.1f} variants/s, {rate / n:.1f} /s/core, speed-up {rate / base:.2f}x"
+            f"= {rate:.1f} variants/s, {rate / n:.1f} /s/core, speed-up {rate / base:.2f}x; "
+            f"{len(rows[n]) / cpu[n]:.1f} variants per worker CPU second"
         )
+    print(
+        f"parallel efficiency from the workers' CPU time (1.00: two workers do the work of "
+        f"one in half the time when they get two cores): "
+        f"{(len(rows[2]) / cpu[2]) / (len(rows[1]) / cpu[1]):.2f}"
+    )
     print(f"{same}; {load()}")
+
+
+def worker_cpu(client: Any) -> float:
+    """CPU seconds the client's workers have used so far, summed."""
+    return sum(client.run(time.process_time).values())
 
 
 def run_part(client: Any, part: list[dict[str, Any]]) -> tuple[float, list[dict[str, Any]]]:
