@@ -1,4 +1,4 @@
-"""The IR: a layer graph over one ``networkx.MultiDiGraph``.
+"""The IR: a layer graph, a multigraph of named nodes (networkx on demand).
 
 * One node per layer, keyed by a unique hierarchical name built from DSL scopes
   (``"inception_3a/conv3"``).  Node attributes: ``op`` (a frozen dataclass from
