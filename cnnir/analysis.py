@@ -84,7 +84,7 @@ def analyze(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
     macs = CountMacs(batch=batch)
     macs.run(graph)
     mem = Memory(dtype=dtype, batch=batch)
-    mem.run(graph)
+    mem.run(graph, params_fresh=True)
     rf = ReceptiveField()
     rf.run(graph)
     return Analysis(

@@ -1,4 +1,4 @@
-"""The IR: a layer graph over one ``networkx.MultiDiGraph``.
+"""The IR: a layer graph, a multigraph of named nodes (networkx on demand).
 
 * One node per layer, keyed by a unique hierarchical name built from DSL scopes
   (``"inception_3a/conv3"``).  Node attributes: ``op`` (a frozen dataclass from
@@ -10,9 +10,12 @@
 * Edges go producer -> consumer and are keyed by the input position (``port``).
   A multigraph, not a plain ``DiGraph``, because one tensor may feed two ports of
   the same node (``x + x``), which a ``DiGraph`` cannot hold.
-* ``graph.nx`` is a read-only view for users who want networkx algorithms;
-  mutation goes through :class:`Graph` so the ordered ``inputs`` tuple and the
-  edges never disagree.
+* ``graph.nx`` is a read-only view for users who want networkx algorithms, built
+  on first use (and again after a change); mutation goes through :class:`Graph`
+  so the ordered ``inputs`` tuple and the edges never disagree.  The graph itself
+  is plain dicts (node attributes, and each node's users in order): building and
+  walking one does not go through networkx, which the sweep's costing of
+  thousands of variants would pay for on every layer.
 * ``graph.blocks`` describes every scope (the ``@block`` function it came from
   and, for ``repeat``, its group and index), for reports and diagrams.
 * ``graph.weights`` optionally maps node names to named numpy arrays
@@ -27,12 +30,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from .errors import CnnirError
 from .ops import Input, Op, TensorShape
 
 if TYPE_CHECKING:  # the shortcuts below return the API's objects
+    import networkx as nx
+
     from .api import Analysis, Diagram, Report, RunResult
 
 
@@ -89,7 +92,11 @@ class Graph:
 
     def __init__(self, name: str = "model") -> None:
         self.name = name
-        self._g = nx.MultiDiGraph()
+        #: node name -> attributes (op, loc, scope, inputs, meta), in insertion order
+        self._nodes: dict[str, dict[str, Any]] = {}
+        #: node name -> its users, each once, in the order their edges were made
+        self._succ: dict[str, dict[str, None]] = {}
+        self._nx: nx.MultiDiGraph | None = None
         self.outputs: list[str] = []
         self.blocks: dict[tuple[str, ...], BlockInfo] = {}
         self.weights: dict[str, dict[str, Any]] | None = None
@@ -109,40 +116,43 @@ class Graph:
         scope: tuple[str, ...] = (),
     ) -> str:
         """Add a node fed by ``inputs`` (in port order) and return its name."""
-        if name in self._g:
+        nodes = self._nodes
+        if name in nodes:
             raise CnnirError(f"duplicate node name {name!r}", loc=loc, node=name)
         inputs = tuple(inputs)
+        succ = self._succ
         for src in inputs:
-            if src not in self._g:
+            if src not in nodes:
                 raise CnnirError(f"node {name!r} reads unknown node {src!r}", loc=loc, node=name)
-        self._g.add_node(name, op=op, loc=loc, scope=tuple(scope), inputs=inputs, meta={})
-        for port, src in enumerate(inputs):
-            self._g.add_edge(src, name, key=port, port=port)
-        self._order = self._walk = None
+        nodes[name] = {"op": op, "loc": loc, "scope": tuple(scope), "inputs": inputs, "meta": {}}
+        succ[name] = {}
+        for src in inputs:
+            succ[src][name] = None
+        self._order = self._walk = self._nx = None
         return name
 
     def unique_name(self, base: str) -> str:
         """``base`` if free, else ``base_2``, ``base_3``..."""
-        if base not in self._g:
+        if base not in self._nodes:
             return base
         i = 2
-        while f"{base}_{i}" in self._g:
+        while f"{base}_{i}" in self._nodes:
             i += 1
         return f"{base}_{i}"
 
     def set_inputs(self, name: str, inputs: Iterable[str]) -> None:
         """Rewire ``name`` to read ``inputs`` (in port order)."""
-        self._attrs(name)
+        d = self._attrs(name)
         inputs = tuple(inputs)
         for src in inputs:
-            if src not in self._g:
+            if src not in self._nodes:
                 raise CnnirError(f"node {name!r} reads unknown node {src!r}", node=name)
-        for u, _, k in list(self._g.in_edges(name, keys=True)):
-            self._g.remove_edge(u, name, key=k)
-        for port, src in enumerate(inputs):
-            self._g.add_edge(src, name, key=port, port=port)
-        self._g.nodes[name]["inputs"] = inputs
-        self._order = self._walk = None
+        for src in d["inputs"]:  # the edges go, then come back in port order
+            self._succ[src].pop(name, None)
+        for src in inputs:
+            self._succ[src][name] = None
+        d["inputs"] = inputs
+        self._order = self._walk = self._nx = None
 
     def replace_uses(self, old: str, new: str, exclude: Iterable[str] = ()) -> None:
         """Make every user of ``old`` (but ``exclude``) read ``new``; outputs follow."""
@@ -155,7 +165,7 @@ class Graph:
 
     def set_op(self, name: str, op: Op) -> None:
         self._attrs(name)["op"] = op
-        self._walk = None
+        self._walk = self._nx = None
 
     def remove(self, name: str) -> None:
         """Remove a node; it must have no users and not be an output."""
@@ -163,23 +173,42 @@ class Graph:
             raise CnnirError(f"cannot remove {name!r}: it still has users", node=name)
         if name in self.outputs:
             raise CnnirError(f"cannot remove {name!r}: it is a graph output", node=name)
-        self._g.remove_node(name)
+        for src in self._nodes[name]["inputs"]:
+            self._succ[src].pop(name, None)
+        del self._nodes[name], self._succ[name]
         if self.weights is not None:
             self.weights.pop(name, None)
-        self._order = self._walk = None
+        self._order = self._walk = self._nx = None
 
     # ------------------------------------------------------------------ access
 
     @property
     def nx(self) -> nx.MultiDiGraph:
-        """A read-only networkx view of the graph."""
-        return self._g.copy(as_view=True)
+        """A read-only networkx view of the graph: a ``MultiDiGraph`` whose nodes carry
+        ``op``, ``loc``, ``scope``, ``inputs`` and ``meta`` (the node's own ``meta``
+        dict) and whose edges, producer -> consumer, are keyed by the input ``port``.
+        Built when first asked for after a change; a view taken before a change does
+        not follow it."""
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph()
+            nodes = self._nodes
+            for n, d in nodes.items():
+                g.add_node(n, **d)
+            for u, users in self._succ.items():  # each node's users in their order
+                for v in users:
+                    for port, src in enumerate(nodes[v]["inputs"]):
+                        if src == u:
+                            g.add_edge(u, v, key=port, port=port)
+            self._nx = g
+        return self._nx.copy(as_view=True)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._g
+        return name in self._nodes
 
     def __len__(self) -> int:
-        return self._g.number_of_nodes()
+        return len(self._nodes)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.nodes())
@@ -187,17 +216,36 @@ class Graph:
     def nodes(self) -> list[str]:
         """Node names in a deterministic topological order (cached)."""
         if self._order is None:
-            try:
-                # insertion order wherever it is a valid order (DSL programs build
-                # layers in order), so printer output reads like the source
-                index = {n: i for i, n in enumerate(self._g.nodes)}
-                self._order = list(
-                    nx.lexicographical_topological_sort(self._g, key=index.__getitem__))
-            except nx.NetworkXUnfeasible:
-                cycle = nx.find_cycle(self._g)
-                names = " -> ".join(str(e[0]) for e in cycle) + f" -> {cycle[0][0]}"
-                raise CnnirError(f"graph '{self.name}' has a cycle: {names}") from None
+            self._order = self._sort()
         return self._order
+
+    def _sort(self) -> list[str]:
+        """The lexicographical topological order by insertion index: insertion order
+        wherever it is a valid order (DSL programs build layers in order), so printer
+        output reads like the source.  When every node comes after its inputs (always,
+        until a node is rewired) that order is insertion order itself: the smallest
+        unplaced index always has its inputs placed, so one check over the edges
+        stands in for the sort."""
+        nodes = self._nodes
+        placed: set[str] = set()
+        in_order = True
+        for n, d in nodes.items():
+            if not placed.issuperset(d["inputs"]):
+                in_order = False
+                break
+            placed.add(n)
+        if in_order:
+            return list(nodes)
+        import networkx as nx
+
+        g = self.nx
+        index = {n: i for i, n in enumerate(nodes)}
+        try:
+            return list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = nx.find_cycle(g)
+            names = " -> ".join(str(e[0]) for e in cycle) + f" -> {cycle[0][0]}"
+            raise CnnirError(f"graph '{self.name}' has a cycle: {names}") from None
 
     def node(self, name: str) -> Node:
         d = self._attrs(name)
@@ -208,7 +256,7 @@ class Graph:
         until the graph changes).  What passes and backends iterate: ``node.meta`` is
         the node's own dict, so an analysis writes its results there."""
         if self._walk is None:
-            nodes = self._g.nodes
+            nodes = self._nodes
             views = []
             for n in self.nodes():
                 d = nodes[n]
@@ -218,7 +266,7 @@ class Graph:
 
     def _attrs(self, name: str) -> dict[str, Any]:
         try:
-            return self._g.nodes[name]
+            return self._nodes[name]
         except KeyError:
             raise CnnirError(f"no node named {name!r} in graph '{self.name}'") from None
 
@@ -240,7 +288,7 @@ class Graph:
     def users(self, name: str) -> list[str]:
         """Consumers of ``name``, each once, in insertion order."""
         self._attrs(name)
-        return list(dict.fromkeys(self._g.successors(name)))
+        return list(self._succ[name])
 
     def shape(self, name: str) -> TensorShape:
         """The inferred output shape; raises if shapes have not been inferred."""
@@ -273,7 +321,7 @@ class Graph:
         """A structural copy: same ops (immutable), fresh meta dicts, same weights."""
         g = Graph(self.name if name is None else name)
         for n in self.nodes():
-            d = self._g.nodes[n]
+            d = self._nodes[n]
             g.add(n, d["op"], d["inputs"], d["loc"], d["scope"])
         g.outputs = list(self.outputs)
         g.blocks = dict(self.blocks)
@@ -288,7 +336,7 @@ class Graph:
         """
         lines = [f"graph {self.name} {{"]
         for n in self.nodes():
-            d = self._g.nodes[n]
+            d = self._nodes[n]
             op = d["op"]
             attrs = op.attrs()
             args = ", ".join(f"%{s}" for s in d["inputs"])

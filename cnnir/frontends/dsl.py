@@ -52,10 +52,32 @@ _PKG_DIR = os.path.dirname(os.path.dirname(_THIS_FILE))
 _SKIP = {_THIS_FILE, os.path.normcase(os.path.abspath(contextlib.__file__))}
 
 
+#: code filename -> whether its frames are skipped (asked for every layer: cached)
+_SKIPPED: dict[str, bool] = {}
+
+
+def _skipped(filename: str) -> bool:
+    skip = _SKIPPED.get(filename)
+    if skip is None:
+        skip = _SKIPPED[filename] = os.path.normcase(os.path.abspath(filename)) in _SKIP
+    return skip
+
+
 def _caller_loc() -> SourceLoc:
-    """file:line of the first frame outside this module (the user's call)."""
+    """file:line of the first frame outside this module (the user's call).
+
+    Recorded for every layer, so it is cheap: a walk up the frames with the skip
+    decision and the displayed path cached per file (the working directory is part
+    of the latter's key)."""
     f = sys._getframe(1)
-    while f is not None and os.path.normcase(os.path.abspath(f.f_code.co_filename)) in _SKIP:
+    skipped = _SKIPPED
+    while f is not None:
+        name = f.f_code.co_filename
+        skip = skipped.get(name)
+        if skip is None:
+            skip = _skipped(name)
+        if not skip:
+            break
         f = f.f_back  # type: ignore[assignment]
     if f is None:  # pragma: no cover
         return SourceLoc("<unknown>", 0)
@@ -92,7 +114,10 @@ class _Builder:
 
     def __init__(self, name: str) -> None:
         self.graph = Graph(name)
-        self.scope: list[str] = []
+        #: the open scopes, outermost first, and the same as a name prefix
+        #: (``"layer1/unit2/"``): both change only in :meth:`push` and :meth:`pop`
+        self.scope: tuple[str, ...] = ()
+        self.prefix = ""
         self._counters: dict[tuple[tuple[str, ...], str], int] = {}
         self.pending_repeat: tuple[int, int, int] | None = None
         self.next_group = 0
@@ -101,21 +126,30 @@ class _Builder:
         self.stages: set[str] = set()  #: the stages opened so far
         #: output shapes of the layers so far, inferred on demand (``split``, ``crop_to``)
         self.shapes: dict[str, O.TensorShape] = {}
+    def push(self, local: str) -> None:
+        self.scope = (*self.scope, local)
+        self.prefix = f"{self.prefix}{local}/"
+
+    def pop(self) -> None:
+        self.scope = self.scope[:-1]
+        self.prefix = "".join(f"{s}/" for s in self.scope)
 
     def next_index(self, prefix: str) -> int:
-        key = (tuple(self.scope), prefix)
-        self._counters[key] = self._counters.get(key, 0) + 1
-        return self._counters[key]
+        key = (self.scope, prefix)
+        count = self._counters.get(key, 0) + 1
+        self._counters[key] = count
+        return count
 
     def layer_name(self, prefix: str, name: str | None, loc: SourceLoc) -> str:
+        at = self.prefix
         if name is not None:
             _check_name(name, loc)
             local = name
         else:
             local = f"{prefix}{self.next_index(prefix)}"
-            while "/".join((*self.scope, local)) in self.graph:
+            while at + local in self.graph:
                 local = f"{prefix}{self.next_index(prefix)}"
-        full = "/".join((*self.scope, local))
+        full = at + local
         if full in self.graph:
             raise DslError(f"a layer named '{full}' already exists; pick another name=",
                            loc=loc, node=full)
@@ -398,7 +432,9 @@ def _shape_of(t: Tensor, loc: SourceLoc) -> O.TensorShape:
 def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
                inputs: list[Any]) -> Tensor:
     loc = _caller_loc()
-    b = _current(f"layer '{prefix.rstrip('_')}'", loc)
+    if not _BUILDERS:
+        _current(f"layer '{prefix.rstrip('_')}'", loc)  # raises
+    b = _BUILDERS[-1]
     for t in inputs:
         if not isinstance(t, Tensor):
             raise DslError(f"{prefix.rstrip('_')}: expected a cnnir Tensor, got "
@@ -415,7 +451,7 @@ def _add_layer(prefix: str, make: Callable[[], O.Op], name: str | None,
     except CnnirError as exc:
         kind = _METHOD_NAMES.get(prefix, prefix.rstrip("_"))
         raise DslError(f"{kind} '{full}': {exc.msg}", loc=loc, node=full) from None
-    b.graph.add(full, op, [t.name for t in inputs], loc, tuple(b.scope))
+    b.graph.add(full, op, [t.name for t in inputs], loc, b.scope)
     return Tensor(b, full)
 
 
@@ -464,7 +500,7 @@ def _open_scope(b: _Builder, local: str, info: BlockInfo) -> tuple[str, ...]:
         raise DslError(f"'{local}' is the name of a stage already; pick another name=",
                        loc=info.loc)
     b.graph.blocks[path] = info
-    b.scope.append(local)
+    b.push(local)
     return path
 
 
@@ -478,7 +514,7 @@ def scope(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        b.scope.pop()
+        b.pop()
 
 
 @contextmanager
@@ -537,7 +573,7 @@ def block(fn: Callable[..., Any]) -> Callable[..., Any]:
             out = _call_user(fn, args, kwargs, f"block '{fn.__name__}'", loc,
                              extra=("name",))
         finally:
-            b.scope.pop()
+            b.pop()
         _check_result(out, f"block '{fn.__name__}'", def_loc)
         return out
 

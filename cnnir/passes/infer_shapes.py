@@ -38,12 +38,14 @@ class InferShapes(Pass):
         for v in graph.walk():
             n, op, ins, meta = v.name, v.op, v.inputs, v.meta
             maybe = [known[i] for i in ins]
-            if any(s is None for s in maybe):
+            if None in maybe:
                 meta["shape"] = known[n] = None  # an upstream node failed (non-strict mode)
                 continue
             shapes = cast("list[TensorShape]", maybe)
             try:
-                _check_arity(op, len(ins))
+                arity = type(op).arity  # type: ignore[attr-defined]
+                if arity != len(ins):
+                    _check_arity(op, len(ins))
                 meta["shape"] = op.infer(shapes)
             except CnnirError as exc:
                 err = _error(graph, n, exc, shapes)

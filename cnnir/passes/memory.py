@@ -57,7 +57,10 @@ class Memory(Pass):
     activation_bytes: int = field(default=0, init=False, repr=False)
     param_bytes: int = field(default=0, init=False, repr=False)
 
-    def run(self, graph: Graph) -> Graph:
+    def run(self, graph: Graph, params_fresh: bool = False) -> Graph:
+        """``params_fresh``: every node's ``meta["params"]`` was just written by
+        :class:`~cnnir.passes.count_params.CountParams` on this very graph (what
+        :func:`cnnir.analysis.analyze` does), so it is read rather than counted again."""
         size = dtype_bytes(self.dtype)
         if self.batch < 1:
             raise PassError(f"memory: batch must be at least 1, got {self.batch}")
@@ -79,8 +82,12 @@ class Memory(Pass):
         known: dict[str, TensorShape] = {}
         for idx, v in enumerate(views):
             n = v.name
-            p, _, buf = params_at(graph, v, known, "memory")
             meta = v.meta
+            if params_fresh:
+                counted = meta["params"]
+                p, buf = counted["params"], counted["buffers"]
+            else:
+                p, _, buf = params_at(graph, v, known, "memory")
             shape = meta["shape"]
             known[n] = shape
             numel = 1
