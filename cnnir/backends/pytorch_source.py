@@ -301,7 +301,7 @@ def _init_lines(graph: Graph, plan: Plan) -> list[str]:
                 lines.append("")
                 if info is not None:
                     what = [] if info.kind == "scope" else [f"{info.kind} block"]
-                    if info.repeat is not None:
+                    if info.repeat is not None and info.repeat[2] > 1:  # a group of one: no
                         what.append(f"repeat {info.repeat[1] + 1} of {info.repeat[2]}")
                     if info.loc is not None:
                         what.append(info.loc.short)

@@ -951,3 +951,11 @@ def test_a_ported_pytorch_model_keeps_its_state_dict_keys():
             assert sorted(m.state_dict()) == sorted(ref.state_dict())
             m.load_state_dict(ref.state_dict())
             assert torch.equal(m.eval()(x), want)
+
+
+def test_source_comments_say_repeat_only_for_groups_of_two_or_more():
+    src = to_source(load("resnet18"))  # layerN/basic2 come from repeat(basic, 1, ...)
+    assert "        # layer1/basic2 (basic block, resnet.py:49)\n" in src
+    assert " of 1," not in src
+    src = to_source(load("resnet50"))  # layer1/bottleneck2-3: repeat(bottleneck, 2, ...)
+    assert "        # layer1/bottleneck3 (bottleneck block, repeat 2 of 2, resnet.py:49)\n" in src
