@@ -68,8 +68,11 @@ def source_class(src: str) -> type[nn.Module]:
 
 
 def state(module: nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().numpy() for k, v in module.state_dict().items()
-            if not k.endswith("num_batches_tracked")}
+    return {
+        k: v.detach().numpy()
+        for k, v in module.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
 
 
 def initializers(proto: onnx.ModelProto, graph: Graph) -> dict[str, np.ndarray]:
@@ -128,8 +131,9 @@ def test_the_source_module_and_onnxruntime_agree_on_a_random_input(name):
     x = np.random.default_rng(0).standard_normal((2, *g.shape("input"))).astype(np.float32)
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(to_onnx(g, seed=5).SerializeToString(), so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        to_onnx(g, seed=5).SerializeToString(), so, providers=["CPUExecutionProvider"]
+    )
     (got,) = sess.run(None, {sess.get_inputs()[0].name: x})
     with torch.no_grad():
         ref = m(torch.from_numpy(x)).numpy()
@@ -139,8 +143,10 @@ def test_the_source_module_and_onnxruntime_agree_on_a_random_input(name):
 
 def test_interleaved_scopes_list_the_draw_order():
     src = to_source(interleaved(), seed=0)
-    assert "        for m in (  # cnnir's order\n            self.a.c1,\n" \
-           "            self.b.c1,\n            self.a.c2,\n            self.fc,\n        ):" in src
+    assert (
+        "        for m in (  # cnnir's order\n            self.a.c1,\n"
+        "            self.b.c1,\n            self.a.c2,\n            self.fc,\n        ):" in src
+    )
     assert "for m in (" not in to_source(load("lenet5"))  # modules() order is cnnir's
 
 
@@ -157,9 +163,8 @@ def test_seed_none_draws_from_torch_without_numpy():
 
 def test_cli_torch_and_onnx_files_hold_the_same_weights(tmp_path):
     py, path = tmp_path / "net.py", tmp_path / "net.onnx"
-    assert main(["compile", "resnet18", "--input", "3x32x32", "--to", "torch", "-o", str(py),
-                 "--seed", "4"]) == 0
-    assert main(["compile", "resnet18", "--input", "3x32x32", "--to", "onnx", "-o", str(path),
-                 "--seed", "4"]) == 0
+    for to, out in (("torch", py), ("onnx", path)):
+        argv = ["compile", "resnet18", "--input", "3x32x32", "--to", to, "-o", str(out)]
+        assert main([*argv, "--seed", "4"]) == 0
     g = load("resnet18", input=(3, 32, 32))
     same_arrays(initializers(onnx.load(str(path)), g), state(source_class(py.read_text())()))
