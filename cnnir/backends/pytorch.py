@@ -12,7 +12,8 @@
   ``state_dict`` (``--weights file.pt``), checking every key and shape.
 * :func:`layer_outputs` runs the module once and returns every IR node's output.
 * ``cnnir compile MODEL --to torch`` (:func:`cnnir.compile`) writes the source of
-  :func:`~cnnir.backends.pytorch_source.to_source` (the file imports only torch).
+  :func:`~cnnir.backends.pytorch_source.to_source` (the file imports torch, and numpy
+  to draw the seeded weights: the same arrays as ``to_module`` and ``--to onnx``).
 
 The layer plan (which PyTorch op each IR op becomes, in-place activations,
 asymmetric padding) is made by the per-op rules of :mod:`cnnir.backends.torch_rules`

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import BackendError
 from ..ir import Graph
 from .torch_plan import (
     HELPERS,
@@ -140,15 +141,18 @@ def to_source(graph: Graph, seed: int = 0, weights_file: str | None = None,
               name: str | None = None) -> str:
     """A standalone, readable ``.py`` defining one ``nn.Module`` class for ``graph``.
 
-    The file imports only torch.  Its submodules, ``state_dict`` keys (in order)
-    and operations are those of :func:`cnnir.backends.pytorch.to_module`, so the
-    same ``state_dict`` gives bit-identical outputs.  The constructor initialises
-    the weights as torchvision does (Kaiming-normal fan-out convs, N(0, 0.01)
-    linear layers, zero biases, identity BatchNorm) from a ``torch.Generator``
-    seeded with ``seed`` (the constructor's default, overridable; ``None`` draws
-    from torch's global generator).  ``weights_file`` is named in the docstring's
-    loading example.  Every statement of ``forward`` follows a comment with the
-    DSL line that made it.  Formatted as ``ruff format`` (black) would.
+    The file imports torch (and numpy, to draw seeded weights).  Its submodules,
+    ``state_dict`` keys (in order) and operations are those of
+    :func:`cnnir.backends.pytorch.to_module`, so the same ``state_dict`` gives
+    bit-identical outputs.  The constructor initialises the weights as torchvision
+    does (Kaiming-normal fan-out convs, N(0, 0.01) linear layers, zero biases,
+    identity BatchNorm) from ``seed`` (the constructor's default, overridable): an int
+    draws exactly the arrays :func:`cnnir.weights.init_weights` draws for it (numpy's
+    generator, layer by layer in the graph's order), so ``to_module`` and the ONNX
+    export with that seed hold the same weights; ``None`` draws from torch's global
+    generator.  ``weights_file`` is named in the docstring's loading example.  Every
+    statement of ``forward`` follows a comment with the DSL line that made it.
+    Formatted as ``ruff format`` (black) would.
     """
     plan = make_plan(graph)
     cls = name or class_name(graph.name)
@@ -175,7 +179,7 @@ def to_source(graph: Graph, seed: int = 0, weights_file: str | None = None,
         f"    y = model(torch.randn(1, {', '.join(map(str, graph.shape(plan.inputs[0])))}))",
         '"""',
     ]
-    lines = [*doc, "", "import torch"]
+    lines = [*doc, "", "import math", "", "import torch"]
     if uses_f:
         lines.append("import torch.nn.functional as F")
     lines += ["from torch import nn", ""]
@@ -191,7 +195,7 @@ def to_source(graph: Graph, seed: int = 0, weights_file: str | None = None,
     lines += init
     lines.append("        self.reset_parameters(seed)")
     lines.append("")
-    lines += _RESET.splitlines()
+    lines += _reset_lines(graph, plan)
     lines.append("")
     args = ", ".join(f"{a}: torch.Tensor" for a in _input_vars(plan))
     ret = "torch.Tensor" if len(plan.outputs) == 1 else (
@@ -201,22 +205,76 @@ def to_source(graph: Graph, seed: int = 0, weights_file: str | None = None,
     return "\n".join(lines) + "\n"
 
 
-_RESET = '''    def reset_parameters(self, seed: int | None = 0) -> None:
-        """torchvision's initialisation, drawn from a generator seeded with ``seed``."""
-        gen = None if seed is None else torch.Generator().manual_seed(seed)
+_RESET = '''    @torch.no_grad()
+    def reset_parameters(self, seed: int | None = 0) -> None:
+        """torchvision's initialisation: Kaiming-normal fan-out convs, N(0, 0.01) linear
+        layers, zero biases, identity BatchNorm.  An int ``seed`` draws what cnnir
+        draws for it (numpy's generator, layer by layer in the graph's order), the
+        weights ``cnnir compile --to onnx --seed`` exports; ``None``: torch's own
+        global generator."""
+        if seed is not None:
+            import numpy as np
+
+            rng = np.random.default_rng(seed)
+        layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.kaiming_normal_(
-                    m.weight, mode="fan_out", nonlinearity="relu", generator=gen
-                )
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.BatchNorm2d):
                 m.reset_parameters()
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01, generator=gen)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)'''
+            elif isinstance(m, layers) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+        for m in ORDER:
+            if isinstance(m, layers):
+                # Kaiming normal: fan out is dim 0 times the kernel (transposed too)
+                fan_out = m.weight.shape[0] * m.weight[0][0].numel()
+                std = 0.01 if isinstance(m, nn.Linear) else math.sqrt(2.0 / fan_out)
+                if seed is None:
+                    m.weight.normal_(0.0, std)
+                else:
+                    w = rng.normal(0.0, std, tuple(m.weight.shape))
+                    m.weight.copy_(torch.from_numpy(w.astype(np.float32)))'''
+
+#: the plan's modules whose weights the seed draws (the rest start as PyTorch makes them)
+_DRAWN = ("Conv2d", "ConvTranspose2d", "Linear")
+
+
+def _module_order(paths: list[str]) -> list[str]:
+    """The order ``nn.Module.modules()`` visits ``paths``, leaves registered in this
+    order with their containers registered when first needed (as ``__init__`` does):
+    depth first, each level by first registration."""
+    first: dict[str, int] = {}
+    for i, path in enumerate(paths):
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            first.setdefault(".".join(parts[:k]), i)
+
+    def key(path: str) -> list[int]:
+        parts = path.split(".")
+        return [first[".".join(parts[:k])] for k in range(1, len(parts) + 1)]
+
+    return sorted(paths, key=key)
+
+
+def _reset_lines(graph: Graph, plan: Plan) -> list[str]:
+    """``reset_parameters``: the weights drawn in the order
+    :func:`cnnir.weights.init_weights` draws them (its graph order) -- ``self.modules()``
+    where that visits the drawn layers in this order (every zoo model), else the
+    layers listed."""
+    paths = plan.paths
+    drawn = [paths[n] for n in graph.nodes()
+             if getattr(graph.op(n), "init", None) in ("kaiming", "linear") and n in paths]
+    registered = [st.path for st in plan.steps if st.path is not None and st.ctor is not None]
+    layers = {st.path for st in plan.steps if st.ctor is not None and st.ctor.cls in _DRAWN}
+    odd = [p for p in drawn if p not in layers]
+    if odd:  # an init rule whose layer the source would not draw: the weights would differ
+        raise BackendError(f"the PyTorch source cannot draw the seeded weights of {odd[0]}: "
+                           f"its layer is none of {', '.join(_DRAWN)}")
+    if [p for p in _module_order(registered) if p in layers] == drawn:
+        return _RESET.replace("ORDER", "self.modules()").splitlines()
+    head, _, tail = _RESET.partition("        for m in ORDER:\n")
+    listed = ["        for m in (  # cnnir's order"]
+    listed += [f"            {attr_expr(p)}," for p in drawn]
+    listed.append("        ):")
+    return [*head.splitlines(), *listed, *tail.splitlines()]
 
 
 def _input_vars(plan: Plan) -> list[str]:
@@ -243,7 +301,7 @@ def _init_lines(graph: Graph, plan: Plan) -> list[str]:
                 lines.append("")
                 if info is not None:
                     what = [] if info.kind == "scope" else [f"{info.kind} block"]
-                    if info.repeat is not None:
+                    if info.repeat is not None and info.repeat[2] > 1:  # a group of one: no
                         what.append(f"repeat {info.repeat[1] + 1} of {info.repeat[2]}")
                     if info.loc is not None:
                         what.append(info.loc.short)

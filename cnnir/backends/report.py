@@ -42,7 +42,6 @@ JSON, whose layout is fixed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from ..errors import UsageError
 from ..ir import Graph
 from ..passes.receptive_field import RF
 from ..util import human, human_bytes
+from .jsontext import json_text
 from .tables import (
     csv_text,
     md_escape,
@@ -354,7 +354,7 @@ def to_json(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report, columns: list[str] | None = None) -> str:
-    return json.dumps(to_json(report), indent=2) + "\n"
+    return json_text(to_json(report)) + "\n"
 
 
 def render_csv(report: Report, columns: list[str]) -> str:

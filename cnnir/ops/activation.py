@@ -8,7 +8,6 @@ PReLU) would own ``params`` and must not declare that trait.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import CnnirError
@@ -25,13 +24,14 @@ from .base import (
     Weightless,
 )
 from .formula import Sym, Term, elements, same_shape
+from .record import record
 from .shape import TensorShape, _number, numel
 
 _FUSABLE = frozenset({ELEMENTWISE, SHAPE_PRESERVING, FUSABLE_ACTIVATION})
 _FUSABLE_INPLACE = _FUSABLE | {INPLACE_SAFE}
 
 
-@dataclass(frozen=True)
+@record
 class Activation(Weightless):
     """Elementwise activation; subclasses name the function and its cost."""
 
@@ -83,7 +83,7 @@ class Activation(Weightless):
         return None
 
 
-@dataclass(frozen=True)
+@record
 class ReLU(Activation):
     kind: ClassVar[str] = "relu"
     prefix: ClassVar[str | None] = "relu"
@@ -94,7 +94,7 @@ class ReLU(Activation):
     saves_inplace: ClassVar[str | None] = "output"
 
 
-@dataclass(frozen=True)
+@record
 class LeakyReLU(Activation):
     negative_slope: float = 0.01
     kind: ClassVar[str] = "leaky_relu"
@@ -112,7 +112,7 @@ class LeakyReLU(Activation):
         return f"slope={self.negative_slope:g}"
 
 
-@dataclass(frozen=True)
+@record
 class ReLU6(Activation):
     kind: ClassVar[str] = "relu6"
     prefix: ClassVar[str | None] = "relu6_"
@@ -123,7 +123,7 @@ class ReLU6(Activation):
     saves_inplace: ClassVar[str | None] = "new"
 
 
-@dataclass(frozen=True)
+@record
 class Sigmoid(Activation):
     kind: ClassVar[str] = "sigmoid"
     prefix: ClassVar[str | None] = "sigmoid"
@@ -134,7 +134,7 @@ class Sigmoid(Activation):
     saves_inplace: ClassVar[str | None] = "output"
 
 
-@dataclass(frozen=True)
+@record
 class HardSigmoid(Activation):
     """``relu6(x + 3) / 6`` (PyTorch's definition)."""
 
@@ -147,7 +147,7 @@ class HardSigmoid(Activation):
     saves_inplace: ClassVar[str | None] = "new"
 
 
-@dataclass(frozen=True)
+@record
 class Tanh(Activation):
     kind: ClassVar[str] = "tanh"
     prefix: ClassVar[str | None] = "tanh"
@@ -158,7 +158,7 @@ class Tanh(Activation):
     saves_inplace: ClassVar[str | None] = "output"
 
 
-@dataclass(frozen=True)
+@record
 class HardSwish(Activation):
     kind: ClassVar[str] = "hardswish"
     prefix: ClassVar[str | None] = "hswish"
@@ -169,7 +169,7 @@ class HardSwish(Activation):
     saves_inplace: ClassVar[str | None] = "new"
 
 
-@dataclass(frozen=True)
+@record
 class SiLU(Activation):
     kind: ClassVar[str] = "silu"
     prefix: ClassVar[str | None] = "silu"
@@ -180,7 +180,7 @@ class SiLU(Activation):
     saves_inplace: ClassVar[str | None] = "new"
 
 
-@dataclass(frozen=True)
+@record
 class GELU(Activation):
     """Gaussian error linear unit (PyTorch's ``F.gelu``): ``approximate="none"`` is the
     exact ``x * 0.5 * (1 + erf(x / sqrt(2)))``, ``"tanh"`` PyTorch's approximation
@@ -212,7 +212,7 @@ class GELU(Activation):
         return "" if self.approximate == "none" else "approximate=tanh"
 
 
-@dataclass(frozen=True)
+@record
 class Softmax(Weightless):
     """Softmax over the channel / feature axis: 3 per output (exp, accumulate, divide).
 

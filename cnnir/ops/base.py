@@ -1,6 +1,7 @@
 """The op interface: what every op declares, in one place, and the network input.
 
-An op is a frozen dataclass.  Its class says what it *means*:
+An op is a frozen dataclass, made by :func:`~cnnir.ops.record.record` (an op from
+elsewhere may be a plain ``@dataclass(frozen=True)``).  Its class says what it *means*:
 
 * ``kind`` -- its printer and JSON name; ``prefix`` -- the DSL's auto-name stem
   (``conv`` -> ``conv1``, ``conv2``); ``family`` -- its colour in diagrams;
@@ -38,11 +39,12 @@ so its rules and traits start empty until it declares its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, ClassVar
 
 from ..errors import CnnirError
 from .formula import Const, Term, dim_names
+from .record import Record, record
 from .shape import TensorShape
 
 #: output element i depends on input element(s) i alone (activations, BN, add, mul)
@@ -75,8 +77,8 @@ Geometry = tuple[Num, Num, Num]
 RfStep = tuple[Geometry, Geometry, bool, bool]
 
 
-@dataclass(frozen=True)
-class Saved:
+@record
+class Saved(Record):
     """One tensor an op's autograd node keeps for backward (what
     ``torch.autograd.graph.saved_tensors_hooks`` sees), by the storage it lives in.
 
@@ -95,8 +97,8 @@ class Saved:
     per_image: bool = True
 
 
-@dataclass(frozen=True)
-class TrainCtx:
+@record
+class TrainCtx(Record):
     """What an op's :meth:`Op.saved` rule may ask of its place in the graph."""
 
     #: per input: does it require a gradient (it depends on a trainable parameter)
@@ -131,8 +133,8 @@ class NoRule(CnnirError):
         self.rule = rule
 
 
-@dataclass(frozen=True)
-class Op:
+@record
+class Op(Record):
     """Base of every op.  ``kind`` is the op's printer and JSON name."""
 
     kind: ClassVar[str] = "op"
@@ -219,7 +221,7 @@ class Op:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Weightless(Op):
     """Base of ops that own no arrays (activations, pools, merges, reshapes)."""
 
@@ -227,7 +229,7 @@ class Weightless(Op):
         return {}
 
 
-@dataclass(frozen=True)
+@record
 class Input(Weightless):
     """The network input: ``shape`` is ``(C, H, W)`` (or ``(F,)``), batch excluded.
 

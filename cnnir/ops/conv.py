@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import CnnirError, ShapeError
 from .base import Op, RfStep, Saved, TrainCtx
 from .formula import Const, Expr, Sym, Term, dims, elements, paren, product, window_size
+from .record import record
 from .rf import transposed as rf_transposed
 from .rf import window as rf_window
 from .shape import (
@@ -94,7 +94,7 @@ def _check_groups(op: Any) -> None:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Conv2d(Op):
     """2-D convolution.  Input channels come from the input shape.
 
@@ -170,7 +170,7 @@ class Conv2d(Op):
         return _conv_attrs(self)
 
 
-@dataclass(frozen=True)
+@record
 class ConvTranspose2d(Op):
     """Transposed convolution ("up-convolution"); padding is symmetric per axis ``(ph, pw)``.
 

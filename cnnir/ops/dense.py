@@ -3,7 +3,6 @@ ChannelShuffle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import CnnirError, ShapeError
@@ -20,6 +19,7 @@ from .base import (
     no_backward,
 )
 from .formula import Const, Sym, Term, dims, product, same_shape
+from .record import record
 from .rf import window as rf_window
 from .shape import (
     Pads,
@@ -35,7 +35,7 @@ from .shape import (
 )
 
 
-@dataclass(frozen=True)
+@record
 class _PassThrough(Weightless):
     """Data movement without arithmetic: no cost, the RF of its input."""
 
@@ -51,7 +51,7 @@ class _PassThrough(Weightless):
         return same_shape(inputs[0])
 
 
-@dataclass(frozen=True)
+@record
 class Dropout(_PassThrough):
     """Dropout: the identity at inference."""
 
@@ -85,7 +85,7 @@ class Dropout(_PassThrough):
         return 0, 0, (numel(out) if needs_input_grad else 0)
 
 
-@dataclass(frozen=True)
+@record
 class Identity(_PassThrough):
     kind: ClassVar[str] = "identity"
     family: ClassVar[str] = "other"
@@ -102,7 +102,7 @@ class Identity(_PassThrough):
     backward_cost = no_backward  # the gradient passes through
 
 
-@dataclass(frozen=True)
+@record
 class Flatten(_PassThrough):
     """``CxHxW -> (C*H*W,)`` (PyTorch ``flatten(1)``); carries the RF of the map it
     flattens (each element is one map unit)."""
@@ -123,7 +123,7 @@ class Flatten(_PassThrough):
         return [Term("shape", "F", product(*dims(inputs[0], "in")), "every element, in a row")]
 
 
-@dataclass(frozen=True)
+@record
 class Linear(Op):
     """Fully connected layer on a flat input.
 
@@ -199,7 +199,7 @@ class Linear(Op):
         return f"out={self.out_features}" + ("" if self.bias else ",nobias")
 
 
-@dataclass(frozen=True)
+@record
 class DropPath(_PassThrough):
     """Stochastic depth (drop-path, FractalNet / EfficientNet / timm's ``DropPath``):
     in training it zeroes a whole sample's branch with probability ``p`` and scales the
@@ -237,7 +237,7 @@ class DropPath(_PassThrough):
         return 0, 0, (numel(out) if needs_input_grad and self.p > 0 else 0)
 
 
-@dataclass(frozen=True)
+@record
 class Pad(Weightless):
     """Constant padding of a feature map: ``padding`` ``(top, left, bottom, right)`` on
     H and W, ``channels`` ``(before, after)`` on C (ResNet-CIFAR's option-A shortcut
@@ -325,7 +325,7 @@ def _range(value: Any, axis: str) -> Range | None:
     return (start, stop)
 
 
-@dataclass(frozen=True)
+@record
 class Slice(_PassThrough):
     """A constant range of the channel, height and width axes of a ``CxHxW`` map:
     ``x[:, c0:c1, h0:h1, w0:w1]``, each ``(start, stop)`` or None for the whole axis.
@@ -396,7 +396,7 @@ class Slice(_PassThrough):
         return ",".join(f"{a}={r[0]}:{r[1]}" for a, r in zip("chw", self.ranges) if r)
 
 
-@dataclass(frozen=True)
+@record
 class ChannelShuffle(_PassThrough):
     """ShuffleNet's channel shuffle: ``C = g * n`` channels viewed as ``(g, n)``,
     transposed to ``(n, g)`` and flattened back (output channel ``i*g + j`` is input

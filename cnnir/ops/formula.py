@@ -18,9 +18,10 @@ of one kind gives the figure the pass computes (absent kinds are zero).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+
+from .record import Record, record
 
 Num = Any  #: int, or Fraction
 
@@ -29,7 +30,7 @@ def _norm(x: Num) -> Num:
     return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
-class Expr:
+class Expr(Record):
     """A formula: ``value()`` evaluates it, :func:`render` prints it."""
 
     def value(self) -> Num:  # pragma: no cover - abstract
@@ -62,7 +63,7 @@ def _json_num(v: Num) -> Any:
     return v if isinstance(v, int) else str(v)
 
 
-@dataclass(frozen=True)
+@record
 class Sym(Expr):
     """A named quantity and its value (``Sym("H_in", 227)``)."""
 
@@ -76,7 +77,7 @@ class Sym(Expr):
         return {"name": self.name, "value": _json_num(self.val)}
 
 
-@dataclass(frozen=True)
+@record
 class Const(Expr):
     """A number of the formula itself (the ``1`` of ``+ 1``, the ``2`` of ``2*P``)."""
 
@@ -89,7 +90,7 @@ class Const(Expr):
         return {"const": _json_num(self.val)}
 
 
-@dataclass(frozen=True)
+@record
 class Bin(Expr):
     """``a op b`` for ``op`` in ``+ - * /`` (``/`` is exact: a Fraction if not whole)."""
 
@@ -111,7 +112,7 @@ class Bin(Expr):
         return {"op": self.op, "args": [self.a.to_dict(), self.b.to_dict()]}
 
 
-@dataclass(frozen=True)
+@record
 class Call(Expr):
     """``floor(x)``, ``ceil(x)``, ``max(a, b, ...)``, ``min(a, b, ...)``; ``fn=""`` is a
     pair of parentheses kept for reading (the value of its one argument)."""
@@ -177,8 +178,8 @@ def product(*xs: Expr | int) -> Expr:
     return out
 
 
-@dataclass(frozen=True)
-class Term:
+@record
+class Term(Record):
     """One quantity of one layer: ``kind`` (shape, param, buffer, macs, other), ``name``
     (``H``, ``weight``, ``bias adds``...), the formula and a note (``'same' padding``)."""
 

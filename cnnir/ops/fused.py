@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from .activation import Activation
@@ -10,10 +9,11 @@ from .base import Op, RfStep, Saved, TrainCtx
 from .conv import Conv2d, _conv_attrs, _conv_terms, conv_backward, conv_saved
 from .formula import Term, elements
 from .norm import BatchNorm2d
+from .record import record
 from .shape import TensorShape, numel
 
 
-@dataclass(frozen=True)
+@record
 class FusedConv2d(Op):
     """A convolution with a folded BatchNorm and an optional activation.
 

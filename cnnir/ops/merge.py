@@ -6,7 +6,6 @@ the spatial paths and marks the result ``whole``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ShapeError
@@ -23,10 +22,11 @@ from .base import (
     no_backward,
 )
 from .formula import Sym, Term, dim_names, elements, maximum, total
+from .record import record
 from .shape import TensorShape, broadcast, describe_mismatch, numel
 
 
-@dataclass(frozen=True)
+@record
 class _Merge(Weightless):
     family: ClassVar[str] = "merge"
 
@@ -35,7 +35,7 @@ class _Merge(Weightless):
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Concat(_Merge):
     """Concatenation along channels; all inputs share H and W (no arithmetic)."""
 
@@ -73,7 +73,7 @@ class Concat(_Merge):
         return terms
 
 
-@dataclass(frozen=True)
+@record
 class _Elementwise(_Merge):
     """Two operands, NumPy broadcasting, one operation per output."""
 
@@ -108,7 +108,7 @@ def _reduced(inputs: list[TensorShape], out: TensorShape, grads: tuple[bool, ...
     return sum(numel(out) for s, g in zip(inputs, grads) if g and numel(s) < numel(out))
 
 
-@dataclass(frozen=True)
+@record
 class Add(_Elementwise):
     """Elementwise sum (residual connections), NumPy broadcasting."""
 
@@ -127,7 +127,7 @@ class Add(_Elementwise):
         return 0, 0, (_reduced(inputs, out, (True, True)) if needs_input_grad else 0)
 
 
-@dataclass(frozen=True)
+@record
 class Mul(_Elementwise):
     """Elementwise product, broadcasting (squeeze-excitation's ``CxHxW * Cx1x1``)."""
 
@@ -166,7 +166,7 @@ def _nary_shape(inputs: list[TensorShape], out: TensorShape) -> list[Term]:
     return terms
 
 
-@dataclass(frozen=True)
+@record
 class _NAry(_Merge):
     """Two or more operands of equal shape, or shapes that broadcast as :class:`Add`'s do
     (one pairwise rule folded over the inputs)."""
@@ -188,7 +188,7 @@ class _NAry(_Merge):
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Sum(_NAry):
     """Elementwise sum of n inputs (ONNX ``Sum``).  Cost: ``n - 1`` adds per output,
     counted as other ops like :class:`Add` (a two-input Sum costs what an Add does)."""
@@ -213,7 +213,7 @@ class Sum(_NAry):
         return 0, 0, (_reduced(inputs, out, (True,) * len(inputs)) if needs_input_grad else 0)
 
 
-@dataclass(frozen=True)
+@record
 class Mean(_NAry):
     """Elementwise mean of n inputs (ONNX ``Mean``; FractalNet's join).  Cost: ``n - 1``
     adds and one multiply by ``1/n`` per output: ``n`` other ops."""

@@ -3,16 +3,16 @@ and the affine :class:`Scale` (per pixel: RF unchanged)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import CnnirError
 from .base import ELEMENTWISE, SHAPE_PRESERVING, Op, RfStep, Saved, TrainCtx, Weightless
 from .formula import Const, Sym, Term, elements, paren, same_shape
+from .record import record
 from .shape import TensorShape, _check_channels, _flag, _need_map, _number, numel
 
 
-@dataclass(frozen=True)
+@record
 class _PerPixel(Op):
     """Normalisations read one pixel across channels: the RF stays as it is."""
 
@@ -21,7 +21,7 @@ class _PerPixel(Op):
         return None
 
 
-@dataclass(frozen=True)
+@record
 class BatchNorm2d(_PerPixel):
     """Batch normalisation over channels.
 
@@ -89,7 +89,7 @@ class BatchNorm2d(_PerPixel):
         return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
 
 
-@dataclass(frozen=True)
+@record
 class LocalResponseNorm(_PerPixel, Weightless):
     """AlexNet's LRN across ``size`` neighbouring channels.
 
@@ -146,7 +146,7 @@ class LocalResponseNorm(_PerPixel, Weightless):
         return f"size={self.size}"
 
 
-@dataclass(frozen=True)
+@record
 class Scale(_PerPixel):
     """``y = x * weight + bias`` (or ``x / weight + bias`` with ``divide``) by a stored
     scalar or per-channel array: a learned layer scale (ConvNeXt's and CaiT's ``gamma``),
@@ -250,7 +250,7 @@ class Scale(_PerPixel):
         return ",".join(parts)
 
 
-@dataclass(frozen=True)
+@record
 class LayerNorm2d(_PerPixel):
     """LayerNorm over the channels of each pixel of a ``CxHxW`` map (ConvNeXt's
     ``LayerNorm2d``; ``nn.LayerNorm(C)`` between ``permute(0, 2, 3, 1)`` and

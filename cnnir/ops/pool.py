@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
 from ..errors import CnnirError
 from .base import Geometry, Op, RfStep, Saved, TrainCtx, Weightless
 from .formula import Const, Sym, Term, dims, elements, paren, product, window_size
+from .record import record
 from .rf import norm as rf_norm
 from .rf import upsampled as rf_upsampled
 from .rf import window as rf_window
@@ -38,7 +38,7 @@ def _whole(units: tuple[int, int]) -> RfStep:
     return (units[0], units[0], 0), (units[1], units[1], 0), True, False
 
 
-@dataclass(frozen=True)
+@record
 class _Pool(Weightless):
     kernel: Pair = (2, 2)
     stride: Pair = (2, 2)
@@ -90,7 +90,7 @@ class _Pool(Weightless):
         return s
 
 
-@dataclass(frozen=True)
+@record
 class MaxPool2d(_Pool):
     """Max pooling: ``kh * kw - 1`` compares per output."""
 
@@ -118,7 +118,7 @@ class MaxPool2d(_Pool):
             "other", "compares", window * elements(out), "F_h*F_w - 1 per output element")]
 
 
-@dataclass(frozen=True)
+@record
 class AvgPool2d(_Pool):
     """Average pooling: ``kh * kw`` per output (adds and one divide)."""
 
@@ -153,7 +153,7 @@ class AvgPool2d(_Pool):
         return s
 
 
-@dataclass(frozen=True)
+@record
 class AdaptiveAvgPool2d(Weightless):
     """Average pooling to a fixed ``output_size`` (PyTorch's adaptive bins).
 
@@ -229,7 +229,7 @@ class AdaptiveAvgPool2d(Weightless):
         return f"out={self.output_size[0]}x{self.output_size[1]}"
 
 
-@dataclass(frozen=True)
+@record
 class GlobalAvgPool(Weightless):
     """Average over the whole spatial extent: ``CxHxW -> Cx1x1``; ``H * W`` per output.
 
@@ -269,7 +269,7 @@ class GlobalAvgPool(Weightless):
         return _whole(units)
 
 
-@dataclass(frozen=True)
+@record
 class Upsample(Weightless):
     """Resize by an integer ``scale`` per axis, or to an explicit output ``size``
     ``(H, W)``, ``nearest`` or ``bilinear``.

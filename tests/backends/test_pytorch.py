@@ -601,7 +601,7 @@ def test_source_round_trip_is_bit_identical(case):
         assert torch.equal(u, v)
 
 
-def test_source_is_formatted_lint_clean_and_imports_only_torch(tmp_path):
+def test_source_is_formatted_lint_clean_and_imports_torch(tmp_path):
     for g in (fused(graph_of(allops)), load("googlenet"), graph_of(odd_names)):
         src = to_source(g)
         path = tmp_path / f"{g.name}.py"
@@ -615,12 +615,15 @@ def test_source_is_formatted_lint_clean_and_imports_only_torch(tmp_path):
         assert lint.returncode == 0, lint.stdout + lint.stderr
         tree = ast.parse(src)
         imported = set()
-        for node in ast.walk(tree):
+        for node in tree.body:  # the file's own imports: torch (and math)
             if isinstance(node, ast.Import):
                 imported |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom):
                 imported.add(node.module)
-        assert {i.split(".")[0] for i in imported} == {"torch"}
+        assert {i.split(".")[0] for i in imported} == {"torch", "math"}
+        # numpy only where a seed draws cnnir's weights (tests/backends/test_seeded_weights.py)
+        inner = [n for n in ast.walk(tree) if isinstance(n, ast.Import) and n not in tree.body]
+        assert [[a.name for a in n.names] for n in inner] == [["numpy"]]
         assert sum(isinstance(n, ast.ClassDef) for n in tree.body) == 1
 
 
@@ -948,3 +951,11 @@ def test_a_ported_pytorch_model_keeps_its_state_dict_keys():
             assert sorted(m.state_dict()) == sorted(ref.state_dict())
             m.load_state_dict(ref.state_dict())
             assert torch.equal(m.eval()(x), want)
+
+
+def test_source_comments_say_repeat_only_for_groups_of_two_or_more():
+    src = to_source(load("resnet18"))  # layerN/basic2 come from repeat(basic, 1, ...)
+    assert "        # layer1/basic2 (basic block, resnet.py:49)\n" in src
+    assert " of 1," not in src
+    src = to_source(load("resnet50"))  # layer1/bottleneck2-3: repeat(bottleneck, 2, ...)
+    assert "        # layer1/bottleneck3 (bottleneck block, repeat 2 of 2, resnet.py:49)\n" in src
