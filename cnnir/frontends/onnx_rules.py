@@ -1824,8 +1824,12 @@ class _BlocksT(_Blocks):
                 f"Reshape to [N, C*b*b, H/b, W/b] completes a space-to-depth")
 
 
-@rule("SpaceToDepth", produces=[O.SpaceToDepth], handles=("input", "blocksize"))
+@rule("SpaceToDepth", produces=[O.SpaceToDepth], handles=("input", "blocksize", "mode"),
+      refuses={"mode": "CRD (PyTorch's pixel_unshuffle order; cnnir's op is DCR, timm's)"})
 def _space_to_depth(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    if a.get("mode", "DCR") != "DCR":
+        raise cv.err(node, f"mode {a.get('mode')!r} orders the channels as pixel_unshuffle "
+                     f"does; cnnir's space_to_depth is the DCR order (timm's, ONNX's default)")
     x = cv.ir(node, ins)
     _map_input(cv, node, x)
     return cv.add(node, O.SpaceToDepth(int(a["blocksize"])), [x], "s2d")

@@ -740,7 +740,8 @@ def _permute(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> A
     dims = list(args[1:]) if len(args) > 1 else [kwargs.get("dims")]
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = list(dims[0])
-    if type(x) is _Blocks and [int(d) % 6 for d in dims] == [0, 3, 5, 1, 2, 4]:
+    if type(x) is _Blocks and [d % 6 if isinstance(d, int) else d for d in dims] == [
+            0, 3, 5, 1, 2, 4]:
         return _BlocksT(x.src, x.block, node.name)
     dims = [int(d) % 4 if isinstance(d, int) else d for d in dims]
     if isinstance(x, Layer) and len(m.imp.shape(x.id)) == 3 and dims == [0, 2, 3, 1]:
@@ -1039,7 +1040,7 @@ def _grouped(m: Mapper, node: Any, x: int, dims: list[int]) -> _Grouped:
 
 @TORCH_IMPORT.rule("torch.transpose", "Tensor.transpose", "torch.swapaxes", "Tensor.swapaxes",
                    "torch.swapdims", "Tensor.swapdims", produces=[])
-def _transpose(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> _Shuffled:
+def _transpose(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
     v = args[0]
     d0, d1 = (opt(node, args, kwargs, 1, "dim0"), opt(node, args, kwargs, 2, "dim1"))
     if type(v) is _Grouped and {d0 % 5, d1 % 5} == {1, 2}:
@@ -1091,7 +1092,8 @@ class _Stacked1(_Pending):
     __slots__ = ("parts", "where", "made")
 
     def __init__(self, parts: list[int], where: str) -> None:  # no layer id
-        self.parts, self.where, self.made = parts, where, None
+        self.parts, self.where = parts, where
+        self.made: int | None = None
 
     def refusal(self) -> str:
         return (f"reads the stack '{self.where}' (dim=1) as a feature map; cnnir maps a "
@@ -1108,7 +1110,8 @@ def _as_grouped(m: Mapper, node: Any, v: Any) -> _Grouped:
     if type(v) is _Stacked1:
         if v.made is None:
             v.made = m.add(node, O.Concat(), v.parts, "concat").id
-        return _Grouped(v.made, len(v.parts), v.where)
+        made: int = v.made
+        return _Grouped(made, len(v.parts), v.where)
     return v
 
 
