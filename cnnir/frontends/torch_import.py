@@ -23,6 +23,12 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   integer arithmetic on them are evaluated (the batch size stays symbolic);
   ``F.conv2d``, ``F.batch_norm`` and ``F.linear`` on the module's own tensors (timm's
   ``BatchNormAct2d``, ``ScaledStdConv2d``).
+* timm's attention views (:mod:`cnnir.frontends.torch_rules`): split attention's
+  ``view(N, radix, C, H, W)`` / ``torch.stack(xs, dim=1)``, their ``.sum(1)``, products
+  and ``softmax(dim=1)``, rSoftMax's ``view(N, card, radix, -1).transpose(1, 2)``
+  (a ``radix_softmax``); ECA's ``view(N, 1, C)``, ``nn.Conv1d(1, 1, k)``, ``view(N, C,
+  1, 1)`` and ``expand_as`` (a ``channel_conv1d``); space-to-depth's 6-D view and
+  ``permute(0, 3, 5, 1, 2, 4)``.
 * size reads, folded at the import's input size: ``x.size()``, ``x.size(d)``,
   ``x.shape``, ``x.dim()``, ``x.ndim``, ``len(x)`` (where fx records it); the batch size
   stays symbolic (:data:`BATCH`: a view keeps it as N, arithmetic on it is refused).
