@@ -47,6 +47,9 @@ SAMPLES: dict[type[O.Op], tuple[O.Op, list[T]]] = {
     O.FusedConv2d: (O.FusedConv2d(O.Conv2d(4, 3), O.BatchNorm2d(), O.ReLU()), [T((2, 8, 8))]),
     O.Slice: (O.Slice((0, 1), (2, 6)), [T((2, 8, 8))]),
     O.ChannelShuffle: (O.ChannelShuffle(2), [T((2, 8, 8))]),
+    O.SpaceToDepth: (O.SpaceToDepth(2), [T((2, 8, 8))]),
+    O.ChannelConv1d: (O.ChannelConv1d(3, 1), [T((8, 1, 1))]),
+    O.RadixSoftmax: (O.RadixSoftmax(2, 2), [T((8, 2, 2))]),
 }
 
 
@@ -139,8 +142,8 @@ def test_dsl_auto_names_use_the_op_prefix():
         b = x.conv(4, 1)
         c = concat(mul(add(a, b), b), b).adaptive_avgpool(2).dropout().identity()
         c = mean(add(c, c, c), c).scale().pad(1).drop_path(0.1)
-        c = c.slice(c=(0, 8)).channel_shuffle(2)
-        return c.global_avgpool().flatten().linear(3).softmax()
+        c = c.slice(c=(0, 8)).channel_shuffle(2).space_to_depth(2).radix_softmax(2, 2)
+        return c.global_avgpool().channel_conv1d(3).flatten().linear(3).softmax()
 
     g = every.build()
     kinds = set()

@@ -119,6 +119,12 @@ HAND = [
     # U-Net's first crop-and-copy: 64x568x568 cropped to the 392x392 up-convolved map
     ("slice-crop", O.Slice(None, (88, 480), (88, 480)), [(64, 568, 568)], (64, 392, 392)),
     ("channel-shuffle", O.ChannelShuffle(3), [(240, 28, 28)], (240, 28, 28)),
+    # TResNet's stem: 3x224x224 -> 48x56x56; ECA on ResNet-50's 256 channels (k = 5)
+    ("space-to-depth", O.SpaceToDepth(4), [(3, 224, 224)], (48, 56, 56)),
+    ("channel-conv1d", O.ChannelConv1d(5, 2), [(256, 1, 1)], (256, 1, 1)),
+    ("channel-conv1d-valid", O.ChannelConv1d(3, 0), [(8, 1, 1)], (6, 1, 1)),
+    # ResNeSt-14d's first split attention: radix 2 x 64 channels of attention
+    ("radix-softmax", O.RadixSoftmax(2), [(128, 1, 1)], (128, 1, 1)),
     ("fused-conv", O.FusedConv2d(O.Conv2d(64, 7, 2, 3, bias=False), O.BatchNorm2d(), RELU),
      [(3, 224, 224)], (64, 112, 112)),
 ]
@@ -209,6 +215,10 @@ def test_same_padding_matches_torch_values(kernel, dilation):
     (O.Slice(None, None, (2, 6)), [(8, 4, 4)], "slices width 2:6 of a 8x4x4 map (4 width)"),
     (O.Slice((0, 2)), [(8,)], "expects a CxHxW feature map, got a flat tensor of shape 8"),
     (O.ChannelShuffle(3), [(8, 4, 4)], "8 channels do not split into 3 groups"),
+    (O.SpaceToDepth(4), [(3, 8, 6)], "a 8x6 map does not split into 4x4 blocks"),
+    (O.ChannelConv1d(3, 1), [(8, 2, 2)], "convolves the channels of a Cx1x1 map (ECA's pooled channels), got 8x2x2"),
+    (O.ChannelConv1d(9, 0), [(8, 1, 1)], "kernel 9 is longer than the 8 channels padded by 0 on each side"),
+    (O.RadixSoftmax(2, 3), [(8, 1, 1)], "8 channels do not split into cardinality 3 x radix 2 groups"),
 ])
 def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     with pytest.raises(ShapeError) as info:
@@ -265,6 +275,9 @@ def test_impossible_shapes_raise_shape_errors(op, inputs, message):
     (lambda: O.Slice(None, None, 4), "slice width must be (start, stop), got 4"),
     (lambda: O.Slice((0.5, 2)), "slice channels bounds must be integers, got (0.5, 2)"),
     (lambda: O.ChannelShuffle(0), "channel shuffle groups must be a positive integer, got 0"),
+    (lambda: O.SpaceToDepth(0), "space-to-depth block must be a positive integer, got 0"),
+    (lambda: O.ChannelConv1d(3, -1), "channel conv padding must be a non-negative integer, got -1"),
+    (lambda: O.RadixSoftmax(1), "radix softmax radix must be at least 2, got 1 (a softmax over one group is 1 everywhere)"),
     (lambda: O.Input((3, 0, 8)), "input shape must be positive integers, got (3, 0, 8)"),
     (lambda: O.Input((3, 224)),
      "input shape must be (C, H, W) or (F,), without the batch axis, got (3, 224)"),

@@ -53,6 +53,11 @@ slice                  ``Slice`` with int64 ``starts`` / ``ends`` / ``axes`` inp
                        sliced axes only, steps 1)
 channel_shuffle        ``Reshape`` to ``[0, g, C/g, H, W]``, ``Transpose`` ``[0, 2, 1, 3, 4]``,
                        ``Reshape`` to ``[0, C, H, W]`` (as exporters write PyTorch's)
+space_to_depth         ``SpaceToDepth(blocksize)`` (ONNX's order is timm's)
+channel_conv1d         ``Reshape`` to ``[0, 1, -1]``, a 1-D ``Conv``, ``Reshape`` to
+                       ``[0, -1, 1, 1]`` (as exporters write ECA's)
+radix_softmax          ``Reshape`` to ``[0, card, radix, -1]``, ``Transpose [0, 2, 1, 3]``,
+                       ``Softmax(axis=1)``, ``Reshape`` to ``[0, C, H, W]`` (timm's rSoftMax)
 =====================  ==================================================================
 
 Rules are looked up by exact class: a new op needs its own rule (or a deliberate
@@ -386,6 +391,34 @@ def _channel_shuffle(e: Emitter, n: str, op: O.ChannelShuffle, ins: list[str], d
     y = e.emit("Reshape", [ins[0], grouped], f"{n}:grouped", f"{n}:reshape", doc)
     y = e.emit("Transpose", [y], f"{n}:transposed", f"{n}:transpose", doc, perm=[0, 2, 1, 3, 4])
     return e.emit("Reshape", [y, flat], n, n, doc)
+
+
+@rule(O.SpaceToDepth)
+def _space_to_depth(e: Emitter, n: str, op: O.SpaceToDepth, ins: list[str], doc: str) -> str:
+    return e.emit("SpaceToDepth", [ins[0]], n, n, doc, blocksize=op.block)
+
+
+@rule(O.ChannelConv1d)
+def _channel_conv1d(e: Emitter, n: str, op: O.ChannelConv1d, ins: list[str], doc: str) -> str:
+    seq = e.add_init(f"{n}:seq", [0, 1, -1], np.int64)
+    back = e.add_init(f"{n}:shape", [0, -1, 1, 1], np.int64)
+    y = e.emit("Reshape", [ins[0], seq], f"{n}:seq", f"{n}:reshape", doc)
+    args = [y, e.param(n, "weight")] + ([e.param(n, "bias")] if op.bias else [])
+    y = e.emit("Conv", args, f"{n}:conv", f"{n}:conv", doc, kernel_shape=[op.kernel],
+               strides=[1], pads=[op.padding, op.padding], dilations=[1], group=1)
+    return e.emit("Reshape", [y, back], n, n, doc)
+
+
+@rule(O.RadixSoftmax)
+def _radix_softmax(e: Emitter, n: str, op: O.RadixSoftmax, ins: list[str], doc: str) -> str:
+    c, h, w = e.graph.shape(n)
+    r, g = op.radix, op.cardinality
+    grouped = e.add_init(f"{n}:grouped", [0, g, r, -1], np.int64)
+    back = e.add_init(f"{n}:shape", [0, c, h, w], np.int64)
+    y = e.emit("Reshape", [ins[0], grouped], f"{n}:grouped", f"{n}:reshape", doc)
+    y = e.emit("Transpose", [y], f"{n}:transposed", f"{n}:transpose", doc, perm=[0, 2, 1, 3])
+    y = e.emit("Softmax", [y], f"{n}:softmax", f"{n}:softmax", doc, axis=1)
+    return e.emit("Reshape", [y, back], n, n, doc)
 
 
 @rule(O.Dropout, O.Identity, O.DropPath)

@@ -49,7 +49,10 @@ Op by op:
   ``torch.flatten(x, 1)``, ``concat`` ``torch.cat([...], 1)``, ``softmax``
   ``nn.Softmax(dim=1)``, ``upsample`` ``nn.Upsample(scale_factor=(sh, sw))``.
 * ``slice`` is tensor indexing ``x[:, c0:c1, h0:h1]`` (a view: nothing writes into
-  it in place); ``channel_shuffle`` is torchvision's view / transpose / reshape.
+  it in place); ``channel_shuffle`` is torchvision's view / transpose / reshape,
+  ``space_to_depth`` timm's view / permute / reshape, ``radix_softmax`` timm's
+  ``rSoftMax`` (view / transpose / softmax / reshape), ``channel_conv1d`` ECA's
+  ``view(N, 1, C)``, ``nn.Conv1d``, ``view(N, C, 1, 1)``.
 
 An op class without a rule raises :class:`~cnnir.errors.BackendError`; nothing is
 skipped or guessed (rules are looked up by exact class: a new op needs its own).
@@ -277,6 +280,20 @@ def _softmax(p: Lowering, n: str, op: O.Softmax) -> Step:
     return p.module_step(n, Ctor("Softmax", (), kw(dim=1)))
 
 
+@lowering(O.RadixSoftmax)
+def _radix_softmax(p: Lowering, n: str, op: O.RadixSoftmax) -> Step:
+    """timm's ``rSoftMax``: ``x.view(-1, card, radix, C'*H*W)``, ``.transpose(1, 2)``,
+    ``.softmax(1)``, ``.reshape(-1, C, H, W)``."""
+    (src,) = p.g.inputs(n)
+    c, h, w = p.shape(src)
+    r, g = op.radix, op.cardinality
+    return p.step(n, [Call("method", "view", (Ref(src), -1, g, r, c * h * w // (r * g)),
+                           hint="radix"),
+                      Call("function", "torch.transpose", (Ref(f"{n}#0"), 1, 2), hint="radix"),
+                      Call("method", "softmax", (Ref(f"{n}#1"), 1), hint="radix"),
+                      Call("method", "reshape", (Ref(f"{n}#2"), -1, c, h, w))])
+
+
 # --------------------------------------------------------------------------- pooling
 
 
@@ -422,6 +439,36 @@ def _channel_shuffle(p: Lowering, n: str, op: O.ChannelShuffle) -> Step:
                       Call("function", "torch.transpose", (Ref(f"{n}#0"), 1, 2),
                            hint="grouped"),
                       Call("method", "reshape", (Ref(f"{n}#1"), -1, c, h, w))])
+
+
+@lowering(O.SpaceToDepth)
+def _space_to_depth(p: Lowering, n: str, op: O.SpaceToDepth) -> Step:
+    """timm's form: ``x.view(-1, C, H/b, b, W/b, b)``, ``.permute(0, 3, 5, 1, 2, 4)``,
+    ``.reshape(-1, C*b*b, H/b, W/b)`` (a copy): a permutation, so exact; both ONNX
+    exporters export it."""
+    (src,) = p.g.inputs(n)
+    c, h, w = p.shape(src)
+    b = op.block
+    return p.step(n, [Call("method", "view", (Ref(src), -1, c, h // b, b, w // b, b),
+                           hint="blocks"),
+                      Call("method", "permute", (Ref(f"{n}#0"), 0, 3, 5, 1, 2, 4),
+                           hint="blocks"),
+                      Call("method", "reshape", (Ref(f"{n}#1"), -1, c * b * b, h // b, w // b))])
+
+
+@lowering(O.ChannelConv1d, overwritable=True)
+def _channel_conv1d(p: Lowering, n: str, op: O.ChannelConv1d) -> Step:
+    """ECA's form: ``x.view(-1, 1, C)``, ``nn.Conv1d(1, 1, k, padding=p)``,
+    ``.view(-1, C_out, 1, 1)``."""
+    (src,) = p.g.inputs(n)
+    c = p.shape(src)[0]
+    kwargs = kw(padding=op.padding) if op.padding else ()
+    if not op.bias:
+        kwargs += kw(bias=False)
+    ctor = Ctor("Conv1d", (1, 1, op.kernel), kwargs)
+    return p.step(n, [Call("method", "view", (Ref(src), -1, 1, c), hint="seq"),
+                      Call("module", "", (Ref(f"{n}#0"),), hint="seq"),
+                      Call("method", "view", (Ref(f"{n}#1"), -1, p.shape(n)[0], 1, 1))], ctor)
 
 
 # --------------------------------------------------------------------------- merges

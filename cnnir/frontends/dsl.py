@@ -386,6 +386,23 @@ class Tensor:
         """ShuffleNet's channel shuffle over ``groups`` groups."""
         return self._layer("shuffle", lambda: O.ChannelShuffle(groups), name)
 
+    def space_to_depth(self, block: int = 4, name: str | None = None) -> Tensor:
+        """Space-to-depth (TResNet's stem): ``b x b`` pixel blocks become ``b*b``
+        channel groups (ONNX's and timm's channel order)."""
+        return self._layer("s2d", lambda: O.SpaceToDepth(block), name)
+
+    def channel_conv1d(self, kernel: int = 3, padding: int | None = None, bias: bool = False,
+                       name: str | None = None) -> Tensor:
+        """ECA's 1-D convolution across the channels of a ``Cx1x1`` map (``padding``
+        defaults to ``(kernel - 1) // 2``, which keeps ``C``)."""
+        pad = (kernel - 1) // 2 if padding is None else padding
+        return self._layer("cconv", lambda: O.ChannelConv1d(kernel, pad, bias), name)
+
+    def radix_softmax(self, radix: int = 2, cardinality: int = 1,
+                      name: str | None = None) -> Tensor:
+        """Split attention's softmax across ``radix`` channel groups (ResNeSt, SKNet)."""
+        return self._layer("rsoftmax", lambda: O.RadixSoftmax(radix, cardinality), name)
+
     # -- merges
 
     def __add__(self, other: Tensor) -> Tensor:
@@ -399,7 +416,8 @@ class Tensor:
 _METHOD_NAMES = {"fc": "linear", "upconv": "conv_transpose", "lrelu": "leaky_relu",
                  "relu6_": "relu6", "hsigmoid": "hardsigmoid", "hswish": "hardswish",
                  "adaptpool": "adaptive_avgpool", "gap": "global_avgpool",
-                 "crop": "crop_to", "shuffle": "channel_shuffle"}
+                 "crop": "crop_to", "shuffle": "channel_shuffle", "s2d": "space_to_depth",
+                 "cconv": "channel_conv1d", "rsoftmax": "radix_softmax"}
 
 
 def _shape_of(t: Tensor, loc: SourceLoc) -> O.TensorShape:

@@ -86,12 +86,15 @@ def _map_input(cv: NodeContext, node: Any, x: int, rank: int = 3) -> TensorShape
     return s
 
 
-@rule("Conv", produces=[O.Conv2d],
+@rule("Conv", produces=[O.Conv2d, O.ChannelConv1d],
       handles=("X", "W", "B", "auto_pad", "dilations", "group", "kernel_shape", "pads",
                "strides"),
-      refuses={"W": "of rank other than 4 (1-D / 3-D convolutions)",
+      refuses={"W": "of rank other than 4 (3-D convolutions; 1-D ones except ECA's "
+                    "[1, 1, k] on the [N, 1, C] view of pooled channels)",
                "auto_pad": "other than NOTSET, VALID, SAME_UPPER, SAME_LOWER"})
-def _conv(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+def _conv(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if type(ins[0]) is _Seq:
+        return _seq_conv(cv, node, ins, a)
     xv, extra = _unpad(cv.ir_or_pad(node, ins, 0))
     s = _map_input(cv, node, xv)
     w = cv.const(node, ins, 1, "the weight")
@@ -189,6 +192,8 @@ def _simple(op_type: str, op_cls: type[O.Op], hint: str, arg: str = "X") -> None
         got = _claimed(cv, node, ins)  # the Tanh of GELU's tanh form
         if got is not None:
             return got
+        if ins and type(ins[0]) is _Seq:  # ECA's gate on the [N, 1, C] sequence
+            return _Seq(cv.add(node, op_cls(), [ins[0].map], hint))
         return cv.add(node, op_cls(), [cv.ir(node, ins)], hint)
     rule(op_type, produces=[op_cls], handles=(arg,))(handler)
 
@@ -237,9 +242,11 @@ def _hardsigmoid(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]
     return cv.add(node, O.HardSigmoid(), [cv.ir(node, ins)], "hsigmoid")
 
 
-@rule("Softmax", produces=[O.Softmax], handles=("input", "axis"),
-      refuses={"axis": "other than the channel / feature axis"})
-def _softmax(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+@rule("Softmax", produces=[O.Softmax, O.RadixSoftmax], handles=("input", "axis"),
+      refuses={"axis": "other than the channel / feature axis (or axis 1 of a radix view)"})
+def _softmax(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if ins and type(ins[0]) in (*_GROUPS, _RadixT):
+        return _radix_softmax(cv, node, ins[0], a)
     x = cv.ir(node, ins)
     s = cv.shape(x)
     rank = len(s) + 1
@@ -256,6 +263,10 @@ def _elementwise(op_type: str, op_cls: type[O.Op], hint: str) -> None:
         got = _claimed(cv, node, ins)  # a step of a GELU / LayerNorm decomposition
         if got is not None:
             return got
+        if len(ins) == 2 and any(type(v) in (_Expanded, *_GROUPS) for v in ins):
+            ins = [_unexpand(cv, node, ins[0], ins[1]), _unexpand(cv, node, ins[1], ins[0])]
+            if any(type(v) in _GROUPS for v in ins):
+                return _grouped_binary(cv, node, op_cls, hint, ins[0], ins[1])
         consts = [isinstance(v, np.ndarray) for v in ins[:2]]
         lasts = [isinstance(v, ChannelsLast) for v in ins[:2]]
         if op_cls is O.Add and any(consts) and any(lasts):
@@ -423,7 +434,9 @@ def _bias_vector(const: np.ndarray, shape: TensorShape) -> np.ndarray | None:
 
 @rule("Concat", produces=[O.Concat, O.Identity], handles=("inputs", "axis"),
       refuses={"axis": "other than 1 (channels)", "inputs": "constant"})
-def _concat(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+def _concat(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if ins and all(type(v) is _Unsqueezed for v in ins):
+        return _stack_groups(cv, node, ins, a)
     xs = [cv.ir(node, ins, i) for i in range(len(ins))]
     rank = len(cv.shape(xs[0])) + 1
     if int(a.get("axis", 1)) % rank != 1:
@@ -576,10 +589,11 @@ def _flatten(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) ->
     return cv.add(node, O.Flatten(), [x], "flatten")
 
 
-@rule("Reshape", produces=[O.Flatten, O.Identity, O.ChannelShuffle],
+@rule("Reshape", produces=[O.Flatten, O.Identity, O.ChannelShuffle, O.SpaceToDepth],
       handles=("data", "shape", "allowzero"),
-      refuses={"shape": "other than a flatten [N, -1], the same shape, or channel shuffle's "
-                        "[N, g, C/g, H, W] and back",
+      refuses={"shape": "other than a flatten [N, -1], the same shape, channel shuffle's "
+                        "[N, g, C/g, H, W] and back, the radix views of split attention, "
+                        "ECA's [N, 1, C] and back, space-to-depth's 6-D view and back",
                "allowzero": "=1 with a 0 in the shape"})
 def _reshape(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
     target = ints(cv.const(node, ins, 1, "the target shape"))
@@ -592,6 +606,8 @@ def _reshape(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) ->
         return _grouped(cv, node, x, cv.shape(x), target, batch_ok)
     if isinstance(ins[0], _Shuffled):
         return _unshuffle(cv, node, ins[0], target, batch_ok)
+    if type(ins[0]) in (_Seq, _RadixOut, _BlocksT):
+        return _reshape_pending(cv, node, ins[0], target, batch_ok)
     x = cv.ir(node, ins)
     s = cv.shape(x)
     if len(target) == 5 and len(s) == 3:
@@ -606,6 +622,9 @@ def _reshape(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) ->
     if len(target) == len(s) + 1 and target[0] in batch_ok | {-1} and \
             [d if v == 0 else v for v, d in zip(target[1:], s)] == list(s):
         return cv.add(node, O.Identity(), [x], "identity")
+    special = _reshape_special(cv, node, x, s, target, batch_ok)
+    if special is not None:
+        return special
     raise cv.err(node, f"reshapes N x {s} to {readable}; cnnir maps a Reshape only as a "
                  f"flatten to [N, {n}]")
 
@@ -1303,12 +1322,17 @@ def _feature(cv: NodeContext, node: Any, ins: list[Value], i: int = 0) -> Any:
 
 
 @rule("Transpose", produces=[], handles=("data", "perm"),
-      refuses={"perm": "other than [0, 2, 3, 1] of a map and [0, 3, 1, 2] back, or "
-                       "[0, 2, 1, 3, 4] after channel shuffle's 5-D Reshape"})
+      refuses={"perm": "other than [0, 2, 3, 1] of a map and [0, 3, 1, 2] back, "
+                       "[0, 2, 1, 3, 4] after channel shuffle's 5-D Reshape, [0, 2, 1, 3] in "
+                       "rSoftMax, [0, 3, 5, 1, 2, 4] in space-to-depth"})
 def _transpose(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
     """The middle of a channel shuffle, or ConvNeXt's channels-last view and back."""
     perm = ints(a["perm"]) if "perm" in a else None
     v = ins[0] if ins else None
+    if type(v) is _RadixView and perm == [0, 2, 1, 3]:
+        return _RadixT(v.src, v.cardinality, v.radix, node.name or node.output[0])
+    if type(v) is _Blocks and perm == [0, 3, 5, 1, 2, 4]:
+        return _BlocksT(v.src, v.block, node.name or node.output[0])
     if type(v) is _Grouped:
         if perm == [0, 2, 1, 3, 4]:
             return _Shuffled(v.src, v.groups, node.name or node.output[0])
@@ -1506,3 +1530,375 @@ def _channels_last_matmul(cv: NodeContext, node: Any, ins: list[Value]) -> Chann
     op = O.Conv2d(k, (1, 1), bias=False)
     conv = cv.add(node, op, [v.id], "conv", {"weight": w.T.reshape(k, c, 1, 1)})
     return ChannelsLast(conv, v.node)
+
+
+# --------------------------------------------------------------------------- timm's attention
+# views: split attention's radix groups (ResNeSt: Reshape to 5-D, ReduceSum, rSoftMax's
+# Reshape / Transpose / Softmax; SKNet: Unsqueeze + Concat, Softmax over axis 1), ECA's
+# [N, 1, C] sequence and its Expand, space-to-depth (TResNet)
+
+
+def _batch_dim(cv: NodeContext, v: int, batch_ok: set[int]) -> bool:
+    return v in batch_ok | {-1}
+
+
+def _fill(dims: list[int], total: int) -> list[int] | None:
+    """``dims`` (after the batch) with one ``-1`` resolved to make ``total`` elements."""
+    rest = list(dims)
+    if rest.count(-1) > 1 or 0 in rest:
+        return None
+    if -1 in rest:
+        known = int(np.prod([d for d in rest if d != -1]))
+        if known <= 0 or total % known:
+            return None
+        rest[rest.index(-1)] = total // known
+    return rest if int(np.prod(rest)) == total else None
+
+
+@dataclass
+class _Unsqueezed:
+    """``Unsqueeze(axes=[1])`` of a map: waits for the Concat along axis 1 that stacks
+    it with others (``torch.stack(xs, dim=1)``, SKNet)."""
+
+    src: int
+    node: str
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 5-D output of Unsqueeze '{self.node}'; cnnir maps an Unsqueeze "
+                f"of a feature map only as a stack along axis 1 (Unsqueeze axes [1], "
+                f"Concat axis 1) of split attention's radix groups")
+
+
+@dataclass
+class _Stacked1:
+    """A Concat along axis 1 of unsqueezed maps of one shape: the ``(N, n, C, H, W)``
+    tensor whose memory is the channel concat of the maps.  A ReduceSum over axis 1 is
+    the sum of the maps; the concat is made when a Mul with the attention needs it."""
+
+    parts: list[int]
+    node: str
+    made: int | None = None
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 5-D stack of Concat '{self.node}'; cnnir maps it as split "
+                f"attention's radix groups: ReduceSum over axis 1, Mul by a [N, n, C, 1, 1] "
+                f"attention, Softmax over axis 1")
+
+
+_GROUPS: tuple[type, ...] = (_Grouped, _Stacked1)
+
+
+def _as_grouped(cv: NodeContext, node: Any, v: Any) -> _Grouped:
+    if type(v) is _Stacked1:
+        if v.made is None:
+            v.made = cv.add(node, O.Concat(), v.parts, "concat")
+        return _Grouped(v.made, len(v.parts), v.node)
+    return v
+
+
+@rule("Unsqueeze", produces=[], handles=("data", "axes"),
+      refuses={"axes": "other than [1] of a feature map (a stack's first step)"})
+def _unsqueeze(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    x = cv.ir(node, ins)
+    axes = a.get("axes")
+    if axes is None and len(ins) > 1 and node.input[1]:
+        axes = ints(cv.const(node, ins, 1, "axes"))
+    if len(cv.shape(x)) != 3 or axes is None or [int(v) % 5 for v in ints(axes)] != [1]:
+        raise cv.err(node, f"unsqueezes axes {axes} of N x {cv.shape(x)}; cnnir maps an "
+                     f"Unsqueeze only as axis 1 of a feature map stacked by a Concat "
+                     f"(torch.stack(xs, dim=1))")
+    return _Unsqueezed(x, node.name or node.output[0])
+
+
+def _stack_groups(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    if int(a.get("axis", 1)) % 5 != 1:
+        raise cv.err(node, f"concatenates unsqueezed maps along axis {a.get('axis')}; cnnir "
+                     f"maps a stack along axis 1 only")
+    parts = [v.src for v in ins]
+    if len({tuple(cv.shape(p)) for p in parts}) != 1:
+        raise cv.err(node, "stacks maps of different shapes; a stack along axis 1 needs "
+                     "maps of one shape")
+    return parts[0] if len(parts) == 1 else _Stacked1(parts, node.name or node.output[0])
+
+
+def _groups_of(cv: NodeContext, node: Any, v: Any) -> list[int]:
+    if type(v) is _Stacked1:
+        return list(v.parts)
+    c = cv.shape(v.src)[0] // v.groups
+    return [cv.add(node, O.Slice((k * c, (k + 1) * c)), [v.src], "slice")
+            for k in range(v.groups)]
+
+
+@rule("ReduceSum", produces=[O.Add, O.Sum, O.Slice],
+      handles=("data", "axes", "keepdims", "noop_with_empty_axes"),
+      refuses={"axes": "other than [1] of a 5-D radix view", "keepdims": "=1"})
+def _reduce_sum(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    """ReduceSum over axis 1 of ``(N, radix, C, H, W)`` (a Reshape to 5-D or a stack):
+    the sum of the radix groups, one Add of two, one Sum of more."""
+    v = ins[0] if ins else None
+    axes = a.get("axes")
+    if axes is None and len(ins) > 1 and node.input[1]:
+        axes = ints(cv.const(node, ins, 1, "axes"))
+    if type(v) not in _GROUPS:
+        cv.ir(node, ins)  # a pending value's own refusal first
+        raise cv.err(node, "sums the elements of a feature map, which has no IR op; cnnir "
+                     "maps ReduceSum over axis 1 of split attention's 5-D radix view")
+    if axes is None or [int(x) % 5 for x in ints(axes)] != [1] or a.get("keepdims", 1):
+        raise cv.err(node, f"ReduceSum over axes {axes} (keepdims={a.get('keepdims', 1)}) "
+                     f"of a 5-D radix view; cnnir maps the sum over axis 1, keepdims=0")
+    parts = _groups_of(cv, node, v)
+    op: O.Op = O.Add() if len(parts) == 2 else O.Sum()
+    return cv.add(node, op, parts, "add" if len(parts) == 2 else "sum")
+
+
+def _grouped_binary(cv: NodeContext, node: Any, op_cls: type[O.Op], hint: str, a: Any,
+                    b: Any) -> _Grouped:
+    """Mul / Add of two ``(N, radix, C, ...)`` views of the same radix and ``C``: the
+    op on the grouped maps (broadcast as the 5-D tensors are), still grouped."""
+    if type(a) not in _GROUPS or type(b) not in _GROUPS:
+        raise cv.err(node, f"{node.op_type} of a 5-D radix view and another tensor; cnnir "
+                     f"maps the {node.op_type} of two radix views only")
+    ga, gb = _as_grouped(cv, node, a), _as_grouped(cv, node, b)
+    ca, cb = cv.shape(ga.src)[0], cv.shape(gb.src)[0]
+    if ga.groups != gb.groups or ca != cb:
+        raise cv.err(node, f"{node.op_type} of radix views ({ga.groups} x {ca // ga.groups}) "
+                     f"and ({gb.groups} x {cb // gb.groups}); cnnir maps views of the same "
+                     f"radix and channels only")
+    return _Grouped(cv.add(node, op_cls(), [ga.src, gb.src], hint), ga.groups,
+                    node.name or node.output[0])
+
+
+@dataclass
+class _RadixView:
+    """Reshape of a map to ``[N, card, radix, -1]``: the start of timm's rSoftMax."""
+
+    src: int
+    cardinality: int
+    radix: int
+    node: str
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 4-D output of Reshape '{self.node}'; cnnir maps a Reshape to "
+                f"[N, card, radix, -1] only as the start of rSoftMax (Transpose [0, 2, 1, 3], "
+                f"Softmax axis 1, Reshape back)")
+
+
+@dataclass
+class _RadixT(_RadixView):
+    """The Transpose ``[0, 2, 1, 3]`` of a :class:`_RadixView`: waits for the Softmax."""
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the transposed rSoftMax view of '{self.node}'; cnnir maps it only "
+                f"when a Softmax over axis 1 follows")
+
+
+@dataclass
+class _RadixOut:
+    """The radix softmax (layer ``layer``) as the 4-D ``[N, radix, card, -1]`` tensor."""
+
+    layer: int
+    node: str
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 4-D Softmax '{self.node}'; cnnir maps it when a Reshape to "
+                f"[N, -1] or [N, C, H, W] completes the radix softmax")
+
+
+def _radix_softmax(cv: NodeContext, node: Any, v: Any, a: dict[str, Any]) -> Any:
+    """Softmax over axis 1 of a 5-D radix view (SKNet) or of rSoftMax's transposed view
+    (ResNeSt): a :class:`~cnnir.ops.RadixSoftmax`.  Before opset 13 Softmax normalises
+    everything from ``axis`` on together, which is another function: refused."""
+    rank = 4 if type(v) is _RadixT else 5
+    axis = int(a.get("axis", -1 if cv.opset >= 13 else 1)) % rank
+    if axis != 1 or cv.opset < 13:
+        raise cv.err(node, f"Softmax over axis {a.get('axis')} (opset {cv.opset}) of a radix "
+                     f"view; cnnir maps the softmax over the radix axis 1, opset 13 or later "
+                     f"(before 13 it normalises the trailing axes together)")
+    if type(v) is _RadixT:
+        op = O.RadixSoftmax(v.radix, v.cardinality)
+        return _RadixOut(cv.add(node, op, [v.src], "rsoftmax"), node.name or node.output[0])
+    g = _as_grouped(cv, node, v)
+    return _Grouped(cv.add(node, O.RadixSoftmax(g.groups), [g.src], "rsoftmax"), g.groups,
+                    node.name or node.output[0])
+
+
+@dataclass
+class _Seq:
+    """Reshape of the pooled ``Cx1x1`` map ``map`` to ``[N, 1, C]`` (ECA): a 1-D Conv
+    on it is a :class:`~cnnir.ops.ChannelConv1d`, an activation stays on it, and the
+    Reshape to ``[N, C, 1, 1]`` is the map again."""
+
+    map: int
+
+    @property
+    def refusal(self) -> str:
+        return ("reads ECA's [N, 1, C] view of pooled channels; cnnir maps a 1-D Conv with "
+                "one filter and activations on it, and the Reshape back to [N, C, 1, 1]")
+
+
+def _seq_conv(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    w = cv.const(node, ins, 1, "the weight")
+    b = cv.opt_const(node, ins, 2, "the bias")
+    if w.shape[:2] != (1, 1) or w.ndim != 3:
+        raise cv.err(node, f"weight of shape {list(w.shape)} on ECA's [N, 1, C] sequence; "
+                     f"cnnir maps a 1-D Conv with one filter of one channel ([1, 1, k])")
+    k = int(w.shape[2])
+    pads = ints(a.get("pads", [0, 0]))
+    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "") or len(pads) != 2 or \
+            pads[0] != pads[1] or ints(a.get("strides", [1])) != [1] or \
+            ints(a.get("dilations", [1])) != [1] or int(a.get("group", 1)) != 1 or \
+            ints(a.get("kernel_shape", [k])) != [k]:
+        raise cv.err(node, f"1-D Conv with pads {pads}, strides {a.get('strides')}, "
+                     f"dilations {a.get('dilations')}, auto_pad {a.get('auto_pad')}; cnnir's "
+                     f"channel conv pads both ends alike, stride 1, dilation 1")
+    weights = {"weight": w}
+    if b is not None:
+        weights["bias"] = b.reshape(-1)
+    op = O.ChannelConv1d(k, pads[0], b is not None)
+    return _Seq(cv.add(node, op, [ins[0].map], "conv", weights, node.input[1]))
+
+
+@dataclass
+class _Expanded:
+    """``Expand`` of a map to a shape it broadcasts to: a broadcasting Mul / Add with a
+    tensor of that shape reads the map itself (the same result)."""
+
+    src: int
+    shape: tuple[int, ...]
+    node: str
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the output of Expand '{self.node}'; cnnir maps an Expand only as an "
+                f"operand of a broadcasting Mul / Add with a tensor of the expanded shape")
+
+
+@rule("Expand", produces=[], handles=("input", "shape"),
+      refuses={"shape": "that does not broadcast the map to another operand's shape"})
+def _expand(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Any:
+    x = cv.ir(node, ins)
+    s = tuple(cv.shape(x))
+    target = ints(cv.const(node, ins, 1, "the target shape"))
+    if len(target) != len(s) + 1 or target[0] not in (BATCH, 1) or any(
+            t != d and d != 1 and t != 1 for t, d in zip(target[1:], s)):
+        raise cv.err(node, f"expands N x {'x'.join(map(str, s))} to {target}; cnnir maps an "
+                     f"Expand that broadcasts a map along its axes of size 1")
+    out = tuple(max(t, d) for t, d in zip(target[1:], s))
+    return x if out == s else _Expanded(x, out, node.name or node.output[0])
+
+
+def _unexpand(cv: NodeContext, node: Any, v: Any, other: Any) -> Any:
+    if type(v) is not _Expanded:
+        return v
+    if isinstance(other, (int, np.integer)) and tuple(cv.shape(int(other))) == v.shape:
+        return v.src
+    raise cv.err(node, v.refusal)
+
+
+@dataclass
+class _Blocks:
+    """Reshape of a map to ``[N, C, H/b, b, W/b, b]``: space-to-depth's first step."""
+
+    src: int
+    block: int
+    node: str
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the 6-D output of Reshape '{self.node}'; cnnir maps it only as "
+                f"space-to-depth: Transpose [0, 3, 5, 1, 2, 4], Reshape [N, C*b*b, H/b, W/b]")
+
+
+@dataclass
+class _BlocksT(_Blocks):
+    """The Transpose ``[0, 3, 5, 1, 2, 4]`` of a :class:`_Blocks`."""
+
+    @property
+    def refusal(self) -> str:
+        return (f"reads the permuted 6-D blocks of '{self.node}'; cnnir maps them only when a "
+                f"Reshape to [N, C*b*b, H/b, W/b] completes a space-to-depth")
+
+
+@rule("SpaceToDepth", produces=[O.SpaceToDepth], handles=("input", "blocksize", "mode"),
+      refuses={"mode": "CRD (PyTorch's pixel_unshuffle order; cnnir's op is DCR, timm's)"})
+def _space_to_depth(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
+    if a.get("mode", "DCR") != "DCR":
+        raise cv.err(node, f"mode {a.get('mode')!r} orders the channels as pixel_unshuffle "
+                     f"does; cnnir's space_to_depth is the DCR order (timm's, ONNX's default)")
+    x = cv.ir(node, ins)
+    _map_input(cv, node, x)
+    return cv.add(node, O.SpaceToDepth(int(a["blocksize"])), [x], "s2d")
+
+
+def _flat_source(cv: NodeContext, node: Any, x: int) -> int | None:
+    """The ``Fx1x1`` map the flat layer ``x`` flattened (ReduceMean keepdims=0, Flatten),
+    or None; the Flatten is dropped when it is the last layer and this node its only
+    reader, so that reshaping it back leaves no dead layer."""
+    p = cv.imp.nodes[x]
+    if not isinstance(p.op, O.Flatten) or tuple(cv.shape(p.inputs[0]))[1:] != (1, 1):
+        return None
+    users = cv.consumers.get(node.input[0], [])
+    if x == len(cv.imp.nodes) - 1 and users == [node] and \
+            node.input[0] not in cv.graph_outputs:
+        cv.imp.nodes.pop()
+    return p.inputs[0]
+
+
+def _reshape_special(cv: NodeContext, node: Any, x: int, s: TensorShape, target: list[int],
+                     batch_ok: set[int]) -> Any:
+    """The Reshapes of timm's attention blocks, or None: ``[N, 1, C]`` of pooled channels
+    (ECA), ``[N, F, 1, 1]`` of a flattened ``Fx1x1`` map (the map again), ``[N, card,
+    radix, -1]`` (rSoftMax), ``[N, C, H/b, b, W/b, b]`` (space-to-depth)."""
+    if not target or not _batch_dim(cv, target[0], batch_ok):
+        return None
+    rest = list(target[1:])
+    n = s.numel
+    if len(rest) == 2 and rest[0] == 1 and rest[1] in (-1, s[0]) and (
+            len(s) == 1 or tuple(s[1:]) == (1, 1)):
+        src = x if len(s) == 3 else _flat_source(cv, node, x)
+        return None if src is None else _Seq(src)
+    if len(s) == 1 and len(rest) == 3 and rest[1:] == [1, 1] and rest[0] in (-1, n):
+        return _flat_source(cv, node, x)
+    if len(s) == 3 and len(rest) == 3 and rest[0] >= 1 and rest[1] >= 2 and \
+            s[0] % (rest[0] * rest[1]) == 0 and rest[2] in (-1, n // (rest[0] * rest[1])):
+        return _RadixView(x, rest[0], rest[1], node.name or node.output[0])
+    if len(s) == 3 and len(rest) == 5:
+        c, h, w = s
+        b = rest[2]
+        if b >= 1 and h % b == 0 and w % b == 0 and rest[4] in (b, -1) and \
+                _fill(rest, n) == [c, h // b, b, w // b, b]:
+            return _Blocks(x, b, node.name or node.output[0])
+    return None
+
+
+def _reshape_pending(cv: NodeContext, node: Any, v: Any, target: list[int],
+                     batch_ok: set[int]) -> Any:
+    """A Reshape of one of the pending values above (see :func:`_reshape_special`)."""
+    readable = [("N" if t == BATCH else t) for t in target]
+    ok = bool(target) and _batch_dim(cv, target[0], batch_ok)
+    if type(v) is _Seq:
+        c = cv.shape(v.map)[0]
+        if ok and _fill(target[1:], c) == [c, 1, 1]:
+            return v.map
+        raise cv.err(node, f"reshapes ECA's [N, 1, {c}] sequence to {readable}; cnnir maps "
+                     f"the Reshape back to [N, {c}, 1, 1]")
+    if type(v) is _RadixOut:
+        s = cv.shape(v.layer)
+        if ok and _fill(target[1:], s.numel) == [s.numel]:
+            return cv.add(node, O.Flatten(), [v.layer], "flatten")
+        if ok and _fill(target[1:], s.numel) == list(s):
+            return v.layer
+        raise cv.err(node, f"reshapes the 4-D radix softmax to {readable}; cnnir maps the "
+                     f"Reshape back to [N, -1] or [N, {', '.join(map(str, s))}]")
+    c, h, w = cv.shape(v.src)
+    b = v.block
+    want = [c * b * b, h // b, w // b]
+    if ok and _fill(target[1:], c * h * w) == want:
+        return cv.add(node, O.SpaceToDepth(b), [v.src], "s2d")
+    raise cv.err(node, f"reshapes space-to-depth's permuted blocks to {readable}; they "
+                 f"reshape back to [N, {', '.join(map(str, want))}]")

@@ -23,6 +23,12 @@ mapped to an IR layer, weights included (``graph.weights``, PyTorch layouts):
   integer arithmetic on them are evaluated (the batch size stays symbolic);
   ``F.conv2d``, ``F.batch_norm`` and ``F.linear`` on the module's own tensors (timm's
   ``BatchNormAct2d``, ``ScaledStdConv2d``).
+* timm's attention views (:mod:`cnnir.frontends.torch_rules`): split attention's
+  ``view(N, radix, C, H, W)`` / ``torch.stack(xs, dim=1)``, their ``.sum(1)``, products
+  and ``softmax(dim=1)``, rSoftMax's ``view(N, card, radix, -1).transpose(1, 2)``
+  (a ``radix_softmax``); ECA's ``view(N, 1, C)``, ``nn.Conv1d(1, 1, k)``, ``view(N, C,
+  1, 1)`` and ``expand_as`` (a ``channel_conv1d``); space-to-depth's 6-D view and
+  ``permute(0, 3, 5, 1, 2, 4)``.
 * size reads, folded at the import's input size: ``x.size()``, ``x.size(d)``,
   ``x.shape``, ``x.dim()``, ``x.ndim``, ``len(x)`` (where fx records it); the batch size
   stays symbolic (:data:`BATCH`: a view keeps it as N, arithmetic on it is refused).
@@ -75,6 +81,8 @@ from .torch_rules import (
     describe,
     function_key,
     module_key,
+    pending_shape,
+    seq_module,
 )
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -437,6 +445,12 @@ class _Mapper:
                 except CnnirError as exc:
                     raise FrontendError(f"{type(mod).__name__} '{node.target}': {exc.msg}",
                                         loc=node.meta.get("cnnir_loc")) from None
+            if type(self.values.get(node.args[0])).__name__ == "_Seq":
+                try:  # ECA's Conv1d / gate on the view(N, 1, C) of pooled channels
+                    return seq_module(self, node, mod, self.values[node.args[0]])
+                except CnnirError as exc:
+                    raise FrontendError(f"{type(mod).__name__} '{node.target}': {exc.msg}",
+                                        loc=node.meta.get("cnnir_loc")) from None
             x = self.ir(node, node.args[0], type(mod).__name__)
             try:
                 rule = TORCH_IMPORT.lookup(module_key(type(mod)))  # checked by _check_modules
@@ -485,9 +499,15 @@ class _Mapper:
         Anything else is ``_NOT_A_READ``.
         """
         target = node.target
-        if not args or type(args[0]) is not Layer:  # a pending value (a 5-D view) has no size
+        if not args:
             return _NOT_A_READ
-        full = (BATCH, *self.imp.shape(args[0].id))
+        if type(args[0]) is Layer:
+            full: tuple[int, ...] = (BATCH, *self.imp.shape(args[0].id))
+        else:  # a pending view: the radix views and ECA's sequence have a size
+            pending = pending_shape(self, args[0])
+            if pending is None:
+                return _NOT_A_READ
+            full = pending
         if node.op == "call_method" and target == "size":
             dim = args[1] if len(args) > 1 else kwargs.get("dim")
             return tuple(full) if dim is None else full[dim]

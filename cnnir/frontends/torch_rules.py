@@ -394,6 +394,8 @@ def _unary(op_type: type[O.Op], make: Callable[..., O.Op], hint: str, *keys: str
 
     def rule(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
         x = args[0] if args else kwargs.get("input")
+        if type(x) is _Seq:  # ECA's gate on the view(N, 1, C) of the pooled channels
+            return _Seq(m.add(node, make(node, args, kwargs), [x.map], hint).id)
         return m.add(node, make(node, args, kwargs), [m.ir(node, x, hint)], hint)
 
     TORCH_IMPORT.rule(*keys, produces=[op_type])(rule)
@@ -437,6 +439,9 @@ def _binary(op_type: type[O.Op], hint: str, *keys: str) -> None:
         a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
         if opt(node, args, kwargs, 2, "alpha", 1) != 1:
             raise CnnirError("alpha != 1 has no IR op")
+        a, b = _unexpand(m, a, b), _unexpand(m, b, a)
+        if type(a) in _GROUPS or type(b) in _GROUPS:
+            return _grouped_binary(m, node, op_type, hint, a, b)
         if not isinstance(a, Layer) or not isinstance(b, Layer):
             return _scale_by(m, node, hint, a, b)
         return m.add(node, op_type(), [a.id, b.id], hint)
@@ -546,7 +551,7 @@ def _flatten(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> L
 
 
 @TORCH_IMPORT.rule("Tensor.view", "Tensor.reshape", "torch.reshape",
-                   produces=[O.Flatten, O.ChannelShuffle])
+                   produces=[O.Flatten, O.ChannelShuffle, O.SpaceToDepth])
 def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
     dims: list[Any] = args[1:] if len(args) > 1 else [kwargs.get("shape", kwargs.get("size"))]
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -555,9 +560,14 @@ def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Laye
         raise CnnirError(f"reshape to {dims!r}: the sizes must be known when tracing")
     if isinstance(args[0], _Shuffled):
         return _unshuffle(m, node, args[0], list(dims))
+    if type(args[0]) in (_Seq, _RadixOut, _Blocks, _BlocksT):
+        return _view_pending(m, node, args[0], list(dims))
     x = m.ir(node, args[0], "view")
     if len(dims) == 5 and len(m.imp.shape(x)) == 3:
         return _grouped(m, node, x, list(dims))
+    special = _view_special(m, node, x, list(dims))
+    if special is not None:
+        return special
     s = m.imp.shape(x)
     full = [BATCH, *s]
     resolved = [full[i] if d == BATCH else d for i, d in enumerate(dims)]
@@ -572,10 +582,12 @@ def _view(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Laye
                      f"flatten to (N, {n})")
 
 
-@TORCH_IMPORT.rule("torch.stack")
+@TORCH_IMPORT.rule("torch.stack", produces=[O.Concat])
 def _stack(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Stacked:
     """Pending: a ``.mean(0)`` / ``.sum(0)`` of it is a Mean / Sum (see :class:`Stacked`)."""
     xs = args[0] if args else kwargs["tensors"]
+    if int(opt(node, args, kwargs, 1, "dim", 0)) == 1:
+        return _stack_groups(m, node, xs)
     if int(opt(node, args, kwargs, 1, "dim", 0)) != 0:
         raise CnnirError("stacks along a dim other than 0; cnnir maps torch.stack(xs) only "
                          "when .mean(0) or .sum(0) reduces it")
@@ -596,8 +608,10 @@ def _reduce_stack(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any],
     return m.add(node, op(), st.ids, hint)
 
 
-@TORCH_IMPORT.rule("torch.sum", "Tensor.sum", produces=[O.Sum])
+@TORCH_IMPORT.rule("torch.sum", "Tensor.sum", produces=[O.Sum, O.Add, O.Slice])
 def _sum(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    if type(args[0]) in _GROUPS:
+        return _sum_groups(m, node, args, kwargs)
     if not isinstance(args[0], Stacked):
         raise CnnirError("a sum of a feature map's elements has no IR op (cnnir maps "
                          "torch.stack(xs).sum(0), the sum of n feature maps)")
@@ -662,8 +676,11 @@ def _interpolate(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) 
     return m.add(node, op, [x], "upsample")
 
 
-@TORCH_IMPORT.rule("F.softmax", "torch.softmax", "Tensor.softmax", produces=[O.Softmax])
+@TORCH_IMPORT.rule("F.softmax", "torch.softmax", "Tensor.softmax",
+                   produces=[O.Softmax, O.RadixSoftmax])
 def _softmax_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    if type(args[0]) in (*_GROUPS, _RadixT):
+        return _radix_softmax(m, node, args[0], opt(node, args, kwargs, 1, "dim"))
     x = m.ir(node, args[0], "softmax")
     _softmax_dim(opt(node, args, kwargs, 1, "dim"), m.imp.shape(x))
     return m.add(node, O.Softmax(), [x], "softmax")
@@ -723,6 +740,9 @@ def _permute(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> A
     dims = list(args[1:]) if len(args) > 1 else [kwargs.get("dims")]
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = list(dims[0])
+    if type(x) is _Blocks and [d % 6 if isinstance(d, int) else d for d in dims] == [
+            0, 3, 5, 1, 2, 4]:
+        return _BlocksT(x.src, x.block, node.name)
     dims = [int(d) % 4 if isinstance(d, int) else d for d in dims]
     if isinstance(x, Layer) and len(m.imp.shape(x.id)) == 3 and dims == [0, 2, 3, 1]:
         return ChannelsLast(x.id)
@@ -846,7 +866,7 @@ def _contiguous(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
                 ) -> Layer | ChannelsLast:
     """A no-op on a feature map, on a channels-last view and on a channel shuffle's 5-D
     step: the value is its input's."""
-    if isinstance(args[0], (ChannelsLast, _Grouped)):
+    if isinstance(args[0], (ChannelsLast, _Grouped, _Stacked1, _Seq, _RadixOut, _Blocks)):
         return args[0]
     return Layer(m.ir(node, args[0], str(node.target)))
 
@@ -1020,11 +1040,13 @@ def _grouped(m: Mapper, node: Any, x: int, dims: list[int]) -> _Grouped:
 
 @TORCH_IMPORT.rule("torch.transpose", "Tensor.transpose", "torch.swapaxes", "Tensor.swapaxes",
                    "torch.swapdims", "Tensor.swapdims", produces=[])
-def _transpose(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> _Shuffled:
+def _transpose(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
     v = args[0]
     d0, d1 = (opt(node, args, kwargs, 1, "dim0"), opt(node, args, kwargs, 2, "dim1"))
     if type(v) is _Grouped and {d0 % 5, d1 % 5} == {1, 2}:
         return _Shuffled(v.src, v.groups, node.name)
+    if type(v) is _RadixView and {d0 % 4, d1 % 4} == {1, 2}:
+        return _RadixT(v.src, v.cardinality, v.radix, node.name)
     raise CnnirError(f"transpose({d0}, {d1}) has no IR op; cnnir maps a transpose only as the "
                      f"middle of a channel shuffle (view(N, g, C/g, H, W), transpose(1, 2), "
                      f"view(N, C, H, W))")
@@ -1043,5 +1065,375 @@ def _unshuffle(m: Mapper, node: Any, v: _Shuffled, dims: list[int]) -> Layer:
     return m.add(node, O.ChannelShuffle(v.groups), [v.src], "shuffle")
 
 
+# --------------------------------------------------------------------------- timm's attention
+# views: split attention's radix groups (ResNeSt, SKNet), ECA's channel sequence,
+# space-to-depth (TResNet)
+
+
+class _Pending(Layer):
+    """A value between views that cnnir maps only as a whole pattern: not a layer; a
+    consumer that reads it as a feature map gets an error naming the pattern."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> int:  # type: ignore[override]
+        raise CnnirError(self.refusal())
+
+    def refusal(self) -> str:  # pragma: no cover - every subclass says its own
+        raise NotImplementedError
+
+
+class _Stacked1(_Pending):
+    """``torch.stack(xs, dim=1)`` of n maps of one shape: the ``(N, n, C, H, W)`` tensor
+    whose memory is ``torch.cat(xs, 1)``'s (SKNet).  ``.sum(1)`` of it is the sum of
+    the maps; the concat is made when a product with the attention needs it."""
+
+    __slots__ = ("parts", "where", "made")
+
+    def __init__(self, parts: list[int], where: str) -> None:  # no layer id
+        self.parts, self.where = parts, where
+        self.made: int | None = None
+
+    def refusal(self) -> str:
+        return (f"reads the stack '{self.where}' (dim=1) as a feature map; cnnir maps a "
+                f"stack along dim 1 as the radix groups of split attention: its .sum(1), "
+                f"its product with a (N, n, C, 1, 1) attention, softmax(dim=1)")
+
+
+_GROUPS: tuple[type, ...] = (_Grouped, _Stacked1)
+
+
+def _as_grouped(m: Mapper, node: Any, v: Any) -> _Grouped:
+    """A 5-D radix view: a :class:`_Grouped` as it is, a :class:`_Stacked1` as the
+    concat of its maps (made once)."""
+    if type(v) is _Stacked1:
+        if v.made is None:
+            v.made = m.add(node, O.Concat(), v.parts, "concat").id
+        made: int = v.made
+        return _Grouped(made, len(v.parts), v.where)
+    return v
+
+
+def _stack_groups(m: Mapper, node: Any, xs: Any) -> Any:
+    ids = [m.ir(node, x, "stack") for x in xs]
+    shapes = {tuple(m.imp.shape(i)) for i in ids}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3:
+        raise CnnirError(f"stacks tensors of shapes {sorted(shapes)} along dim 1; cnnir maps "
+                         f"a stack along dim 1 of feature maps of one shape only")
+    return Layer(ids[0]) if len(ids) == 1 else _Stacked1(ids, node.name)
+
+
+def _groups_of(m: Mapper, node: Any, v: Any) -> list[int]:
+    """The ``n`` maps of a 5-D radix view, in order: a stack's maps, else channel slices."""
+    if type(v) is _Stacked1:
+        return list(v.parts)
+    c = m.imp.shape(v.src)[0] // v.groups
+    return [m.add(node, O.Slice((k * c, (k + 1) * c)), [v.src], "slice").id
+            for k in range(v.groups)]
+
+
+def _sum_groups(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    """``x.sum(1)`` of ``(N, radix, C, H, W)``: the sum of the radix groups (one Add of
+    two, one Sum of more), each a channel slice of the grouped map."""
+    dim = opt(node, args, kwargs, 1, "dim")
+    keep = opt(node, args, kwargs, 2, "keepdim", False)
+    if dim not in (1, -4, (1,), [1], (-4,), [-4]) or keep or kwargs.get("dtype") is not None:
+        raise CnnirError(f"sum over dim={dim} of a 5-D (N, radix, C, H, W) view; cnnir maps "
+                         f"the sum over the radix groups (dim 1, without keepdim / dtype) only")
+    parts = _groups_of(m, node, args[0])
+    op: O.Op = O.Add() if len(parts) == 2 else O.Sum()
+    return m.add(node, op, parts, "add" if len(parts) == 2 else "sum")
+
+
+def _grouped_binary(m: Mapper, node: Any, op_type: type[O.Op], hint: str, a: Any, b: Any
+                    ) -> _Grouped:
+    """``x * attn`` of two ``(N, radix, C, ...)`` views with the same radix and ``C``: the
+    product of the grouped maps (``radix*C`` channels, broadcast as the 5-D tensors are),
+    still grouped."""
+    if type(a) not in _GROUPS or type(b) not in _GROUPS:
+        other = b if type(a) in _GROUPS else a
+        raise CnnirError(f"{hint} of a 5-D (N, radix, C, H, W) view and {describe(other)}; "
+                         f"cnnir maps the {hint} of two radix views only")
+    ga, gb = _as_grouped(m, node, a), _as_grouped(m, node, b)
+    ca, cb = m.imp.shape(ga.src)[0], m.imp.shape(gb.src)[0]
+    if ga.groups != gb.groups or ca != cb:
+        raise CnnirError(f"{hint} of a ({ga.groups}, {ca // ga.groups}, ...) and a "
+                         f"({gb.groups}, {cb // gb.groups}, ...) radix view; cnnir maps the "
+                         f"{hint} of radix views of the same radix and channels only")
+    return _Grouped(m.add(node, op_type(), [ga.src, gb.src], hint).id, ga.groups, node.name)
+
+
+class _RadixView(_Pending):
+    """``x.view(N, card, radix, -1)`` of a map: the first step of timm's ``rSoftMax``,
+    waiting for ``transpose(1, 2)``."""
+
+    __slots__ = ("src", "cardinality", "radix", "where")
+
+    def __init__(self, src: int, cardinality: int, radix: int, where: str) -> None:
+        self.src, self.cardinality, self.radix, self.where = src, cardinality, radix, where
+
+    def refusal(self) -> str:
+        return (f"reads the 4-D view '{self.where}'; cnnir maps view(N, card, radix, -1) "
+                f"only as the start of timm's rSoftMax: transpose(1, 2), softmax(dim=1), "
+                f"reshape(N, -1)")
+
+
+class _RadixT(_RadixView):
+    """The ``transpose(1, 2)`` of a :class:`_RadixView`: waits for ``softmax(dim=1)``."""
+
+    __slots__ = ()
+
+
+class _RadixOut(_Pending):
+    """The radix softmax of layer ``layer`` as the 4-D ``(N, radix, card, -1)`` tensor:
+    waits for the reshape back to ``(N, -1)`` or ``(N, C, H, W)``."""
+
+    __slots__ = ("layer", "where")
+
+    def __init__(self, layer: int, where: str) -> None:
+        self.layer, self.where = layer, where
+
+    def refusal(self) -> str:
+        return (f"reads the 4-D softmax '{self.where}'; cnnir maps it when a reshape to "
+                f"(N, -1) or (N, C, H, W) completes the radix softmax")
+
+
+def _radix_softmax(m: Mapper, node: Any, v: Any, dim: Any) -> Layer:
+    """``softmax(dim=1)`` of a ``(N, radix, C, H, W)`` view (SKNet) or of rSoftMax's
+    transposed ``(N, radix, card, -1)`` view (ResNeSt): a :class:`~cnnir.ops.RadixSoftmax`."""
+    if type(v) is _RadixT:
+        if not isinstance(dim, int) or dim % 4 != 1:
+            raise CnnirError(f"softmax over dim={dim} of rSoftMax's (N, radix, card, -1) "
+                             f"view; cnnir maps the softmax over the radix (dim 1)")
+        op = O.RadixSoftmax(v.radix, v.cardinality)
+        return _RadixOut(m.add(node, op, [v.src], "rsoftmax").id, node.name)
+    g = _as_grouped(m, node, v)
+    if not isinstance(dim, int) or dim % 5 != 1:
+        raise CnnirError(f"softmax over dim={dim} of a 5-D (N, radix, C, H, W) view; cnnir "
+                         f"maps the softmax over the radix groups (dim 1)")
+    return _Grouped(m.add(node, O.RadixSoftmax(g.groups), [g.src], "rsoftmax").id, g.groups,
+                    node.name)
+
+
+class _Seq(_Pending):
+    """``y.view(N, 1, C)`` of the pooled ``Cx1x1`` map ``map`` (ECA): ``nn.Conv1d(1, 1, k)``
+    on it is a :class:`~cnnir.ops.ChannelConv1d`, an elementwise gate stays on it, and
+    ``view(N, C, 1, 1)`` is the map again."""
+
+    __slots__ = ("map",)
+
+    def __init__(self, i: int) -> None:
+        self.map = i
+
+    def refusal(self) -> str:
+        return ("reads ECA's view(N, 1, C) of the pooled channels; cnnir maps nn.Conv1d(1, 1, "
+                "k) and elementwise activations on it, and view(N, C, 1, 1) back")
+
+
+def seq_module(m: Mapper, node: Any, mod: Any, v: _Seq) -> _Seq:
+    """A ``torch.nn`` layer on ECA's channel sequence: ``nn.Conv1d(1, 1, k, padding=p)``
+    is a ``channel_conv1d``; a weightless elementwise layer (the sigmoid gate) is itself."""
+    import torch.nn as nn
+
+    shape = m.imp.shape(v.map)
+    if type(mod) is nn.Conv1d:
+        if (mod.in_channels, mod.out_channels, mod.groups) != (1, 1, 1) or \
+                tuple(mod.stride) != (1,) or tuple(mod.dilation) != (1,) or \
+                mod.padding_mode != "zeros":
+            raise CnnirError(f"{mod!r} on ECA's channel sequence; cnnir maps Conv1d(1, 1, k, "
+                             f"padding=p) with stride 1, dilation 1 and zero padding")
+        k = int(mod.kernel_size[0])
+        pad: Any = mod.padding
+        pad = (k - 1) // 2 if pad == "same" else 0 if pad == "valid" else int(pad[0])
+        if mod.padding == "same" and (k - 1) % 2:
+            raise CnnirError(f"Conv1d kernel {k} with padding='same' pads unevenly; cnnir's "
+                             f"channel conv pads both ends alike")
+        op: O.Op = O.ChannelConv1d(k, pad, mod.bias is not None)
+        weights = _weights(mod)
+        hint = "conv"
+    else:
+        rule = TORCH_IMPORT.lookup(module_key(type(mod)))
+        op, arrays, hint = rule(mod, shape)
+        if arrays or not op.has(O.ELEMENTWISE):
+            raise CnnirError(f"{type(mod).__name__} on ECA's view(N, 1, C); cnnir maps "
+                             f"Conv1d(1, 1, k) and weightless elementwise layers there")
+        weights = {}
+    return _Seq(m.add(node, op, [v.map], hint, qualified_path(str(node.target)),
+                      weights or None, leaf=True).id)
+
+
+@TORCH_IMPORT.rule("nn.Conv1d", produces=[O.ChannelConv1d])
+def _m_conv1d(mod: Any, shape: Any) -> tuple[O.Op, dict[str, Any], str]:
+    """On a feature map: refused (``seq_module`` maps it on ECA's channel sequence)."""
+    raise CnnirError(f"Conv1d on an N x {shape} tensor has no IR op; cnnir maps "
+                     f"nn.Conv1d(1, 1, k) on ECA's view(N, 1, C) of pooled channels "
+                     f"(a channel_conv1d)")
+
+
+class _Expanded(_Pending):
+    """``y.expand_as(x)`` of a map that broadcasts to ``x``: a broadcasting ``*`` / ``+``
+    with ``x`` reads ``y`` itself (the same result); nothing else reads it."""
+
+    __slots__ = ("src", "shape")
+
+    def __init__(self, src: int, shape: Any) -> None:
+        self.src, self.shape = src, shape
+
+    def refusal(self) -> str:
+        return (f"reads an expand_as of a feature map to {self.shape}; cnnir maps it only as "
+                f"an operand of a broadcasting * or + with a tensor of that shape")
+
+
+@TORCH_IMPORT.rule("Tensor.expand_as", produces=[])
+def _expand_as(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    from ..ops import broadcast
+
+    y = m.ir(node, args[0], "expand_as")
+    x = m.ir(node, args[1] if len(args) > 1 else kwargs.get("other"), "expand_as")
+    sy, sx = m.imp.shape(y), m.imp.shape(x)
+    if sy == sx:
+        return Layer(y)
+    if broadcast(sy, sx) != sx:
+        raise CnnirError(f"expand_as of an N x {sy} map to N x {sx}: they do not broadcast")
+    return _Expanded(y, sx)
+
+
+def _unexpand(m: Mapper, v: Any, other: Any) -> Any:
+    if type(v) is not _Expanded:
+        return v
+    if type(other) is Layer and m.imp.shape(other.id) == v.shape:
+        return Layer(v.src)
+    raise CnnirError(v.refusal())
+
+
+class _Blocks(_Pending):
+    """``x.view(N, C, H/b, b, W/b, b)`` of map ``src``: space-to-depth's first step,
+    waiting for ``permute(0, 3, 5, 1, 2, 4)``."""
+
+    __slots__ = ("src", "block", "where")
+
+    def __init__(self, src: int, block: int, where: str) -> None:
+        self.src, self.block, self.where = src, block, where
+
+    def refusal(self) -> str:
+        return (f"reads the 6-D view '{self.where}'; cnnir maps a 6-D view only as "
+                f"space-to-depth: view(N, C, H/b, b, W/b, b), permute(0, 3, 5, 1, 2, 4), "
+                f"view(N, C*b*b, H/b, W/b)")
+
+
+class _BlocksT(_Blocks):
+    """The ``permute(0, 3, 5, 1, 2, 4)`` of a :class:`_Blocks`: waits for the view to 4-D."""
+
+    __slots__ = ()
+
+
+def _readable(dims: list[int]) -> list[Any]:
+    return ["N" if d == BATCH else d for d in dims]
+
+
+def _fill(dims: list[int], total: int) -> list[int] | None:
+    """``dims`` (after the batch) with one ``-1`` resolved to make ``total`` elements."""
+    rest = list(dims)
+    if rest.count(-1) > 1:
+        return None
+    if -1 in rest:
+        known = int(np.prod([d for d in rest if d != -1]))
+        if known <= 0 or total % known:
+            return None
+        rest[rest.index(-1)] = total // known
+    return rest if int(np.prod(rest)) == total else None
+
+
+def _flat_source(m: Mapper, node: Any, x: int) -> int | None:
+    """The ``Fx1x1`` map the flat ``(F,)`` layer ``x`` flattened (``x.mean((2, 3))``,
+    ``torch.flatten``), or None; the Flatten is dropped when it is the last layer and
+    this view its only reader, so viewing it back leaves no dead layer."""
+    p = m.imp.nodes[x]
+    if not isinstance(p.op, O.Flatten):
+        return None
+    src = p.inputs[0]
+    if tuple(m.imp.shape(src))[1:] != (1, 1):
+        return None
+    arg = node.args[0] if node.args else None
+    if x == len(m.imp.nodes) - 1 and len(getattr(arg, "users", ())) == 1:
+        m.imp.nodes.pop()
+    return src
+
+
+def _view_special(m: Mapper, node: Any, x: int, dims: list[int]) -> Any:
+    """The views of timm's attention blocks, or None: ``(N, 1, C)`` of pooled channels
+    (ECA), ``(N, F, 1, 1)`` of a flattened ``Fx1x1`` map (the map again),
+    ``(N, card, radix, -1)`` (rSoftMax), ``(N, C, H/b, b, W/b, b)`` (space-to-depth)."""
+    s = tuple(m.imp.shape(x))
+    if not dims or dims[0] not in (BATCH, -1):
+        return None
+    rest = dims[1:]
+    n = int(np.prod(s))
+    if len(rest) == 2 and rest[0] == 1 and rest[1] in (-1, s[0]) and (
+            len(s) == 1 or s[1:] == (1, 1)):
+        src = x if len(s) == 3 else _flat_source(m, node, x)
+        return None if src is None else _Seq(src)
+    if len(s) == 1 and len(rest) == 3 and rest[1:] == [1, 1] and rest[0] in (-1, n):
+        src = _flat_source(m, node, x)
+        return None if src is None else Layer(src)
+    if len(s) == 3 and len(rest) == 3 and rest[0] >= 1 and rest[1] >= 2 and \
+            s[0] % (rest[0] * rest[1]) == 0 and rest[2] in (-1, n // (rest[0] * rest[1])):
+        return _RadixView(x, rest[0], rest[1], node.name)
+    if len(s) == 3 and len(rest) == 5:
+        c, h, w = s
+        b = rest[2]
+        if b >= 1 and h % b == 0 and w % b == 0 and \
+                _fill(rest, n) == [c, h // b, b, w // b, b] and rest[4] in (b, -1):
+            return _Blocks(x, b, node.name)
+    return None
+
+
+def _view_pending(m: Mapper, node: Any, v: Any, dims: list[int]) -> Any:
+    """A view of one of the pending values above (see :func:`_view_special`)."""
+    if type(v) is _Seq:
+        s = m.imp.shape(v.map)
+        if dims[0] in (BATCH, -1) and _fill(dims[1:], s[0]) == [s[0], 1, 1]:
+            return Layer(v.map)
+        if dims[0] in (BATCH, -1) and _fill(dims[1:], s[0]) == [1, s[0]]:
+            return v
+        raise CnnirError(f"view of ECA's (N, 1, {s[0]}) sequence to {_readable(dims)}; "
+                         f"cnnir maps the view back to (N, {s[0]}, 1, 1)")
+    if type(v) is _RadixOut:
+        s = m.imp.shape(v.layer)
+        if dims[0] in (BATCH, -1) and _fill(dims[1:], s.numel) == [s.numel]:
+            return m.add(node, O.Flatten(), [v.layer], "flatten") if len(s) > 1 else \
+                Layer(v.layer)
+        if dims[0] in (BATCH, -1) and _fill(dims[1:], s.numel) == list(s):
+            return Layer(v.layer)
+        raise CnnirError(f"reshape of rSoftMax's 4-D softmax to {_readable(dims)}; cnnir "
+                         f"maps the reshape back to (N, -1) or (N, {', '.join(map(str, s))})")
+    if type(v) is _BlocksT:
+        c, h, w = m.imp.shape(v.src)
+        b = v.block
+        want = [c * b * b, h // b, w // b]
+        if dims[0] in (BATCH, -1) and _fill(dims[1:], c * h * w) == want:
+            return m.add(node, O.SpaceToDepth(b), [v.src], "s2d")
+        raise CnnirError(f"view of space-to-depth's permuted 6-D tensor to {_readable(dims)}; "
+                         f"it views back to (N, {', '.join(map(str, want))})")
+    raise CnnirError(v.refusal())
+
+
+def pending_shape(m: Mapper, v: Any) -> tuple[int, ...] | None:
+    """The full shape (batch first) of a pending view, for ``x.shape`` reads; None for
+    any other value."""
+    if type(v) is _Stacked1:
+        return (BATCH, len(v.parts), *m.imp.shape(v.parts[0]))
+    if type(v) is _Grouped:
+        c, h, w = m.imp.shape(v.src)
+        return (BATCH, v.groups, c // v.groups, h, w)
+    if type(v) is _Seq:
+        return (BATCH, 1, m.imp.shape(v.map)[0])
+    if type(v) is _Expanded:
+        return (BATCH, *v.shape)
+    return None
+
+
 __all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "Mapper",
-           "describe", "opt", "module_key", "function_key", "channels_last_module"]
+           "describe", "opt", "module_key", "function_key", "channels_last_module",
+           "seq_module", "pending_shape"]

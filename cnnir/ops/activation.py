@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..errors import CnnirError
+from ..errors import CnnirError, ShapeError
 from .base import (
     ELEMENTWISE,
     FUSABLE_ACTIVATION,
@@ -251,12 +251,78 @@ class Softmax(Weightless):
         return None
 
 
+@record
+class RadixSoftmax(Weightless):
+    """Split attention's softmax across radix groups (ResNeSt's ``rSoftMax``, SKNet's
+    attention): at every pixel the ``C`` channels are read as ``(cardinality, radix,
+    C')`` with ``C' = C / (cardinality * radix)``, normalised by a softmax over the
+    radix axis, and written in ``(radix, cardinality, C')`` order -- timm's
+    ``x.view(N, card, radix, -1).transpose(1, 2)``, ``softmax(dim=1)``, ``reshape``.
+    With cardinality 1 the order stays: output channel ``r*C' + c`` is the softmax of
+    channels ``c, C' + c, ...`` (SK's ``view(N, radix, C/radix, H, W).softmax(1)``).
+
+    Params: none.  Cost: 3 per output (exp, accumulate, divide), as :class:`Softmax`.
+    RF unchanged (per pixel)."""
+
+    radix: int = 2
+    cardinality: int = 1
+    kind: ClassVar[str] = "radix_softmax"
+    family: ClassVar[str] = "act"
+    prefix: ClassVar[str | None] = "rsoftmax"
+    title: ClassVar[str | None] = "radix softmax"
+    traits: ClassVar[frozenset[str]] = frozenset({SHAPE_PRESERVING})
+
+    def __post_init__(self) -> None:
+        for what, v in (("radix", self.radix), ("cardinality", self.cardinality)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise CnnirError(f"radix softmax {what} must be a positive integer, got {v!r}")
+        if self.radix < 2:
+            raise CnnirError(f"radix softmax radix must be at least 2, got {self.radix} "
+                             f"(a softmax over one group is 1 everywhere)")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        if not x.is_map:
+            raise ShapeError(f"expects a CxHxW feature map, got a flat tensor of shape {x}")
+        if x[0] % (self.radix * self.cardinality):
+            raise ShapeError(f"{x[0]} channels do not split into cardinality "
+                             f"{self.cardinality} x radix {self.radix} groups")
+        return x
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return 0, 3 * numel(out)
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        """``softmax_backward_data`` reads the result (the transposes keep nothing)."""
+        return [Saved("output", "output", numel(out))]
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        """``y * (g - sum(g * y))``: 4 per element, as :class:`Softmax`."""
+        return 0, 0, (4 * numel(out) if needs_input_grad else 0)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        return same_shape(inputs[0]) + [Term(
+            "other", "softmax", Sym("ops", 3) * elements(out),
+            f"exp, accumulate, divide per output element (over {self.radix} radix groups)")]
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return None
+
+    def attrs(self) -> str:
+        return f"radix={self.radix}" + (f",card={self.cardinality}"
+                                        if self.cardinality != 1 else "")
+
+
 #: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
 OPS: tuple[type[Op], ...] = (
     ReLU, LeakyReLU, ReLU6, Sigmoid, HardSigmoid, Tanh, HardSwish, SiLU, GELU, Softmax,
+    RadixSoftmax,
 )
 
 __all__ = [
     "Activation", "ReLU", "LeakyReLU", "ReLU6", "Sigmoid", "HardSigmoid", "Tanh", "HardSwish",
-    "SiLU", "GELU", "Softmax", "OPS",
+    "SiLU", "GELU", "Softmax", "RadixSoftmax", "OPS",
 ]

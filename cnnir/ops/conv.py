@@ -1,4 +1,4 @@
-"""Convolutions: :class:`Conv2d` and :class:`ConvTranspose2d`."""
+"""Convolutions: :class:`Conv2d`, :class:`ConvTranspose2d` and ECA's :class:`ChannelConv1d`."""
 
 from __future__ import annotations
 
@@ -283,7 +283,89 @@ class ConvTranspose2d(Op):
         return _conv_attrs(self, extra)
 
 
-#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
-OPS: tuple[type[Op], ...] = (Conv2d, ConvTranspose2d,)
+@record
+class ChannelConv1d(Op):
+    """ECA's 1-D convolution across the channels of a ``Cx1x1`` map: the pooled
+    channels read as a sequence of length ``C`` with one channel, one filter of
+    ``kernel`` taps slid along it with stride 1 (``nn.Conv1d(1, 1, kernel,
+    padding=padding)`` on ``x.view(N, 1, C)``), viewed back as ``C_out x 1 x 1`` with
+    ``C_out = C + 2*padding - kernel + 1``.
 
-__all__ = ["Conv2d", "ConvTranspose2d", "OPS"]
+    Params: ``weight`` ``(1, 1, kernel)`` (PyTorch's Conv1d layout), ``bias`` ``(1,)`` if
+    bias.  Cost: ``C_out * kernel`` MACs (one per tap and output, padding taps
+    included, as PyTorch's conv counts them), one add per output for the bias.  RF:
+    unchanged (every unit of a 1x1 map already sees the whole input)."""
+
+    kernel: int = 3
+    padding: int = 1
+    bias: bool = False
+    kind: ClassVar[str] = "channel_conv1d"
+    family: ClassVar[str] = "conv"
+    prefix: ClassVar[str | None] = "cconv"
+    init: ClassVar[str | None] = "kaiming"
+    title: ClassVar[str | None] = "conv1d over C"
+
+    def __post_init__(self) -> None:
+        _check_channels(self.kernel, "channel conv kernel")
+        if not isinstance(self.padding, int) or isinstance(self.padding, bool) \
+                or self.padding < 0:
+            raise CnnirError(f"channel conv padding must be a non-negative integer, got "
+                             f"{self.padding!r}")
+        _flag(self.bias, "bias")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        if x[1] != 1 or x[2] != 1:
+            raise ShapeError(f"convolves the channels of a Cx1x1 map (ECA's pooled "
+                             f"channels), got {x}")
+        c = x[0] + 2 * self.padding - self.kernel + 1
+        if c < 1:
+            raise ShapeError(f"kernel {self.kernel} is longer than the {x[0]} channels "
+                             f"padded by {self.padding} on each side")
+        return TensorShape((c, 1, 1))
+
+    def params(self, inputs: list[TensorShape]) -> dict[str, tuple[int, ...]]:
+        out: dict[str, tuple[int, ...]] = {"weight": (1, 1, self.kernel)}
+        if self.bias:
+            out["bias"] = (1,)
+        return out
+
+    def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
+        return out[0] * self.kernel, (out[0] if self.bias else 0)
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        return None
+
+    def saved(self, inputs: list[TensorShape], out: TensorShape,
+              ctx: TrainCtx) -> list[Saved]:
+        return conv_saved(self, inputs, (1, 1, self.kernel))
+
+    def backward_cost(self, inputs: list[TensorShape], out: TensorShape,
+                      needs_input_grad: bool, needs_weight_grad: bool) -> tuple[int, int, int]:
+        return conv_backward(self.cost(inputs, out)[0], out, self.bias, needs_input_grad,
+                             needs_weight_grad)
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        k = Sym("F", self.kernel)
+        terms = [window_size("C", inputs[0][0], self.kernel, 1, self.padding, self.padding),
+                 Term("shape", "H", Const(1), "a Cx1x1 map"),
+                 Term("shape", "W", Const(1), "a Cx1x1 map"),
+                 Term("param", "weight", k, "one filter of F taps, shared by every channel")]
+        if self.bias:
+            terms.append(Term("param", "bias", Const(1), "one for the one filter"))
+        terms.append(Term("macs", "conv", Sym("C_out", out[0]) * k,
+                          "every output channel: one MAC per tap"))
+        if self.bias:
+            terms.append(Term("other", "bias adds", elements(out), "one per output element"))
+        return terms
+
+    def attrs(self) -> str:
+        return f"k={self.kernel},p={self.padding}" + ("" if self.bias else ",nobias")
+
+
+#: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
+OPS: tuple[type[Op], ...] = (Conv2d, ConvTranspose2d, ChannelConv1d,)
+
+__all__ = ["Conv2d", "ConvTranspose2d", "ChannelConv1d", "OPS"]

@@ -1,5 +1,5 @@
 """Dense and shape-only ops: Linear, Flatten, Dropout, DropPath, Identity, Pad, Slice,
-ChannelShuffle."""
+ChannelShuffle, SpaceToDepth."""
 
 from __future__ import annotations
 
@@ -427,9 +427,59 @@ class ChannelShuffle(_PassThrough):
         return f"g={self.groups}"
 
 
+@record
+class SpaceToDepth(_PassThrough):
+    """Space-to-depth (TResNet's stem, ONNX ``SpaceToDepth``): each ``b x b`` block of
+    pixels becomes ``b*b`` channel groups, ``C x H x W`` -> ``C*b*b x H/b x W/b``.
+    Output channel ``(i*b + j)*C + c`` at ``(y, x)`` is input channel ``c`` at
+    ``(y*b + i, x*b + j)``: timm's ``view(N, C, H/b, b, W/b, b)``,
+    ``permute(0, 3, 5, 1, 2, 4)``, ``reshape``, which is ONNX's definition (PyTorch's
+    ``pixel_unshuffle`` orders ``c*b*b + i*b + j`` instead: another op).
+
+    Params: none.  Cost: 0 MACs and 0 other ops (a permutation of elements).  RF: an
+    output unit reads ``b x b`` input units, ``b`` apart (a ``b``-window of stride
+    ``b``)."""
+
+    block: int = 4
+    kind: ClassVar[str] = "space_to_depth"
+    family: ClassVar[str] = "other"
+    prefix: ClassVar[str | None] = "s2d"
+    title: ClassVar[str | None] = "space to depth"
+    traits: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        _check_channels(self.block, "space-to-depth block")
+
+    def infer(self, inputs: list[TensorShape]) -> TensorShape:
+        (x,) = inputs
+        _need_map(x)
+        b = self.block
+        if x[1] % b or x[2] % b:
+            raise ShapeError(f"a {x[1]}x{x[2]} map does not split into {b}x{b} blocks")
+        return TensorShape((x[0] * b * b, x[1] // b, x[2] // b))
+
+    def receptive_field(self, inputs: list[TensorShape],
+                        units: tuple[int, int]) -> RfStep | None:
+        b = self.block
+        return rf_window(b, b, 0), rf_window(b, b, 0), False, False
+
+    saved = keeps_nothing  # a reshape copy: its backward permutes the gradient back
+    backward_cost = no_backward
+
+    def explain(self, inputs: list[TensorShape], out: TensorShape) -> list[Term]:
+        c, h, w = inputs[0]
+        b = Sym("b", self.block)
+        return [Term("shape", "C", Sym("C_in", c) * b * b, "b*b channel groups"),
+                Term("shape", "H", Sym("H_in", h) / b, "one row per block"),
+                Term("shape", "W", Sym("W_in", w) / b, "one column per block")]
+
+    def attrs(self) -> str:
+        return f"b={self.block}"
+
+
 #: the concrete ops of this family, in the order reports list them (-> ``ALL_OPS``)
 OPS: tuple[type[Op], ...] = (Dropout, Identity, Flatten, Linear, DropPath, Pad, Slice,
-                             ChannelShuffle,)
+                             ChannelShuffle, SpaceToDepth,)
 
 __all__ = ["Dropout", "Identity", "Flatten", "Linear", "DropPath", "Pad", "Slice",
-           "ChannelShuffle", "OPS"]
+           "ChannelShuffle", "SpaceToDepth", "OPS"]

@@ -161,10 +161,43 @@ CASES: dict[str, Callable[[], Graph]] = {
     "slice_all_axes": lambda: chain((6, 9, 8), O.Slice((1, 4), (0, 3), (5, 8))),
     "slice_whole": lambda: chain((3, 4, 4), O.Conv2d(4, 1), O.Slice()),
     "channel_shuffle": lambda: chain((12, 3, 4), O.Conv2d(12, 1), O.ChannelShuffle(3)),
+    "space_to_depth": lambda: chain((3, 8, 12), O.Conv2d(5, 1), O.SpaceToDepth(4)),
+    "channel_conv1d": lambda: chain((6, 4, 4), O.GlobalAvgPool(), O.ChannelConv1d(5, 2, True)),
+    "channel_conv1d_valid": lambda: chain((9, 1, 1), O.ChannelConv1d(3, 0)),
+    "radix_softmax": lambda: chain((12, 3, 2), O.Conv2d(12, 1), O.RadixSoftmax(2, 3)),
 }
 
 
 # --------------------------------------------------------------------------- reference
+
+
+def ref_space_to_depth(x, b):
+    """Output channel (i*b + j)*C + c at (y, x) is input channel c at (y*b + i, x*b + j)."""
+    return np.concatenate([x[:, :, i::b, j::b] for i in range(b) for j in range(b)], axis=1)
+
+
+def ref_channel_conv1d(x, op, w):
+    """y[o] = sum_t w[t] * x[o + t - p] over the channels (zero outside), plus the bias."""
+    v = np.pad(x[:, :, 0, 0], ((0, 0), (op.padding, op.padding)))
+    taps = np.asarray(w["weight"], np.float64).reshape(-1)
+    c_out = v.shape[1] - op.kernel + 1
+    y = sum(taps[k] * v[:, k:k + c_out] for k in range(op.kernel))
+    return (y + (w["bias"][0] if "bias" in w else 0))[:, :, None, None]
+
+
+def ref_radix_softmax(x, op):
+    """Input channel (g*radix + r)*C' + c -> output channel (r*card + g)*C' + c, the
+    softmax over r."""
+    r_, g_ = op.radix, op.cardinality
+    cp = x.shape[1] // (r_ * g_)
+    y = np.empty_like(x)
+    for g in range(g_):
+        for c in range(cp):
+            idx = [(g * r_ + r) * cp + c for r in range(r_)]
+            e = np.exp(x[:, idx] - x[:, idx].max(axis=1, keepdims=True))
+            for r in range(r_):
+                y[:, (r * g_ + g) * cp + c] = e[:, r] / e.sum(axis=1)
+    return y
 
 
 def torch_reference(graph: Graph, weights: dict, x: np.ndarray) -> list[np.ndarray]:
@@ -276,6 +309,12 @@ def torch_reference(graph: Graph, weights: dict, x: np.ndarray) -> list[np.ndarr
             c = ins[0].shape[1]
             n_ = c // op.groups
             y = ins[0][:, [j * n_ + i for i in range(n_) for j in range(op.groups)]]
+        elif isinstance(op, O.SpaceToDepth):
+            y = t(ref_space_to_depth(ins[0].numpy(), op.block))
+        elif isinstance(op, O.ChannelConv1d):
+            y = t(ref_channel_conv1d(ins[0].numpy(), op, w))
+        elif isinstance(op, O.RadixSoftmax):
+            y = t(ref_radix_softmax(ins[0].numpy(), op))
         else:  # pragma: no cover - a new op kind needs a reference
             raise NotImplementedError(op.kind)
         vals[n] = y

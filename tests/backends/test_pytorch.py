@@ -91,13 +91,18 @@ def allops(x):
 @model(input=(4, 9, 7))
 def newops(x):
     """Sum / mean of n maps (broadcasting), scalar and per-channel scales, channel and
-    spatial pads with a value, drop-path."""
+    spatial pads with a value, drop-path, space-to-depth, channel conv, radix softmax."""
     a = x.conv(4, 3, padding=1)
     b = x.scale(bias=True)
     s = add(a, b, x.global_avgpool(), x)
     m = mean(s, a.scale(per_channel=False), b)
     y = m.pad((1, 0, 2, 1), channels=(2, 3), value=0.5).drop_path(0.25)
-    z = y.pad(0, channels=(0, 1)).conv(3, 1)
+    z = y.pad(0, channels=(0, 1)).conv(4, 1)
+    # timm's attention ops: space-to-depth, ECA's channel conv, radix softmax
+    d = z.space_to_depth(2)
+    gate = d.global_avgpool().channel_conv1d(3, bias=True).sigmoid()
+    att = d.global_avgpool().radix_softmax(2, 2)
+    z = (d * gate + d * att).conv(3, 1)
     return z.flatten().scale(bias=True)
 
 
@@ -206,6 +211,35 @@ ACTS = {
 }
 
 
+def ref_space_to_depth(x, b):
+    """Output channel (i*b + j)*C + c at (y, x) is input channel c at (y*b + i, x*b + j)."""
+    return np.concatenate([x[:, :, i::b, j::b] for i in range(b) for j in range(b)], axis=1)
+
+
+def ref_channel_conv1d(x, op, w):
+    """y[o] = sum_t w[t] * x[o + t - p] over the channels (zero outside), plus the bias."""
+    v = np.pad(x[:, :, 0, 0], ((0, 0), (op.padding, op.padding)))
+    taps = np.asarray(w["weight"], np.float64).reshape(-1)
+    c_out = v.shape[1] - op.kernel + 1
+    y = sum(taps[k] * v[:, k:k + c_out] for k in range(op.kernel))
+    return (y + (w["bias"][0] if "bias" in w else 0))[:, :, None, None]
+
+
+def ref_radix_softmax(x, op):
+    """Input channel (g*radix + r)*C' + c -> output channel (r*card + g)*C' + c, the
+    softmax over r."""
+    r_, g_ = op.radix, op.cardinality
+    cp = x.shape[1] // (r_ * g_)
+    y = np.empty_like(x)
+    for g in range(g_):
+        for c in range(cp):
+            idx = [(g * r_ + r) * cp + c for r in range(r_)]
+            e = np.exp(x[:, idx] - x[:, idx].max(axis=1, keepdims=True))
+            for r in range(r_):
+                y[:, (r * g_ + g) * cp + c] = e[:, r] / e.sum(axis=1)
+    return y
+
+
 def ref_adaptive(x, out):
     """PyTorch's adaptive bins: [floor(i*H/o), ceil((i+1)*H/o))."""
     n_, c_, h, w = x.shape
@@ -301,6 +335,12 @@ def expected(graph, n, ins, weights):
     if isinstance(op, O.ChannelShuffle):  # output channel i*g + j is input channel j*n + i
         n_ = x.shape[1] // op.groups
         return x[:, [j * n_ + i for i in range(n_) for j in range(op.groups)]]
+    if isinstance(op, O.SpaceToDepth):
+        return ref_space_to_depth(x, op.block)
+    if isinstance(op, O.ChannelConv1d):
+        return ref_channel_conv1d(x, op, w)
+    if isinstance(op, O.RadixSoftmax):
+        return ref_radix_softmax(x, op)
     raise AssertionError(f"no reference for {op.kind}")
 
 
@@ -321,7 +361,7 @@ def test_new_ops_compute_their_definition_in_module_and_source():
     m = to_module(g, mode="random", seed=5).double().eval()
     weights = {n: {k: a.astype(np.float64) for k, a in d.items()}
                for n, d in weights_from_module(m).items()}
-    assert set(weights) == {"scale1", "scale2", "scale3", "conv1", "conv2"}
+    assert set(weights) == {"scale1", "scale2", "scale3", "conv1", "conv2", "conv3", "cconv1"}
     assert weights["scale1"]["weight"].shape == (4, 1, 1)
     assert weights["scale2"]["weight"].shape == (1,)
     x = rand(2, 4, 9, 7, dtype=torch.float64)
@@ -448,7 +488,8 @@ def test_every_op_kind_has_one_pytorch_rule_and_activations_an_inplace_form():
     # producers an in-place user may overwrite (a fused conv only without its activation)
     assert [t.__name__ for t in O.OP_TYPES.values() if t is not O.FusedConv2d
             and TORCH.lookup(t).overwritable(t.__new__(t))] == [
-        "Conv2d", "ConvTranspose2d", "BatchNorm2d", "Scale", "MaxPool2d", "AvgPool2d",
+        "Conv2d", "ConvTranspose2d", "ChannelConv1d", "BatchNorm2d", "Scale", "MaxPool2d",
+        "AvgPool2d",
         "AdaptiveAvgPool2d", "GlobalAvgPool", "Upsample", "Linear", "Concat", "Add", "Sum",
         "Mean"]
     fused = TORCH.lookup(O.FusedConv2d).overwritable
