@@ -165,6 +165,7 @@ class _Converter(NodeContext):
                 raise FrontendError(f"initializer '{t.name}' cannot be read: {exc}",
                                     loc=self.loc) from None
         self.values.update(inits)
+        self.learned.update(inits)
         real_inputs = [i for i in self.g.input if i.name not in inits]
         order = self._topo_order(set(inits) | {i.name for i in self.g.input})
         for node in order:
@@ -335,9 +336,12 @@ class _Converter(NodeContext):
                 raise
             except Exception as exc:
                 raise self.err(node, f"cannot evaluate on constants: {exc}") from None
+            learned = any(name in self.learned for name in node.input if name)
             for name, v in zip(node.output, outs):
                 if name:
                     self.values[name] = np.asarray(v)
+                    if learned:
+                        self.learned.add(name)
             return
         handler = ONNX.get(node.op_type)
         if handler is None:  # pragma: no cover - _check_supported ran first

@@ -303,8 +303,13 @@ def _foldable_bias(cv: NodeContext, node: Any, ins: list[Value]) -> bool:
     if isinstance(ins[i], np.ndarray) or not isinstance(ins[i], (int, np.integer)):
         return False
     p = cv.imp.nodes[int(ins[i])]
-    return (isinstance(p.op, (O.Linear, O.Conv2d)) and _sole_user(cv, node, i, int(ins[i]))
-            and _bias_vector(np.asarray(ins[1 - i]), p.shape) is not None)
+    const = np.asarray(ins[1 - i])
+    # exact counts: a learned per-channel vector becomes the bias a bias-less layer lacks
+    # (a fixed constant, a scalar, or a second bias stays a Scale of its own)
+    return (isinstance(p.op, (O.Linear, O.Conv2d)) and not p.op.bias
+            and not cv.fixed(node, 1 - i) and const.size == p.shape[0]
+            and _sole_user(cv, node, i, int(ins[i]))
+            and _bias_vector(const, p.shape) is not None)
 
 
 def _sole_user(cv: NodeContext, node: Any, i: int, src: int) -> bool:
@@ -319,7 +324,12 @@ def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     """``Mul`` / ``Add`` / ``Sub`` / ``Div`` of a feature map by a scalar or per-channel
     constant (by ONNX broadcasting: it varies along axis 1 alone): a Scale.  An ``Add``
     (or ``Sub``) right after a Mul- or Div-made Scale that is its only user becomes that
-    Scale's bias (Caffe2's Mul-Add pairs; cnnir's own export of a scale with a bias)."""
+    Scale's bias (Caffe2's Mul-Add pairs; cnnir's own export of a scale with a bias).
+
+    Learned or fixed (:meth:`NodeContext.fixed`): a constant computed from initializers
+    is model data, counted as parameters; one made of ``Constant`` nodes alone (what
+    ``torch.onnx.export`` writes for a number in the code, ``x * 0.17``) is a ``fixed``
+    Scale, counted as buffers, and ``+ 0`` / ``* 1`` by such a constant is no layer."""
     i = 0 if not isinstance(ins[0], np.ndarray) else 1
     if isinstance(ins[i], np.ndarray):
         raise cv.err(node, f"{node.op_type} of two constants was not folded")
@@ -339,22 +349,32 @@ def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     if op_type == "Div" and i == 1:
         raise cv.err(node, f"divides the constant '{node.input[0]}' by a feature map (c / x); "
                      f"cnnir's scale layer divides a feature map by a constant only")
+    fixed = cv.fixed(node, 1 - i)
+    neutral = 1.0 if op_type in ("Mul", "Div") else 0.0
+    if fixed and not (op_type == "Sub" and i == 1) and np.all(vec == neutral):
+        return x  # ``x + 0`` (MobileOne's ``out += identity_out`` with no identity), ``x * 1``
     if op_type == "Mul":
-        return cv.add(node, O.Scale(per_channel), [x], "scale", {"weight": vec})
+        return cv.add(node, O.Scale(per_channel, fixed=fixed), [x], "scale", {"weight": vec})
     if op_type == "Div":
-        return cv.add(node, O.Scale(per_channel, divide=True), [x], "scale", {"weight": vec})
+        return cv.add(node, O.Scale(per_channel, divide=True, fixed=fixed), [x], "scale",
+                      {"weight": vec})
     bias = -vec if op_type == "Sub" and i == 0 else vec
     if op_type == "Sub" and i == 1:  # c - x = (-1) * x + c, exact in float32
-        return cv.add(node, O.Scale(per_channel, bias=True), [x], "scale",
-                      {"weight": -np.ones(arr_shape), "bias": bias})
+        if fixed:
+            return cv.add(node, O.Scale(per_channel, bias=True, fixed=True), [x], "scale",
+                          {"weight": -np.ones(arr_shape), "bias": bias})
+        # a learned c: the -1 is no parameter, so it is a fixed Scale of its own
+        neg = cv.add(node, O.Scale(False, fixed=True), [x], "neg", {"weight": -np.ones((1,))})
+        return cv.add(node, O.Scale(per_channel, scale=False, bias=True), [neg], "scale",
+                      {"bias": bias})
     p = cv.imp.nodes[x]
-    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias
+    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias and p.op.fixed == fixed
             and p.op.per_channel == per_channel and _sole_user(cv, node, i, x)):
-        p.op = O.Scale(per_channel, bias=True, divide=p.op.divide)
+        p.op = O.Scale(per_channel, bias=True, divide=p.op.divide, fixed=fixed)
         p.weights = {**(p.weights or {}), "bias": bias.astype(np.float32)}
         return x
-    return cv.add(node, O.Scale(per_channel, scale=False, bias=True), [x], "scale",
-                  {"bias": bias})
+    return cv.add(node, O.Scale(per_channel, scale=False, bias=True, fixed=fixed), [x],
+                  "scale", {"bias": bias})
 
 
 @rule("Sum", produces=[O.Identity, O.Add, O.Sum], handles=("data_0",),

@@ -157,6 +157,8 @@ class NodeContext:
         self.file_batch: int | None = None
         #: tensor name -> value (layer id, constant or pending), filled by the driver
         self.values: dict[str, Value] = {}
+        #: constants computed from at least one initializer (model data), by the driver
+        self.learned: set[str] = set()
 
     def err(self, node: Any, msg: str) -> FrontendError:
         return FrontendError(f"{node.op_type} node '{node.name or node.output[0]}': {msg}",
@@ -242,6 +244,14 @@ class NodeContext:
         if v is None:
             raise self.err(node, f"{what} (input {i}) is missing")
         return v
+
+    def fixed(self, node: Any, i: int) -> bool:
+        """Whether constant input ``i`` is fixed: made of ``Constant`` nodes (and shape
+        reads) alone, no initializer.  ONNX has no trainable flag; the rule follows the
+        exporters: ``torch.onnx.export`` writes parameters and buffers as initializers
+        (and what constant folding computes from them) and a number of the code as a
+        ``Constant`` node, so an initializer counts as a parameter, a Constant does not."""
+        return node.input[i] not in self.learned
 
     def shape(self, i: int) -> TensorShape:
         return self.imp.shape(i)

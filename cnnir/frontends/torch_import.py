@@ -71,6 +71,7 @@ from .torch_rules import (
     Layer,
     Stacked,
     TensorAttr,
+    attr_params,
     channels_last_module,
     describe,
     function_key,
@@ -518,20 +519,8 @@ class _Mapper:
         computed now with torch, the result a constant tensor for the calls that use it."""
         import torch
 
-        def real(v: Any) -> Any:
-            if isinstance(v, TensorAttr):
-                return self.tensor(v)
-            if isinstance(v, (list, tuple)):
-                return type(v)(real(x) for x in v)
-            return v
-
-        a, k = real(args), {key: real(v) for key, v in kwargs.items()}
         try:
-            with torch.no_grad():
-                if node.op == "call_method":
-                    out = getattr(a[0], node.target)(*a[1:], **k)
-                else:
-                    out = node.target(*a, **k)
+            out = self.evaluate(node, args, kwargs, {})
         except Exception as exc:
             raise self.fail(node, f"cannot evaluate on the module's tensors: {exc}") from None
         if isinstance(out, torch.Size):  # ``self.weight.shape``: plain sizes
@@ -540,7 +529,39 @@ class _Mapper:
             return out
         if not isinstance(out, torch.Tensor):
             raise self.fail(node, f"computes {type(out).__name__} from the module's tensors")
-        return TensorAttr(f"{node.name} (computed)", out)
+        params: dict[str, Any] = {}
+        for v in _flat(args) + _flat(list(kwargs.values())):
+            params.update(attr_params(self.root, v))
+        return TensorAttr(f"{node.name} (computed)", out, (node, args, kwargs), params)
+
+    def evaluate(self, node: Any, args: list[Any], kwargs: dict[str, Any],
+                 subst: dict[str, Any]) -> Any:
+        """``node``'s call on its arguments' tensors, each parameter named in ``subst``
+        replaced by the tensor given there (computed tensors computed again)."""
+        import torch
+
+        def real(v: Any) -> Any:
+            if isinstance(v, TensorAttr):
+                if v.recipe is not None:
+                    if not subst or not set(subst) & set(attr_params(self.root, v)):
+                        return self.tensor(v)
+                    return self.evaluate(*v.recipe, subst)
+                return subst[v.target] if v.target in subst else self.tensor(v)
+            if isinstance(v, (list, tuple)):
+                return type(v)(real(x) for x in v)
+            return v
+
+        a, k = real(args), {key: real(v) for key, v in kwargs.items()}
+        with torch.no_grad():
+            if node.op == "call_method":
+                return getattr(a[0], node.target)(*a[1:], **k)
+            return node.target(*a, **k)
+
+    def recompute(self, v: TensorAttr, subst: dict[str, Any]) -> Any:
+        """The tensor ``v`` with the parameters in ``subst`` replaced (see :meth:`evaluate`)."""
+        if v.recipe is None:
+            return subst.get(v.target, self.tensor(v))
+        return self.evaluate(*v.recipe, subst)
 
 
 _NOT_A_READ = object()
