@@ -69,6 +69,7 @@ from .torch_rules import (
     TORCH_IMPORT,
     ChannelsLast,
     Layer,
+    MaxPadded,
     Stacked,
     TensorAttr,
     attr_params,
@@ -250,7 +251,8 @@ def _trace(module: Any, shape: tuple[int, ...]) -> Any:
     concrete = {p.name: p.default for p in params[1:]
                 if p.default is not inspect.Parameter.empty}
     try:
-        return Tracer().trace(module, concrete_args=concrete or None)
+        return Tracer(autowrap_functions=_leaf_functions()).trace(
+            module, concrete_args=concrete or None)
     except Exception as exc:
         err = _user_error(exc, f"torch.fx cannot trace {type(module).__name__}",
                           _class_loc(type(module)))
@@ -263,6 +265,22 @@ def _trace(module: Any, shape: tuple[int, ...]) -> Any:
                     f"export to ONNX instead: torch.onnx.export(model, torch.randn(1, {size}), "
                     "'model.onnx'), then `cnnir report model.onnx`")
         raise err from None
+
+
+def _leaf_functions() -> tuple[Any, ...]:
+    """Functions outside torch that the rules map (keys ``"pkg.module.function"``), from
+    the modules already imported: torch.fx records each call as one node instead of
+    tracing into it.  timm's ``pad_same`` reads ``x.size()`` into Python arithmetic,
+    which fx cannot trace; as a leaf, its rule computes the pad at the import's size."""
+    out = []
+    for key in TORCH_IMPORT.keys():
+        mod, _, fn = str(key).rpartition(".")
+        if mod.split(".")[0] in ("F", "torch", "operator", "Tensor", "nn"):
+            continue
+        obj = getattr(sys.modules.get(mod), fn, None)
+        if callable(obj):
+            out.append(obj)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- mapping
@@ -449,7 +467,7 @@ class _Mapper:
         args = [self.resolve(a) for a in node.args]
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
         layers = [a for a in _flat(args) + _flat(list(kwargs.values()))
-                  if isinstance(a, (Layer, Stacked, ChannelsLast))]
+                  if isinstance(a, (Layer, Stacked, ChannelsLast, MaxPadded))]
         target = node.target
         if node.op == "call_function" and getattr(target, "__name__", "") in (
                 "_assert", "_assert_is_none"):

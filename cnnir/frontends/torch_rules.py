@@ -93,9 +93,25 @@ class ChannelsLast:
                 "permute(0, 3, 1, 2) turns it back")
 
 
+class MaxPadded:
+    """timm's ``pad_same(x, ..., value=-inf)`` of layer ``id``: pending until the
+    ``F.max_pool2d`` that follows takes ``pads`` ``(top, left, bottom, right)`` as its own
+    padding (a max pool pads with -inf), as ``MaxPool2dSame`` does."""
+
+    __slots__ = ("id", "pads")
+
+    def __init__(self, i: int, pads: tuple[int, int, int, int]) -> None:
+        self.id = i
+        self.pads = pads
+
+    def __repr__(self) -> str:
+        return ("a feature map padded with -inf (pad_same); cnnir maps it only as the "
+                "padding of the F.max_pool2d right after it")
+
+
 def describe(v: Any) -> str:
     """A value that is not a feature map, as an error message names it."""
-    if isinstance(v, (TensorAttr, Stacked, ChannelsLast)):
+    if isinstance(v, (TensorAttr, Stacked, ChannelsLast, MaxPadded)):
         return repr(v)
     return f"the constant {v!r}"
 
@@ -666,15 +682,58 @@ def _mean(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Laye
 
 @TORCH_IMPORT.rule("F.max_pool2d", "torch.max_pool2d", produces=[O.MaxPool2d])
 def _maxpool_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
-    x = m.ir(node, args[0], "maxpool")
+    """``F.max_pool2d``; of a :class:`MaxPadded` map, with its padding as the pool's."""
+    pending = args[0] if isinstance(args[0], MaxPadded) else None
+    x = pending.id if pending is not None else m.ir(node, args[0], "maxpool")
     k = opt(node, args, kwargs, 1, "kernel_size")
     s = opt(node, args, kwargs, 2, "stride") or k
-    p = opt(node, args, kwargs, 3, "padding", 0)
+    p = _pads(opt(node, args, kwargs, 3, "padding", 0))
     if _pair(opt(node, args, kwargs, 4, "dilation", 1)) != (1, 1) or \
             opt(node, args, kwargs, 6, "return_indices", False):
         raise CnnirError("dilation and return_indices have no IR op")
+    if pending is not None:
+        if any(p):
+            raise CnnirError("max_pool2d with its own padding of a pad_same(-inf) map; cnnir "
+                             "maps one padding")
+        p = pending.pads
     ceil = opt(node, args, kwargs, 5, "ceil_mode", False)
-    return m.add(node, O.MaxPool2d(_pair(k), _pair(s), _pads(p), bool(ceil)), [x], "maxpool")
+    return m.add(node, O.MaxPool2d(_pair(k), _pair(s), p, bool(ceil)), [x], "maxpool")
+
+
+def same_pads(size: tuple[int, int], kernel: Any, stride: Any, dilation: Any = 1
+              ) -> tuple[int, int, int, int]:
+    """TensorFlow's "SAME" padding of an ``H x W`` input as ``(top, left, bottom, right)``:
+    the total ``max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)`` per axis, the
+    smaller half first (timm's ``get_same_padding`` and ``pad_same``)."""
+    total = []
+    for n, k, s, d in zip(size, _pair(tuple(kernel) if not isinstance(kernel, int) else kernel),
+                          _pair(tuple(stride) if not isinstance(stride, int) else stride),
+                          _pair(tuple(dilation) if not isinstance(dilation, int) else dilation)):
+        total.append(max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0))
+    ph, pw = total
+    return (ph // 2, pw // 2, ph - ph // 2, pw - pw // 2)
+
+
+@TORCH_IMPORT.rule("timm.layers.padding.pad_same", produces=[O.Pad, O.MaxPool2d])
+def _pad_same(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """timm's ``pad_same(x, kernel_size, stride, dilation, value)`` (an fx leaf: it
+    computes the pad from ``x.size()``), at the import's input size: TF "same" padding
+    of the conv or pool that follows (Conv2dSame, MaxPool2dSame, AvgPool2dSame,
+    ScaledStdConv2dSame).  A zero pad is a Pad layer; a -inf pad is pending
+    (:class:`MaxPadded`) until the max pool after it takes it as its padding."""
+    x = m.ir(node, args[0], "pad_same")
+    shape = m.imp.shape(x)
+    if len(shape) != 3:
+        raise CnnirError(f"pad_same of an N x {shape} tensor; cnnir pads NCHW maps")
+    pads = same_pads((shape[1], shape[2]), opt(node, args, kwargs, 1, "kernel_size"),
+                     opt(node, args, kwargs, 2, "stride"),
+                     opt(node, args, kwargs, 3, "dilation", (1, 1)))
+    value = float(opt(node, args, kwargs, 4, "value", 0))
+    if value == float("-inf"):
+        return MaxPadded(x, pads)
+    if not any(pads):
+        return Layer(x)
+    return m.add(node, O.Pad(pads, (0, 0), value), [x], "pad")
 
 
 @TORCH_IMPORT.rule("F.avg_pool2d", produces=[O.AvgPool2d])
@@ -1163,5 +1222,6 @@ def _unshuffle(m: Mapper, node: Any, v: _Shuffled, dims: list[int]) -> Layer:
     return m.add(node, O.ChannelShuffle(v.groups), [v.src], "shuffle")
 
 
-__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "Mapper",
+__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "MaxPadded",
+           "Mapper", "attr_params", "attr_numel", "same_pads",
            "describe", "opt", "module_key", "function_key", "channels_last_module"]
