@@ -322,6 +322,7 @@ class _Mapper:
                     if exc.loc is None:
                         exc.loc = loc
                     raise
+                self._in_place(node)
         if not outputs:
             raise FrontendError(f"{self.imp.name} returns no tensor")
         for n in self.imp.nodes:  # block kinds and locations from the module classes
@@ -330,6 +331,26 @@ class _Mapper:
         self._record_repeats()
         root_loc = _class_loc(type(self.root))
         return self.imp.build(outputs, source=root_loc.file if root_loc else None)
+
+    def _in_place(self, node: Any) -> None:
+        """An in-place call (``out.mul_(g)``, ``out += y``, ``F.relu(x, inplace=True)``, an
+        ``inplace=True`` module) changes its first argument: later readers of that
+        argument read the result (NF-ResNet's ``out.mul_(self.skipinit_gain)`` whose
+        return value is dropped)."""
+        import torch.fx
+
+        src = node.args[0] if node.args else None
+        if not isinstance(src, torch.fx.Node) or not isinstance(self.values.get(node), Layer) \
+                or not isinstance(self.values.get(src), Layer):
+            return
+        if node.op == "call_method":
+            inplace = str(node.target).endswith("_") and not str(node.target).startswith("_")
+        elif node.op == "call_module":
+            inplace = getattr(self.root.get_submodule(node.target), "inplace", False) is True
+        else:
+            inplace = node.target in _IN_PLACE or node.kwargs.get("inplace") is True
+        if inplace:
+            self.values[src] = self.values[node]
 
     def _record_scope(self, path: tuple[str, ...]) -> None:
         if path in self.imp.classes:
@@ -592,6 +613,8 @@ def _flat(v: Any) -> list[Any]:
         return [x for item in v.values() for x in _flat(item)]
     return [v]
 
+
+_IN_PLACE = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
 
 _CONST_FUNCS = {operator.getitem, operator.add, operator.mul, operator.sub, operator.floordiv,
                 operator.truediv, operator.neg, operator.eq, operator.ne, operator.not_,
