@@ -584,7 +584,8 @@ class _Mapper:
                 if v.recipe is not None:
                     if not subst or not set(subst) & set(attr_params(self.root, v)):
                         return self.tensor(v)
-                    return self.evaluate(*v.recipe, subst)
+                    node_, args_, kwargs_ = v.recipe
+                    return self.evaluate(node_, args_, kwargs_, subst)
                 return subst[v.target] if v.target in subst else self.tensor(v)
             if isinstance(v, (list, tuple)):
                 return type(v)(real(x) for x in v)
@@ -600,7 +601,8 @@ class _Mapper:
         """The tensor ``v`` with the parameters in ``subst`` replaced (see :meth:`evaluate`)."""
         if v.recipe is None:
             return subst.get(v.target, self.tensor(v))
-        return self.evaluate(*v.recipe, subst)
+        node, args, kwargs = v.recipe
+        return self.evaluate(node, args, kwargs, subst)
 
 
 _NOT_A_READ = object()

@@ -39,7 +39,6 @@ from cnnir.backends.pytorch import to_module
 from cnnir.errors import CnnirError
 from cnnir.frontends.onnx_import import from_onnx_model
 
-
 # --------------------------------------------------------------------------- timm, copied
 
 
