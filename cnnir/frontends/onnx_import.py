@@ -178,7 +178,8 @@ class _Converter(NodeContext):
                 raise FrontendError(f"initializer '{t.name}' cannot be read: {exc}",
                                     loc=self.loc) from None
         self.values.update(inits)
-        self.learned.update(inits)
+        # model data: the float initializers (an int64 one holds shapes, axes, pads)
+        self.learned.update(k for k, v in inits.items() if np.issubdtype(v.dtype, np.floating))
         self.inits = inits
         real_inputs = [i for i in self.g.input if i.name not in inits]
         order = self._topo_order(set(inits) | {i.name for i in self.g.input})

@@ -297,7 +297,8 @@ class NodeContext:
         standardisation of one weight passes."""
         name = node.input[i]
         v = self.values.get(name)
-        if name in self.inits or name not in self.learned or not isinstance(v, np.ndarray):
+        if name in self.inits or name not in self.learned or not isinstance(v, np.ndarray) \
+                or not np.issubdtype(v.dtype, np.floating):
             return
         srcs = self.distinct_sources(name)
         have = sum(int(s.size) for s in srcs.values())
