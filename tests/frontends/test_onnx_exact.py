@@ -11,8 +11,8 @@ import pytest
 from onnx import TensorProto, helper
 from onnx_cases import agree, both_backends, make_model, run_ort
 
-from cnnir.analysis import analyze
 from cnnir import ops as O
+from cnnir.analysis import analyze
 from cnnir.errors import CnnirError, FrontendError
 from cnnir.frontends.onnx_import import from_onnx_model
 
