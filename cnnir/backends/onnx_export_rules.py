@@ -461,13 +461,24 @@ def _mean(e: Emitter, n: str, op: O.Mean, ins: list[str], doc: str) -> str:
 
 @rule(O.Scale)
 def _scale(e: Emitter, n: str, op: O.Scale, ins: list[str], doc: str) -> str:
+    """Mul / Div by the weight, Add of the bias: initializers (model data, parameters),
+    or for a ``fixed`` scale ``Constant`` nodes (what torch.onnx.export writes for a
+    number in the code, and what cnnir's importer reads back as fixed)."""
+    def operand(key: str) -> str:
+        if not op.fixed:
+            return e.param(n, key)
+        from onnx import numpy_helper
+
+        value = numpy_helper.from_array(np.asarray(e.weights[n][key], np.float32))
+        return e.emit("Constant", [], f"{n}.{key}", f"{n}:{key}", doc, value=value)
+
     x = ins[0]
     if op.scale:
         # the product's node carries the layer's name (an importer names the layer by it)
-        x = e.emit("Div" if op.divide else "Mul", [x, e.param(n, "weight")],
+        x = e.emit("Div" if op.divide else "Mul", [x, operand("weight")],
                    n if not op.bias else f"{n}:scaled", n, doc)
     if op.bias:
-        x = e.emit("Add", [x, e.param(n, "bias")], n, n if not op.scale else f"{n}:bias", doc)
+        x = e.emit("Add", [x, operand("bias")], n, n if not op.scale else f"{n}:bias", doc)
     return x
 
 

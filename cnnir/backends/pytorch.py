@@ -226,8 +226,9 @@ def _owners(module: nn.Module, graph: Graph | None) -> dict[str, str]:
     for node in module.graph.nodes:
         if node.op == "call_module" and "cnnir_node" in node.meta:
             sub = module.get_submodule(node.target)
+            buffers = dict(sub.named_buffers(recurse=False))
             if any(True for _ in sub.parameters(recurse=False)) or any(
-                    k in dict(sub.named_buffers(recurse=False)) for k in BUFFER_NAMES):
+                    k in buffers for k in (*BUFFER_NAMES, "weight", "bias")):  # fixed Scale
                 out[node.meta["cnnir_node"]] = node.target
     return out
 

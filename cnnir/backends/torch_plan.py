@@ -119,16 +119,20 @@ class Plan:
 #: (so both emit the same class).  A :class:`Ctor` names ``nn.<cls>`` otherwise.
 HELPERS: dict[str, str] = {
     "Scale": '''class Scale(nn.Module):
-    """``x * weight + bias`` (``divide``: ``x / weight + bias``), cnnir's scale layer."""
+    """``x * weight + bias`` (``divide``: ``x / weight + bias``), cnnir's scale layer
+    (``fixed``: ``weight`` and ``bias`` are constants, buffers rather than parameters)."""
 
     def __init__(
         self, shape: tuple[int, ...], weight: bool = True, bias: bool = False,
-        divide: bool = False,
+        divide: bool = False, fixed: bool = False,
     ) -> None:
         super().__init__()
         self.divide = divide
-        self.weight = nn.Parameter(torch.ones(shape)) if weight else None
-        self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
+        for key, on, init in (("weight", weight, torch.ones), ("bias", bias, torch.zeros)):
+            if fixed:
+                self.register_buffer(key, init(shape) if on else None)
+            else:
+                setattr(self, key, nn.Parameter(init(shape)) if on else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight is not None:

@@ -535,6 +535,8 @@ def _scale(p: Lowering, n: str, op: O.Scale) -> Step:
         kwargs["bias"] = True
     if op.divide:
         kwargs["divide"] = True
+    if op.fixed:
+        kwargs["fixed"] = True
     return p.module_step(n, Ctor("Scale", (shape,), tuple(kwargs.items())))
 
 

@@ -137,6 +137,19 @@ CONST_SPECS: dict[str, OpSpec] = {
     "Flatten": OpSpec(("input", "axis")),
     # stash_type: the precision of float16 ranges (shape arithmetic is int64)
     "Range": OpSpec(("start", "limit", "delta", "stash_type")),
+    # the shape arithmetic of TF "same" padding (timm's pad_same: ceil, clamp, // 2)
+    **{op: OpSpec(("X",)) for op in ("Ceil", "Floor", "Neg", "Abs", "Sqrt", "Reciprocal")},
+    "Clip": OpSpec(("input", "min", "max")),
+    **{op: OpSpec(("data_0",)) for op in ("Max", "Min")},
+    "Pow": OpSpec(("X", "Y")),
+    "Transpose": OpSpec(("data", "perm")),
+    # weight standardisation computed in the graph from initializers (NFNet's
+    # ScaledStdConv2d): the statistics and the normalisation of the weight
+    **{op: OpSpec(("data", "axes", "keepdims", "noop_with_empty_axes"))
+       for op in ("ReduceMean", "ReduceSum")},
+    "BatchNormalization": OpSpec(
+        ("X", "scale", "B", "mean", "var", "input_mean", "input_var", "epsilon", "momentum",
+         "training_mode"), {"spatial": "=0 (per-activation statistics)"}),
 }
 _CONST_OPS = set(CONST_SPECS)
 
@@ -166,6 +179,9 @@ class _Converter(NodeContext):
                 raise FrontendError(f"initializer '{t.name}' cannot be read: {exc}",
                                     loc=self.loc) from None
         self.values.update(inits)
+        # model data: the float initializers (an int64 one holds shapes, axes, pads)
+        self.learned.update(k for k, v in inits.items() if np.issubdtype(v.dtype, np.floating))
+        self.inits = inits
         real_inputs = [i for i in self.g.input if i.name not in inits]
         order = self._topo_order(set(inits) | {i.name for i in self.g.input})
         for node in order:
@@ -321,6 +337,17 @@ class _Converter(NodeContext):
         self.values[inp.name] = self.imp.add(O.Input(shape), [], (sanitize(inp.name),), "input",
                                              f"input '{inp.name}'", self.loc)
 
+    def recompute(self, name: str, subst: dict[str, np.ndarray]) -> np.ndarray:
+        """The constant ``name`` with the initializers in ``subst`` replaced."""
+        if name in subst:
+            return subst[name]
+        recipe = self.recipes.get(name)
+        if recipe is None or not set(subst) & set(self.sources(name)):
+            return np.asarray(self.values[name])
+        node, k = recipe
+        ins = [self.recompute(i, subst) if i else None for i in node.input]
+        return np.asarray(_eval_const(self, node, ins)[k])
+
     # ------------------------------------------------------------------ per node
 
     def _schema_attributes(self, op_type: str) -> set[str] | None:
@@ -370,9 +397,13 @@ class _Converter(NodeContext):
                 raise
             except Exception as exc:
                 raise self.err(node, f"cannot evaluate on constants: {exc}") from None
-            for name, v in zip(node.output, outs):
+            learned = any(name in self.learned for name in node.input if name)
+            for k, (name, v) in enumerate(zip(node.output, outs)):
                 if name:
                     self.values[name] = np.asarray(v)
+                    self.recipes[name] = (node, k)
+                    if learned:
+                        self.learned.add(name)
             return
         handler = ONNX.get(node.op_type)
         if handler is None:  # pragma: no cover - _check_supported ran first
@@ -475,7 +506,72 @@ def _eval_const(cv: _Converter, node: Any, ins: list[Any]) -> list[Any]:
         return [np.full([int(v) for v in x], fill.reshape(-1)[0], dtype=fill.dtype)]
     if op == "Range":
         return [np.arange(x, ins[1], ins[2])]
+    if any(np.issubdtype(np.asarray(v).dtype, np.integer) and np.any(np.asarray(v) == BATCH)
+           for v in ins if v is not None):
+        raise cv.err(node, "arithmetic on the symbolic batch size is not supported")
+    unary = {"Ceil": np.ceil, "Floor": np.floor, "Neg": np.negative, "Abs": np.abs,
+             "Sqrt": np.sqrt, "Reciprocal": np.reciprocal}
+    if op in unary:
+        return [unary[op](x).astype(np.asarray(x).dtype)]
+    if op == "Clip":
+        lo = a.get("min") if cv.opset < 11 else (ins[1] if len(ins) > 1 else None)
+        hi = a.get("max") if cv.opset < 11 else (ins[2] if len(ins) > 2 else None)
+        out = np.asarray(x)
+        if lo is not None:
+            out = np.maximum(out, np.asarray(lo, out.dtype))
+        if hi is not None:
+            out = np.minimum(out, np.asarray(hi, out.dtype))
+        return [out]
+    if op in ("Max", "Min"):
+        fn2 = np.maximum if op == "Max" else np.minimum
+        out = np.asarray(ins[0])
+        for v in ins[1:]:
+            out = fn2(out, v)
+        return [out]
+    if op == "Pow":
+        return [np.power(x, ins[1]).astype(np.asarray(x).dtype)]
+    if op == "Transpose":
+        perm = a.get("perm")
+        return [np.transpose(x, None if perm is None else [int(v) for v in perm])]
+    if op in ("ReduceMean", "ReduceSum"):
+        axes = a.get("axes")
+        if axes is None and len(ins) > 1 and ins[1] is not None:
+            axes = [int(v) for v in np.atleast_1d(ins[1])]
+        if not axes and a.get("noop_with_empty_axes", 0):
+            return [x]
+        fn3 = np.mean if op == "ReduceMean" else np.sum
+        axis = None if not axes else tuple(int(v) % x.ndim for v in axes)
+        out = fn3(np.asarray(x, np.float64), axis=axis, keepdims=bool(a.get("keepdims", 1)))
+        return [np.asarray(out, np.asarray(x).dtype)]
+    if op == "BatchNormalization":
+        return _batch_norm_const(cv, node, a, ins)
     raise cv.err(node, "cannot evaluate on constants")  # pragma: no cover
+
+
+def _batch_norm_const(cv: _Converter, node: Any, a: dict[str, Any], ins: list[Any]
+                     ) -> list[Any]:
+    """BatchNormalization of a constant: with ``training_mode=1`` by the constant's own
+    statistics over every axis but 1 (the biased variance), as ``F.batch_norm(...,
+    training=True)`` standardises a weight; else by the given mean and variance.  Only
+    the first output (the normalised tensor) may be read."""
+    x = np.asarray(ins[0], np.float64)
+    if cv.opset < 9 and not int(a.get("spatial", 1)):
+        raise cv.err(node, "spatial=0 (statistics per activation) is not supported")
+    if any(o and (cv.consumers.get(o) or o in cv.graph_outputs) for o in node.output[1:]):
+        raise cv.err(node, "its running-statistics outputs are read; cnnir evaluates only "
+                     "the normalised output of a BatchNormalization of a constant")
+    axes = tuple(i for i in range(x.ndim) if i != 1)
+    shape = [1] * x.ndim
+    shape[1] = x.shape[1]
+    if int(a.get("training_mode", 0)):
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        mean = np.asarray(ins[3], np.float64).reshape(shape)
+        var = np.asarray(ins[4], np.float64).reshape(shape)
+    eps = float(a.get("epsilon", 1e-5))
+    y = (x - mean) / np.sqrt(var + eps) * np.asarray(ins[1], np.float64).reshape(shape) \
+        + np.asarray(ins[2], np.float64).reshape(shape)
+    return [y.astype(np.asarray(ins[0]).dtype)]
 
 
 __all__ = ["load_onnx", "from_onnx_model", "CONST_SPECS"]

@@ -97,10 +97,18 @@ def _conv(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> An
         return _seq_conv(cv, node, ins, a)
     xv, extra = _unpad(cv.ir_or_pad(node, ins, 0))
     s = _map_input(cv, node, xv)
-    w = cv.const(node, ins, 1, "the weight")
+    w = cv.const(node, ins, 1, "the weight", exact=False)
     b = cv.opt_const(node, ins, 2, "the bias")
     if w.ndim != 4:
         raise cv.err(node, f"weight of shape {list(w.shape)}: cnnir handles 2-D convolutions")
+    gain = None
+    try:
+        cv.check_exact(node, 1, "the weight")
+    except CnnirError:
+        split = _gain_split(cv, node.input[1], w)
+        if split is None:
+            raise
+        w, gain = split
     kernel = _spatial(cv, node, a, "kernel_shape", 0)
     if "kernel_shape" in a and kernel != tuple(w.shape[2:]):
         raise cv.err(node, f"kernel_shape {list(kernel)} disagrees with the weight "
@@ -116,11 +124,47 @@ def _conv(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> An
     if b is not None and b.size != w.shape[0]:
         raise cv.err(node, f"bias of shape {list(b.shape)} does not fit {w.shape[0]} output "
                      f"channels")
-    op = O.Conv2d(int(w.shape[0]), kernel, stride, pads, dil, group, b is not None)
+    out = int(w.shape[0])
+    if gain is not None:  # the standardised weight, then the gain (and the bias)
+        conv = cv.add(node, O.Conv2d(out, kernel, stride, pads, dil, group, False), [xv],
+                      "conv", {"weight": w}, node.input[1])
+        arrays = {"weight": gain.reshape(out, 1, 1)}
+        if b is not None:
+            arrays["bias"] = b.reshape(out, 1, 1)
+        return cv.add(node, O.Scale(True, bias=b is not None), [conv], "gain", arrays)
+    op = O.Conv2d(out, kernel, stride, pads, dil, group, b is not None)
     weights = {"weight": w}
     if b is not None:
         weights["bias"] = b.reshape(-1)
     return cv.add(node, op, [xv], "conv", weights, node.input[1])
+
+
+def _gain_split(cv: NodeContext, name: str, w: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A conv weight computed in the graph as ``f(W) * g``, with ``g`` an initializer of one
+    value per output channel (NFNet's ScaledStdConv2d: weight standardisation times
+    ``gain * scale``, which the exporter folds into one initializer): ``(f(W), g)``, or
+    None.  The other distinct initializers must hold exactly ``W``'s values; the weight
+    is computed again with ``g`` replaced by ones and by another vector, and must scale
+    with ``g`` channel by channel."""
+    srcs = cv.distinct_sources(name)
+    out = int(w.shape[0])
+    per = (-1,) + (1,) * (w.ndim - 1)
+    for key, g in srcs.items():
+        if g.size != out or g.size == w.size or \
+                sum(int(v.size) for k, v in srcs.items() if k != key) != w.size:
+            continue
+        try:
+            w1 = cv.recompute(name, {key: np.ones_like(g)})
+            probe = np.linspace(0.5, 2.0, out, dtype=g.dtype).reshape(g.shape)
+            w2 = cv.recompute(name, {key: probe})
+        except CnnirError:
+            return None
+        if w1.shape == w.shape and np.allclose(w2, w1 * probe.reshape(per), rtol=1e-5,
+                                               atol=1e-6) \
+                and np.allclose(w, w1 * g.reshape(per), rtol=1e-5, atol=1e-6):
+            return w1, g.reshape(-1)
+    return None
 
 
 @rule("ConvTranspose", produces=[O.ConvTranspose2d],
@@ -314,8 +358,13 @@ def _foldable_bias(cv: NodeContext, node: Any, ins: list[Value]) -> bool:
     if isinstance(ins[i], np.ndarray) or not isinstance(ins[i], (int, np.integer)):
         return False
     p = cv.imp.nodes[int(ins[i])]
-    return (isinstance(p.op, (O.Linear, O.Conv2d)) and _sole_user(cv, node, i, int(ins[i]))
-            and _bias_vector(np.asarray(ins[1 - i]), p.shape) is not None)
+    const = np.asarray(ins[1 - i])
+    # exact counts: a learned per-channel vector becomes the bias a bias-less layer lacks
+    # (a fixed constant, a scalar, or a second bias stays a Scale of its own)
+    return (isinstance(p.op, (O.Linear, O.Conv2d)) and not p.op.bias
+            and not cv.fixed(node, 1 - i) and const.size == p.shape[0]
+            and _sole_user(cv, node, i, int(ins[i]))
+            and _bias_vector(const, p.shape) is not None)
 
 
 def _sole_user(cv: NodeContext, node: Any, i: int, src: int) -> bool:
@@ -330,12 +379,18 @@ def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     """``Mul`` / ``Add`` / ``Sub`` / ``Div`` of a feature map by a scalar or per-channel
     constant (by ONNX broadcasting: it varies along axis 1 alone): a Scale.  An ``Add``
     (or ``Sub``) right after a Mul- or Div-made Scale that is its only user becomes that
-    Scale's bias (Caffe2's Mul-Add pairs; cnnir's own export of a scale with a bias)."""
+    Scale's bias (Caffe2's Mul-Add pairs; cnnir's own export of a scale with a bias).
+
+    Learned or fixed (:meth:`NodeContext.fixed`): a constant computed from initializers
+    is model data, counted as parameters; one made of ``Constant`` nodes alone (what
+    ``torch.onnx.export`` writes for a number in the code, ``x * 0.17``) is a ``fixed``
+    Scale, counted as buffers, and ``+ 0`` / ``* 1`` by such a constant is no layer."""
     i = 0 if not isinstance(ins[0], np.ndarray) else 1
     if isinstance(ins[i], np.ndarray):
         raise cv.err(node, f"{node.op_type} of two constants was not folded")
     x = cv.ir(node, ins, i)
     shape = cv.shape(x)
+    cv.check_exact(node, 1 - i, "the constant")
     const = np.asarray(ins[1 - i], np.float64)
     vec = _bias_vector(const, shape)
     if vec is None:
@@ -350,22 +405,32 @@ def _scale_by_constant(cv: NodeContext, node: Any, ins: list[Value]) -> int:
     if op_type == "Div" and i == 1:
         raise cv.err(node, f"divides the constant '{node.input[0]}' by a feature map (c / x); "
                      f"cnnir's scale layer divides a feature map by a constant only")
+    fixed = cv.fixed(node, 1 - i)
+    neutral = 1.0 if op_type in ("Mul", "Div") else 0.0
+    if fixed and not (op_type == "Sub" and i == 1) and np.all(vec == neutral):
+        return x  # ``x + 0`` (MobileOne's ``out += identity_out`` with no identity), ``x * 1``
     if op_type == "Mul":
-        return cv.add(node, O.Scale(per_channel), [x], "scale", {"weight": vec})
+        return cv.add(node, O.Scale(per_channel, fixed=fixed), [x], "scale", {"weight": vec})
     if op_type == "Div":
-        return cv.add(node, O.Scale(per_channel, divide=True), [x], "scale", {"weight": vec})
+        return cv.add(node, O.Scale(per_channel, divide=True, fixed=fixed), [x], "scale",
+                      {"weight": vec})
     bias = -vec if op_type == "Sub" and i == 0 else vec
     if op_type == "Sub" and i == 1:  # c - x = (-1) * x + c, exact in float32
-        return cv.add(node, O.Scale(per_channel, bias=True), [x], "scale",
-                      {"weight": -np.ones(arr_shape), "bias": bias})
+        if fixed:
+            return cv.add(node, O.Scale(per_channel, bias=True, fixed=True), [x], "scale",
+                          {"weight": -np.ones(arr_shape), "bias": bias})
+        # a learned c: the -1 is no parameter, so it is a fixed Scale of its own
+        neg = cv.add(node, O.Scale(False, fixed=True), [x], "neg", {"weight": -np.ones((1,))})
+        return cv.add(node, O.Scale(per_channel, scale=False, bias=True), [neg], "scale",
+                      {"bias": bias})
     p = cv.imp.nodes[x]
-    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias
+    if (isinstance(p.op, O.Scale) and p.op.scale and not p.op.bias and p.op.fixed == fixed
             and p.op.per_channel == per_channel and _sole_user(cv, node, i, x)):
-        p.op = O.Scale(per_channel, bias=True, divide=p.op.divide)
+        p.op = O.Scale(per_channel, bias=True, divide=p.op.divide, fixed=fixed)
         p.weights = {**(p.weights or {}), "bias": bias.astype(np.float32)}
         return x
-    return cv.add(node, O.Scale(per_channel, scale=False, bias=True), [x], "scale",
-                  {"bias": bias})
+    return cv.add(node, O.Scale(per_channel, scale=False, bias=True, fixed=fixed), [x],
+                  "scale", {"bias": bias})
 
 
 @rule("Sum", produces=[O.Identity, O.Add, O.Sum], handles=("data_0",),
@@ -448,6 +513,8 @@ def _concat(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> 
 
 
 def _unpad(v: int | Padded) -> tuple[int, Pads]:
+    """A pending Pad's input and pads (a -inf Pad is read by MaxPools alone, a zero Pad
+    by Convs and AveragePools alone: :func:`_pad` checked the readers)."""
     return (v.src, v.pads) if isinstance(v, Padded) else (v, (0, 0, 0, 0))
 
 
@@ -493,7 +560,7 @@ _POOL = ("X", "auto_pad", "ceil_mode", "kernel_shape", "pads", "strides", "dilat
 @rule("MaxPool", produces=[O.MaxPool2d], handles=(*_POOL, "storage_order"),
       refuses={"dilations": "other than 1", "storage_order": "=1"})
 def _maxpool(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> int:
-    x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=False)
+    x, k, s, p, ceil = _pool_common(cv, node, ins, a, allow_pad=True)
     if a.get("storage_order", 0):
         raise cv.err(node, "storage_order=1 is not supported")
     p, ceil = _as_ceil(cv.shape(x), k, s, p, ceil)
@@ -929,11 +996,12 @@ def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Pad
                      f"non-negative amounts only")
     spatial = (pads[2], pads[3], pads[6], pads[7])
     readers = cv.consumers.get(node.output[0], [])
-    foldable = (value == 0.0 and not pads[1] and not pads[5] and readers
-                and node.output[0] not in cv.graph_outputs
-                and all(r.op_type in ("Conv", "AveragePool") for r in readers))
-    if foldable:
+    only = (not pads[1] and not pads[5] and readers and node.output[0] not in cv.graph_outputs)
+    if only and value == 0.0 and all(r.op_type in ("Conv", "AveragePool") for r in readers):
         return Padded(x, spatial, node.name or node.output[0])
+    if only and value == float("-inf") and all(r.op_type == "MaxPool" for r in readers):
+        # TF "same" max pooling (timm's MaxPool2dSame): the pool's own padding
+        return Padded(x, spatial, node.name or node.output[0], value)
     return cv.add(node, O.Pad(spatial, (pads[1], pads[5]), f32(value)), [x], "pad")
 
 

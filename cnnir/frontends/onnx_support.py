@@ -86,11 +86,14 @@ def spec_table() -> str:
 
 @dataclass
 class Padded:
-    """The output of a zero ``Pad``: waits to be folded into the next conv's padding."""
+    """The output of a zero ``Pad``: waits to be folded into the next conv's padding (a
+    ``-inf`` one into the next max pool's)."""
 
     src: int
     pads: tuple[int, int, int, int]
     node: str
+    #: 0, or -inf for a Pad read by MaxPools alone (TF "same" max pooling)
+    value: float = 0.0
 
 
 @dataclass
@@ -157,6 +160,11 @@ class NodeContext:
         self.file_batch: int | None = None
         #: tensor name -> value (layer id, constant or pending), filled by the driver
         self.values: dict[str, Value] = {}
+        #: constants computed from at least one initializer (model data), by the driver
+        self.learned: set[str] = set()
+        #: the initializers; constant name -> (the node that computed it, output index)
+        self.inits: dict[str, np.ndarray] = {}
+        self.recipes: dict[str, tuple[Any, int]] = {}
 
     def err(self, node: Any, msg: str) -> FrontendError:
         return FrontendError(f"{node.op_type} node '{node.name or node.output[0]}': {msg}",
@@ -226,7 +234,8 @@ class NodeContext:
                            f"map; cnnir has no op for it")
         raise self.err(node, f"input {i} is missing")
 
-    def opt_const(self, node: Any, ins: list[Value], i: int, what: str) -> np.ndarray | None:
+    def opt_const(self, node: Any, ins: list[Value], i: int, what: str, exact: bool = True
+                  ) -> np.ndarray | None:
         """Input ``i`` as a constant array, or None where the node leaves it out."""
         v = ins[i] if i < len(ins) and node.input[i] else None
         if v is None:
@@ -234,14 +243,74 @@ class NodeContext:
         if not isinstance(v, np.ndarray):
             raise self.err(node, f"{what} ('{node.input[i]}') must be a constant (an "
                            f"initializer), but the graph computes it")
+        if exact:
+            self.check_exact(node, i, what)
         return v
 
-    def const(self, node: Any, ins: list[Value], i: int, what: str) -> np.ndarray:
-        """Input ``i`` as a constant array (an initializer or a folded constant)."""
-        v = self.opt_const(node, ins, i, what)
+    def const(self, node: Any, ins: list[Value], i: int, what: str, exact: bool = True
+              ) -> np.ndarray:
+        """Input ``i`` as a constant array (an initializer or a folded constant); with
+        ``exact``, refused where :meth:`check_exact` refuses it."""
+        v = self.opt_const(node, ins, i, what, exact)
         if v is None:
             raise self.err(node, f"{what} (input {i}) is missing")
         return v
+
+    def fixed(self, node: Any, i: int) -> bool:
+        """Whether constant input ``i`` is fixed: made of ``Constant`` nodes (and shape
+        reads) alone, no initializer.  ONNX has no trainable flag; the rule follows the
+        exporters: ``torch.onnx.export`` writes parameters and buffers as initializers
+        (and what constant folding computes from them) and a number of the code as a
+        ``Constant`` node, so an initializer counts as a parameter, a Constant does not."""
+        return node.input[i] not in self.learned
+
+    def sources(self, name: str) -> dict[str, np.ndarray]:
+        """The float initializers the constant ``name`` is computed from (itself if one)."""
+        if name in self.inits:
+            v = self.inits[name]
+            return {name: v} if np.issubdtype(v.dtype, np.floating) else {}
+        recipe = self.recipes.get(name)
+        out: dict[str, np.ndarray] = {}
+        if recipe is not None:
+            for i in recipe[0].input:
+                if i:
+                    out.update(self.sources(i))
+        return out
+
+    def distinct_sources(self, name: str) -> dict[str, np.ndarray]:
+        """:meth:`sources` less copies: an initializer holding the same values as another
+        (torch.onnx.export's constant folding may store a weight twice, reshaped and
+        transposed for its statistics) is one parameter."""
+        out: dict[str, np.ndarray] = {}
+        seen: set[tuple[int, bytes]] = set()
+        for k, v in sorted(self.sources(name).items()):
+            key = (v.size, np.sort(v.reshape(-1)).tobytes())
+            if key not in seen:
+                seen.add(key)
+                out[k] = v
+        return out
+
+    def check_exact(self, node: Any, i: int, what: str) -> None:
+        """Refuse constant input ``i`` when it is computed from initializers holding more
+        (distinct) values than it has: counted as one layer's arrays, they would be
+        miscounted.  An initializer, a reshape or transpose of one, a fixed constant or a
+        standardisation of one weight passes."""
+        name = node.input[i]
+        v = self.values.get(name)
+        if name in self.inits or name not in self.learned or not isinstance(v, np.ndarray) \
+                or not np.issubdtype(v.dtype, np.floating):
+            return
+        srcs = self.distinct_sources(name)
+        have = sum(int(s.size) for s in srcs.values())
+        if have != v.size:
+            raise self.err(node, f"{what} ('{name}', {v.size} values) is computed from the "
+                           f"initializers {', '.join(sorted(srcs))} ({have} values); cnnir "
+                           f"counts a layer's arrays as its parameters, so it maps such a "
+                           f"constant only when it holds as many values as it is made of")
+
+    def recompute(self, name: str, subst: dict[str, np.ndarray]) -> np.ndarray:
+        """The constant ``name`` with the initializers in ``subst`` replaced (the driver)."""
+        raise NotImplementedError
 
     def shape(self, i: int) -> TensorShape:
         return self.imp.shape(i)

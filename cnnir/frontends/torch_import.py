@@ -75,8 +75,10 @@ from .torch_rules import (
     TORCH_IMPORT,
     ChannelsLast,
     Layer,
+    MaxPadded,
     Stacked,
     TensorAttr,
+    attr_params,
     channels_last_module,
     describe,
     function_key,
@@ -257,7 +259,8 @@ def _trace(module: Any, shape: tuple[int, ...]) -> Any:
     concrete = {p.name: p.default for p in params[1:]
                 if p.default is not inspect.Parameter.empty}
     try:
-        return Tracer().trace(module, concrete_args=concrete or None)
+        return Tracer(autowrap_functions=_leaf_functions()).trace(
+            module, concrete_args=concrete or None)
     except Exception as exc:
         err = _user_error(exc, f"torch.fx cannot trace {type(module).__name__}",
                           _class_loc(type(module)))
@@ -270,6 +273,22 @@ def _trace(module: Any, shape: tuple[int, ...]) -> Any:
                     f"export to ONNX instead: torch.onnx.export(model, torch.randn(1, {size}), "
                     "'model.onnx'), then `cnnir report model.onnx`")
         raise err from None
+
+
+def _leaf_functions() -> tuple[Any, ...]:
+    """Functions outside torch that the rules map (keys ``"pkg.module.function"``), from
+    the modules already imported: torch.fx records each call as one node instead of
+    tracing into it.  timm's ``pad_same`` reads ``x.size()`` into Python arithmetic,
+    which fx cannot trace; as a leaf, its rule computes the pad at the import's size."""
+    out = []
+    for key in TORCH_IMPORT.keys():
+        mod, _, fn = str(key).rpartition(".")
+        if mod.split(".")[0] in ("F", "torch", "operator", "Tensor", "nn"):
+            continue
+        obj = getattr(sys.modules.get(mod), fn, None)
+        if callable(obj):
+            out.append(obj)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- mapping
@@ -311,6 +330,7 @@ class _Mapper:
                     if exc.loc is None:
                         exc.loc = loc
                     raise
+                self._in_place(node)
         if not outputs:
             raise FrontendError(f"{self.imp.name} returns no tensor")
         for n in self.imp.nodes:  # block kinds and locations from the module classes
@@ -319,6 +339,26 @@ class _Mapper:
         self._record_repeats()
         root_loc = _class_loc(type(self.root))
         return self.imp.build(outputs, source=root_loc.file if root_loc else None)
+
+    def _in_place(self, node: Any) -> None:
+        """An in-place call (``out.mul_(g)``, ``out += y``, ``F.relu(x, inplace=True)``, an
+        ``inplace=True`` module) changes its first argument: later readers of that
+        argument read the result (NF-ResNet's ``out.mul_(self.skipinit_gain)`` whose
+        return value is dropped)."""
+        import torch.fx
+
+        src = node.args[0] if node.args else None
+        if not isinstance(src, torch.fx.Node) or not isinstance(self.values.get(node), Layer) \
+                or not isinstance(self.values.get(src), Layer):
+            return
+        if node.op == "call_method":
+            inplace = str(node.target).endswith("_") and not str(node.target).startswith("_")
+        elif node.op == "call_module":
+            inplace = getattr(self.root.get_submodule(node.target), "inplace", False) is True
+        else:
+            inplace = node.target in _IN_PLACE or node.kwargs.get("inplace") is True
+        if inplace:
+            self.values[src] = self.values[node]
 
     def _record_scope(self, path: tuple[str, ...]) -> None:
         if path in self.imp.classes:
@@ -462,7 +502,7 @@ class _Mapper:
         args = [self.resolve(a) for a in node.args]
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
         layers = [a for a in _flat(args) + _flat(list(kwargs.values()))
-                  if isinstance(a, (Layer, Stacked, ChannelsLast))]
+                  if isinstance(a, (Layer, Stacked, ChannelsLast, MaxPadded))]
         target = node.target
         if node.op == "call_function" and getattr(target, "__name__", "") in (
                 "_assert", "_assert_is_none"):
@@ -538,20 +578,8 @@ class _Mapper:
         computed now with torch, the result a constant tensor for the calls that use it."""
         import torch
 
-        def real(v: Any) -> Any:
-            if isinstance(v, TensorAttr):
-                return self.tensor(v)
-            if isinstance(v, (list, tuple)):
-                return type(v)(real(x) for x in v)
-            return v
-
-        a, k = real(args), {key: real(v) for key, v in kwargs.items()}
         try:
-            with torch.no_grad():
-                if node.op == "call_method":
-                    out = getattr(a[0], node.target)(*a[1:], **k)
-                else:
-                    out = node.target(*a, **k)
+            out = self.evaluate(node, args, kwargs, {})
         except Exception as exc:
             raise self.fail(node, f"cannot evaluate on the module's tensors: {exc}") from None
         if isinstance(out, torch.Size):  # ``self.weight.shape``: plain sizes
@@ -560,7 +588,41 @@ class _Mapper:
             return out
         if not isinstance(out, torch.Tensor):
             raise self.fail(node, f"computes {type(out).__name__} from the module's tensors")
-        return TensorAttr(f"{node.name} (computed)", out)
+        params: dict[str, Any] = {}
+        for v in _flat(args) + _flat(list(kwargs.values())):
+            params.update(attr_params(self.root, v))
+        return TensorAttr(f"{node.name} (computed)", out, (node, args, kwargs), params)
+
+    def evaluate(self, node: Any, args: list[Any], kwargs: dict[str, Any],
+                 subst: dict[str, Any]) -> Any:
+        """``node``'s call on its arguments' tensors, each parameter named in ``subst``
+        replaced by the tensor given there (computed tensors computed again)."""
+        import torch
+
+        def real(v: Any) -> Any:
+            if isinstance(v, TensorAttr):
+                if v.recipe is not None:
+                    if not subst or not set(subst) & set(attr_params(self.root, v)):
+                        return self.tensor(v)
+                    node_, args_, kwargs_ = v.recipe
+                    return self.evaluate(node_, args_, kwargs_, subst)
+                return subst[v.target] if v.target in subst else self.tensor(v)
+            if isinstance(v, (list, tuple)):
+                return type(v)(real(x) for x in v)
+            return v
+
+        a, k = real(args), {key: real(v) for key, v in kwargs.items()}
+        with torch.no_grad():
+            if node.op == "call_method":
+                return getattr(a[0], node.target)(*a[1:], **k)
+            return node.target(*a, **k)
+
+    def recompute(self, v: TensorAttr, subst: dict[str, Any]) -> Any:
+        """The tensor ``v`` with the parameters in ``subst`` replaced (see :meth:`evaluate`)."""
+        if v.recipe is None:
+            return subst.get(v.target, self.tensor(v))
+        node, args, kwargs = v.recipe
+        return self.evaluate(node, args, kwargs, subst)
 
 
 _NOT_A_READ = object()
@@ -573,6 +635,8 @@ def _flat(v: Any) -> list[Any]:
         return [x for item in v.values() for x in _flat(item)]
     return [v]
 
+
+_IN_PLACE = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
 
 _CONST_FUNCS = {operator.getitem, operator.add, operator.mul, operator.sub, operator.floordiv,
                 operator.truediv, operator.neg, operator.eq, operator.ne, operator.not_,

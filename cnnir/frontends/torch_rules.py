@@ -45,11 +45,19 @@ class Layer:
 
 class TensorAttr:
     """A parameter or buffer read with ``get_attr``, or a tensor computed from them
-    (``value``, filled when a rule such as ``F.batch_norm`` reads it)."""
+    (``value``, filled when a rule such as ``F.batch_norm`` reads it).
 
-    def __init__(self, target: str, value: Any = None) -> None:
+    A computed one keeps its ``recipe`` (the fx node and its arguments, tensor
+    attributes among them), so it can be computed again with a parameter replaced
+    (:func:`recompute`), and ``params``: the parameters it was computed from (target ->
+    tensor), whose elements are the model's parameters the value stands for."""
+
+    def __init__(self, target: str, value: Any = None, recipe: Any = None,
+                 params: dict[str, Any] | None = None) -> None:
         self.target = target
         self.value = value
+        self.recipe = recipe
+        self.params = params
 
     def __repr__(self) -> str:
         return f"the tensor attribute '{self.target}'"
@@ -85,11 +93,47 @@ class ChannelsLast:
                 "permute(0, 3, 1, 2) turns it back")
 
 
+class MaxPadded:
+    """timm's ``pad_same(x, ..., value=-inf)`` of layer ``id``: pending until the
+    ``F.max_pool2d`` that follows takes ``pads`` ``(top, left, bottom, right)`` as its own
+    padding (a max pool pads with -inf), as ``MaxPool2dSame`` does."""
+
+    __slots__ = ("id", "pads")
+
+    def __init__(self, i: int, pads: tuple[int, int, int, int]) -> None:
+        self.id = i
+        self.pads = pads
+
+    def __repr__(self) -> str:
+        return ("a feature map padded with -inf (pad_same); cnnir maps it only as the "
+                "padding of the F.max_pool2d right after it")
+
+
 def describe(v: Any) -> str:
     """A value that is not a feature map, as an error message names it."""
-    if isinstance(v, (TensorAttr, Stacked, ChannelsLast)):
+    if isinstance(v, (TensorAttr, Stacked, ChannelsLast, MaxPadded)):
         return repr(v)
     return f"the constant {v!r}"
+
+
+def attr_params(root: Any, v: Any) -> dict[str, Any]:
+    """The ``nn.Parameter`` s a constant stands for: a parameter read, or those a computed
+    tensor was made from (target -> tensor); none for a number or a buffer."""
+    if not isinstance(v, TensorAttr):
+        return {}
+    if v.params is not None:
+        return v.params
+    path, _, leaf = v.target.rpartition(".")
+    try:
+        owner = root.get_submodule(path) if path else root
+    except AttributeError:
+        return {}
+    p = owner._parameters.get(leaf) if hasattr(owner, "_parameters") else None
+    return {} if p is None else {v.target: p}
+
+
+def attr_numel(params: dict[str, Any]) -> int:
+    return sum(int(t.numel()) for t in params.values())
 
 
 class Mapper(Protocol):
@@ -105,6 +149,8 @@ class Mapper(Protocol):
             leaf: bool = False) -> Layer: ...
 
     def tensor(self, v: TensorAttr) -> Any: ...
+
+    def recompute(self, v: TensorAttr, subst: dict[str, Any]) -> Any: ...
 
 
 def opt(node: Any, args: list[Any], kwargs: dict[str, Any], i: int, name: str,
@@ -473,14 +519,22 @@ def _sub_div(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> L
     return _scale_by(m, node, hint, a, b)
 
 
-def _constant(m: Mapper, v: Any) -> np.ndarray:
+def _constant(m: Mapper, v: Any) -> tuple[np.ndarray, bool]:
+    """The constant operand of a scale and whether it is learned: a parameter (or a
+    tensor computed from parameters alone, ``self.gamma.reshape(1, -1, 1, 1)``) is; a
+    Python number or a buffer is fixed (no parameter).  A tensor computed from
+    parameters with more elements than it has is refused: its count would be wrong."""
     if isinstance(v, TensorAttr):
-        t = m.root
-        for part in v.target.split("."):
-            t = getattr(t, part)
-        return _np(t).astype(np.float64)
+        arr = _np(m.tensor(v)).astype(np.float64)
+        params = attr_params(m.root, v)
+        if params and attr_numel(params) != arr.size:
+            raise CnnirError(f"{describe(v)} is computed from the parameters "
+                             f"{', '.join(sorted(params))} ({attr_numel(params)} values) into "
+                             f"{arr.size} values; cnnir cannot count them as one layer's "
+                             f"parameters exactly")
+        return arr, bool(params)
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return np.array(float(v))
+        return np.array(float(v)), False
     raise CnnirError(f"has no IR op for {describe(v)}")
 
 
@@ -493,7 +547,8 @@ def _scale_by(m: Mapper, node: Any, hint: str, a: Any, b: Any) -> Layer:
     if not first and not isinstance(b, Layer):
         raise CnnirError(f"{hint} of {describe(a)} and {describe(b)} has no IR op")
     x = a if first else b
-    const = _constant(m, b if first else a)
+    const, learned = _constant(m, b if first else a)
+    fixed = not learned
     shape = m.imp.shape(x.id)
     rank = len(shape) + 1
     dims = [1] * (rank - const.ndim) + list(const.shape) if const.ndim <= rank else None
@@ -507,19 +562,26 @@ def _scale_by(m: Mapper, node: Any, hint: str, a: Any, b: Any) -> Layer:
     per_channel = vec.size > 1
     arr = vec.reshape(((shape[0], 1, 1) if shape.is_map else (shape[0],)) if per_channel
                       else (1,))
-    if hint == "add" and not per_channel and float(vec[0]) == 0.0:
-        return x  # ``sum([a, b])`` starts with ``0 + a``
     if hint == "div" and not first:
         raise CnnirError("divides a constant by a feature map (c / x); cnnir's scale layer "
                          "divides a feature map by a constant only")
+    neutral = 1.0 if hint in ("mul", "div") else 0.0
+    if fixed and not (hint == "sub" and not first) and np.all(vec == neutral):
+        return x  # ``sum([a, b])`` starts with ``0 + a``; ``x * 1``
     if hint == "mul":
-        op, w = O.Scale(per_channel), {"weight": arr}
+        op, w = O.Scale(per_channel, fixed=fixed), {"weight": arr}
     elif hint == "div":
-        op, w = O.Scale(per_channel, divide=True), {"weight": arr}
-    elif hint == "sub" and not first:  # c - x = (-1) * x + c
-        op, w = O.Scale(per_channel, bias=True), {"weight": -np.ones_like(arr), "bias": arr}
+        op, w = O.Scale(per_channel, divide=True, fixed=fixed), {"weight": arr}
+    elif hint == "sub" and not first and fixed:  # c - x = (-1) * x + c
+        op = O.Scale(per_channel, bias=True, fixed=True)
+        w = {"weight": -np.ones_like(arr), "bias": arr}
+    elif hint == "sub" and not first:  # a learned c: the -1 is a fixed scale of its own
+        neg = m.add(node, O.Scale(False, fixed=True), [x.id], "neg", None,
+                    {"weight": -np.ones((1,), np.float32)})
+        return m.add(node, O.Scale(per_channel, scale=False, bias=True), [neg.id], "scale",
+                     None, {"bias": arr.astype(np.float32)})
     else:
-        op = O.Scale(per_channel, scale=False, bias=True)
+        op = O.Scale(per_channel, scale=False, bias=True, fixed=fixed)
         w = {"bias": -arr if hint == "sub" else arr}
     return m.add(node, op, [x.id], "scale", None,
                  {k: v.astype(np.float32) for k, v in w.items()})
@@ -634,15 +696,58 @@ def _mean(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Laye
 
 @TORCH_IMPORT.rule("F.max_pool2d", "torch.max_pool2d", produces=[O.MaxPool2d])
 def _maxpool_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
-    x = m.ir(node, args[0], "maxpool")
+    """``F.max_pool2d``; of a :class:`MaxPadded` map, with its padding as the pool's."""
+    pending = args[0] if isinstance(args[0], MaxPadded) else None
+    x = pending.id if pending is not None else m.ir(node, args[0], "maxpool")
     k = opt(node, args, kwargs, 1, "kernel_size")
     s = opt(node, args, kwargs, 2, "stride") or k
-    p = opt(node, args, kwargs, 3, "padding", 0)
+    p = _pads(opt(node, args, kwargs, 3, "padding", 0))
     if _pair(opt(node, args, kwargs, 4, "dilation", 1)) != (1, 1) or \
             opt(node, args, kwargs, 6, "return_indices", False):
         raise CnnirError("dilation and return_indices have no IR op")
+    if pending is not None:
+        if any(p):
+            raise CnnirError("max_pool2d with its own padding of a pad_same(-inf) map; cnnir "
+                             "maps one padding")
+        p = pending.pads
     ceil = opt(node, args, kwargs, 5, "ceil_mode", False)
-    return m.add(node, O.MaxPool2d(_pair(k), _pair(s), _pads(p), bool(ceil)), [x], "maxpool")
+    return m.add(node, O.MaxPool2d(_pair(k), _pair(s), p, bool(ceil)), [x], "maxpool")
+
+
+def same_pads(size: tuple[int, int], kernel: Any, stride: Any, dilation: Any = 1
+              ) -> tuple[int, int, int, int]:
+    """TensorFlow's "SAME" padding of an ``H x W`` input as ``(top, left, bottom, right)``:
+    the total ``max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)`` per axis, the
+    smaller half first (timm's ``get_same_padding`` and ``pad_same``)."""
+    total = []
+    for n, k, s, d in zip(size, _pair(tuple(kernel) if not isinstance(kernel, int) else kernel),
+                          _pair(tuple(stride) if not isinstance(stride, int) else stride),
+                          _pair(tuple(dilation) if not isinstance(dilation, int) else dilation)):
+        total.append(max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0))
+    ph, pw = total
+    return (ph // 2, pw // 2, ph - ph // 2, pw - pw // 2)
+
+
+@TORCH_IMPORT.rule("timm.layers.padding.pad_same", produces=[O.Pad, O.MaxPool2d])
+def _pad_same(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """timm's ``pad_same(x, kernel_size, stride, dilation, value)`` (an fx leaf: it
+    computes the pad from ``x.size()``), at the import's input size: TF "same" padding
+    of the conv or pool that follows (Conv2dSame, MaxPool2dSame, AvgPool2dSame,
+    ScaledStdConv2dSame).  A zero pad is a Pad layer; a -inf pad is pending
+    (:class:`MaxPadded`) until the max pool after it takes it as its padding."""
+    x = m.ir(node, args[0], "pad_same")
+    shape = m.imp.shape(x)
+    if len(shape) != 3:
+        raise CnnirError(f"pad_same of an N x {shape} tensor; cnnir pads NCHW maps")
+    pads = same_pads((shape[1], shape[2]), opt(node, args, kwargs, 1, "kernel_size"),
+                     opt(node, args, kwargs, 2, "stride"),
+                     opt(node, args, kwargs, 3, "dilation", (1, 1)))
+    value = float(opt(node, args, kwargs, 4, "value", 0))
+    if value == float("-inf"):
+        return MaxPadded(x, pads)
+    if not any(pads):
+        return Layer(x)
+    return m.add(node, O.Pad(pads, (0, 0), value), [x], "pad")
 
 
 @TORCH_IMPORT.rule("F.avg_pool2d", produces=[O.AvgPool2d])
@@ -778,7 +883,8 @@ def _layer_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
     for i, key in ((2, "weight"), (3, "bias")):
         t = opt(node, args, kwargs, i, key)
         if isinstance(t, TensorAttr):
-            t = m.root.get_parameter(t.target)
+            _exact(m, f"layer_norm's {key}", [t], [_np(m.tensor(t))])
+            t = m.tensor(t)
         elif t is not None:
             raise CnnirError(f"layer_norm's {key} is {describe(t)}, not a parameter")
         arrays.append(t)
@@ -818,6 +924,9 @@ def _batch_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
     if any(v is None for v in arrays.values()):
         raise CnnirError("batch_norm without affine parameters or running statistics has "
                          "no IR op")
+    _exact(m, "batch_norm", [opt(node, args, kwargs, i, k) for i, k in ((3, "weight"),
+                                                                       (4, "bias"))],
+           [arrays["weight"], arrays["bias"]])
     if any(v.shape != (c,) for v in arrays.values() if v is not None):
         raise CnnirError(f"batch_norm tensors do not have {c} channels")
     momentum = opt(node, args, kwargs, 6, "momentum", 0.1)
@@ -826,12 +935,70 @@ def _batch_norm_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]
     return m.add(node, op, [x], "bn", weights=arrays)
 
 
-@TORCH_IMPORT.rule("F.conv2d", "torch.conv2d", produces=[O.Conv2d])
+def _exact(m: Mapper, what: str, tensors: Sequence[Any], arrays: Sequence[Any]) -> None:
+    """Refuse a functional layer whose parameter arrays are not the model's parameters
+    one for one: a buffer as a conv's weight, or a weight computed from more parameters
+    than it holds (counted as the layer's own, they would be miscounted)."""
+    params: dict[str, Any] = {}
+    for t in tensors:
+        params.update(attr_params(m.root, t))
+    want = sum(int(a.size) for a in arrays if a is not None)
+    have = attr_numel(params)
+    if have != want:
+        names = ", ".join(sorted(params)) or "no parameter"
+        raise CnnirError(f"{what}'s arrays ({want} values) are computed from {names} "
+                         f"({have} parameter values); cnnir counts a layer's arrays as its "
+                         f"parameters, so it maps them only when they are the parameters "
+                         f"(or computed from exactly as many)")
+
+
+def _gain_split(m: Mapper, wv: Any, weight: np.ndarray) -> tuple[Any, Any] | None:
+    """``weight = f(W) * g`` with ``g`` a parameter of one value per output channel (NFNet's
+    ``ScaledStdConv2d``: weight standardisation times a learned ``gain``): ``(f(W), g)``,
+    or None.  Checked by computing the weight again with ``g`` replaced by ones and by
+    another vector: the weight must scale with ``g`` channel by channel."""
+    import torch
+
+    if not isinstance(wv, TensorAttr) or wv.recipe is None:
+        return None
+    params = attr_params(m.root, wv)
+    out = int(weight.shape[0])
+    for key, g in params.items():
+        if int(g.numel()) != out or out == weight.size or \
+                attr_numel(params) - out != weight.size:
+            continue
+        probe = torch.linspace(0.5, 2.0, out, dtype=g.dtype).reshape(g.shape)
+        w1 = m.recompute(wv, {key: torch.ones_like(g)})
+        w2 = m.recompute(wv, {key: probe})
+        per = (-1,) + (1,) * (weight.ndim - 1)
+        with torch.no_grad():
+            if not isinstance(w1, torch.Tensor) or tuple(w1.shape) != weight.shape:
+                continue
+            if torch.allclose(w2, w1 * probe.reshape(per), rtol=1e-5, atol=1e-6) and \
+                    np.allclose(weight, _np(w1 * g.reshape(per)), rtol=1e-5, atol=1e-6):
+                return w1, g
+    return None
+
+
+@TORCH_IMPORT.rule("F.conv2d", "torch.conv2d", produces=[O.Conv2d, O.Scale])
 def _conv2d_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
+    """``F.conv2d`` with the module's tensors: a conv.  A weight computed from its own
+    parameter and a per-output-channel gain parameter (``ScaledStdConv2d``) is a conv
+    with the gain-free weight, then a per-channel Scale by the gain (and the bias):
+    each parameter counted once, in the layer that holds it."""
     x = m.ir(node, args[0], "conv2d")
-    weight = _const(m, opt(node, args, kwargs, 1, "weight"), "weight")
-    bias = _const(m, opt(node, args, kwargs, 2, "bias"), "bias")
+    wv, bv = opt(node, args, kwargs, 1, "weight"), opt(node, args, kwargs, 2, "bias")
+    weight = _const(m, wv, "weight")
+    bias = _const(m, bv, "bias")
     assert weight is not None
+    split = None
+    try:
+        _exact(m, "conv2d", [wv, bv], [weight, bias])
+    except CnnirError:
+        split = _gain_split(m, wv, weight)
+        if split is None:
+            raise
+        _exact(m, "conv2d", [bv], [bias])
     stride = _pair(opt(node, args, kwargs, 3, "stride", 1))
     dilation = _pair(opt(node, args, kwargs, 5, "dilation", 1))
     padding: Any = opt(node, args, kwargs, 4, "padding", 0)
@@ -842,8 +1009,18 @@ def _conv2d_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) ->
     else:
         padding = _pair(padding)
     groups = int(opt(node, args, kwargs, 6, "groups", 1))
-    op = O.Conv2d(int(weight.shape[0]), (int(weight.shape[2]), int(weight.shape[3])), stride,
-                  padding, dilation, groups, bias is not None)
+    out = int(weight.shape[0])
+    kernel = (int(weight.shape[2]), int(weight.shape[3]))
+    if split is not None:
+        w1, gain = split
+        conv = m.add(node, O.Conv2d(out, kernel, stride, padding, dilation, groups, False),
+                     [x], "conv", weights={"weight": _np(w1)})
+        arrays = {"weight": _np(gain).reshape(out, 1, 1)}
+        if bias is not None:
+            arrays["bias"] = bias.reshape(out, 1, 1)
+        return m.add(node, O.Scale(True, bias=bias is not None), [conv.id], "gain",
+                     weights=arrays)
+    op = O.Conv2d(out, kernel, stride, padding, dilation, groups, bias is not None)
     arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
     return m.add(node, op, [x], "conv", weights=arrays)
 
@@ -851,9 +1028,11 @@ def _conv2d_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) ->
 @TORCH_IMPORT.rule("F.linear", "torch.linear", produces=[O.Linear])
 def _linear_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> Layer:
     x = m.ir(node, args[0], "linear")
-    weight = _const(m, opt(node, args, kwargs, 1, "weight"), "weight")
-    bias = _const(m, opt(node, args, kwargs, 2, "bias"), "bias")
+    wv, bv = opt(node, args, kwargs, 1, "weight"), opt(node, args, kwargs, 2, "bias")
+    weight = _const(m, wv, "weight")
+    bias = _const(m, bv, "bias")
     assert weight is not None
+    _exact(m, "linear", [wv, bv], [weight, bias])
     if len(m.imp.shape(x)) != 1:
         raise CnnirError(f"linear of an N x {m.imp.shape(x)} tensor; cnnir's takes (N, F)")
     arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
@@ -1437,3 +1616,8 @@ def pending_shape(m: Mapper, v: Any) -> tuple[int, ...] | None:
 __all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "Mapper",
            "describe", "opt", "module_key", "function_key", "channels_last_module",
            "seq_module", "pending_shape"]
+
+
+__all__ = ["TORCH_IMPORT", "Layer", "TensorAttr", "Stacked", "ChannelsLast", "MaxPadded",
+           "Mapper", "attr_params", "attr_numel", "same_pads",
+           "describe", "opt", "module_key", "function_key", "channels_last_module"]

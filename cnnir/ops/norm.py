@@ -158,13 +158,17 @@ class Scale(_PerPixel):
     map (``(F,)`` on a flat tensor) with ``per_channel``, else ``(1,)``: the shapes that
     broadcast onto NCHW by PyTorch's and ONNX's rule (trailing axes aligned).  They are
     counted as parameters however they came (learned, or an ONNX initializer: stored
-    model data, as a conv's weight is).  Cost: one other op per output for the product
-    (or quotient) and one for the bias, as BatchNorm's ``x * scale + shift`` counts 2."""
+    model data, as a conv's weight is) -- except with ``fixed``: the arrays are constants
+    of the model's code, not learned (``x * 0.17`` with a Python number, ``x + 0`` , a
+    registered buffer, an ONNX ``Constant`` node's value), and count as buffers.  Cost:
+    one other op per output for the product (or quotient) and one for the bias, as
+    BatchNorm's ``x * scale + shift`` counts 2."""
 
     per_channel: bool = True
     scale: bool = True
     bias: bool = False
     divide: bool = False
+    fixed: bool = False
     kind: ClassVar[str] = "scale"
     family: ClassVar[str] = "norm"
     prefix: ClassVar[str | None] = "scale"
@@ -173,8 +177,10 @@ class Scale(_PerPixel):
     init: ClassVar[str | None] = "scale"
 
     def __post_init__(self) -> None:
-        for name in ("per_channel", "scale", "bias", "divide"):
+        for name in ("per_channel", "scale", "bias", "divide", "fixed"):
             _flag(getattr(self, name), f"scale {name}")
+        if self.fixed:  # this instance's arrays are non-trainable state
+            object.__setattr__(self, "buffers", frozenset({"weight", "bias"}))
         if not (self.scale or self.bias):
             raise CnnirError("a scale needs a weight, a bias or both")
         if self.divide and not self.scale:
@@ -204,10 +210,11 @@ class Scale(_PerPixel):
         size = Sym("C", x[0]) if self.per_channel else Const(1)
         where = "one per channel" if self.per_channel else "one scalar"
         terms = same_shape(x)
+        kind = "buffer" if self.fixed else "param"
         if self.scale:
-            terms.append(Term("param", "weight", size, where))
+            terms.append(Term(kind, "weight", size, where))
         if self.bias:
-            terms.append(Term("param", "bias", size, where))
+            terms.append(Term(kind, "bias", size, where))
         if self.scale:
             terms.append(Term("other", "divide" if self.divide else "multiply", elements(out),
                               "one per output element"))
@@ -247,6 +254,8 @@ class Scale(_PerPixel):
             parts.append("bias-only")
         elif self.bias:
             parts.append("bias")
+        if self.fixed:
+            parts.append("fixed")
         return ",".join(parts)
 
 

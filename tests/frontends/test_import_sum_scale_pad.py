@@ -99,7 +99,10 @@ def test_sub_and_div_by_constants():
         [2, 3, 4, 4], opset=9)
     g = agree(model, (3, 4, 4))
     assert g.op("by_std") == O.Scale(divide=True)
-    assert g.op("flip") == O.Scale(per_channel=False, bias=True)
+    # c - x with c an initializer: the -1 is no parameter (a fixed scale), c is one
+    assert g.op("flip/neg") == O.Scale(per_channel=False, fixed=True)
+    assert g.op("flip/scale") == O.Scale(per_channel=False, scale=False, bias=True)
+    assert analyze(g).params == 3 + 3 + 1
 
 
 @pytest.mark.parametrize("node, inits, message", [
@@ -200,9 +203,10 @@ def test_fx_layer_scale_constants_and_stack_mean():
     assert sum(isinstance(o, O.Scale) for o in ops) == 6
     assert [o.kind for o in ops if isinstance(o, (O.Mean, O.Sum, O.Add))] == ["mean", "sum", "add"]
     a = analyze(g)
-    # the module's parameters, the shift buffer (a constant the IR stores: 8) and the
-    # scalars 1/6, 0.5, 1.0 and (-1, 1.0)
-    assert a.params == sum(p.numel() for p in m.parameters()) + 8 + 1 + 1 + 1 + 2
+    # the module's parameters exactly; the shift buffer (8) and the numbers of the code
+    # 1/6, 0.5, 1.0 and (-1, 1.0) are fixed scales: buffers, not parameters
+    assert a.params == sum(p.numel() for p in m.parameters())
+    assert a.buffers == 8 + 1 + 1 + 1 + 2
     scale = next(n for n in g.nodes() if g.op(n) == O.Scale())
     np.testing.assert_array_equal(g.weights[scale]["weight"], m.gamma.detach().numpy())
 

@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 from onnx_cases import agree, both_backends, make_model, run_ort
 
 from cnnir import ops as O
+from cnnir.analysis import analyze
 from cnnir.errors import CnnirError, FrontendError
 from cnnir.frontends.onnx_import import from_onnx_model
 
@@ -78,10 +79,19 @@ def conv_add(const_shape, shape=(4, 4, 4)):
                       {"w": w(shape[0], 3, 1, 1), "b": w(*const_shape)}, ["N", 3, 4, 4])
 
 
-@pytest.mark.parametrize("const_shape", [(4, 1, 1), (1, 4, 1, 1), (1,), (1, 1, 1, 1), ()])
+@pytest.mark.parametrize("const_shape", [(4, 1, 1), (1, 4, 1, 1)])
 def test_a_constant_varying_along_channels_only_folds_as_the_conv_bias(const_shape):
     g = agree(conv_add(const_shape), (3, 4, 4))
     assert [g.op(n).kind for n in g.nodes()] == ["input", "conv2d"] and g.op("conv").bias
+    assert analyze(g).params == 4 * 3 + 4
+
+
+@pytest.mark.parametrize("const_shape", [(1,), (1, 1, 1, 1), ()])
+def test_a_single_value_added_stays_a_scale_of_one_parameter(const_shape):
+    """Folded into the conv's bias it would count 4 parameters for the file's 1."""
+    g = agree(conv_add(const_shape), (3, 4, 4))
+    assert [g.op(n).kind for n in g.nodes()] == ["input", "conv2d", "scale"]
+    assert analyze(g).params == 4 * 3 + 1
 
 
 @pytest.mark.parametrize("const_shape", [(4, 1), (4,), (1, 4, 4), (1, 1, 4, 1), (2, 4, 1, 1),

@@ -38,15 +38,12 @@ def emitted(graph: cnnir.Graph) -> nn.Module:
         return to_module(graph, weights=graph.weights).eval()
 
 
-def exact(module: nn.Module, shape: tuple[int, ...], folded: int = 0) -> cnnir.Graph:
-    """Import ``module``: exact params and MACs, outputs equal to the original's.
-
-    ``folded``: parameters computed into another layer's weight at import (NFNet's gain
-    is part of the conv weight the IR holds), not layers of their own."""
+def exact(module: nn.Module, shape: tuple[int, ...]) -> cnnir.Graph:
+    """Import ``module``: exact params and MACs, outputs equal to the original's."""
     module.eval()
     g = cnnir.from_torch(module, input=shape)
     a = analyze(g)
-    assert a.params == sum(p.numel() for p in module.parameters()) - folded
+    assert a.params == sum(p.numel() for p in module.parameters())
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         module(x[:1])
@@ -176,11 +173,12 @@ class TimmLike(nn.Module):
 
 
 def test_functional_layers_on_module_tensors_are_layers():
-    g = exact(TimmLike(), (3, 16, 16), folded=8)  # the stem's gain (8 values)
-    assert ops_of(g) == ["Input", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d",
-                         "ReLU", "GlobalAvgPool", "Flatten", "Linear"]
+    g = exact(TimmLike(), (3, 16, 16))
+    # the stem's ScaledStdConv2d: the standardised conv, then its gain (8 parameters)
+    assert ops_of(g) == ["Input", "Conv2d", "Scale", "BatchNorm2d", "ReLU", "Conv2d",
+                         "BatchNorm2d", "ReLU", "GlobalAvgPool", "Flatten", "Linear"]
     # the scopes are the modules: the functional batch norm is inside bn
-    assert [v.name for v in g.walk()][1:4] == ["stem", "bn/bn", "bn/act"]
+    assert [v.name for v in g.walk()][1:5] == ["stem/conv", "stem/gain", "bn/bn", "bn/act"]
 
 
 def test_batch_norm_with_batch_statistics_is_refused():
