@@ -216,7 +216,7 @@ _RESET = '''    @torch.no_grad()
             import numpy as np
 
             rng = np.random.default_rng(seed)
-        layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+        layers = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.reset_parameters()
@@ -234,7 +234,7 @@ _RESET = '''    @torch.no_grad()
                     m.weight.copy_(torch.from_numpy(w.astype(np.float32)))'''
 
 #: the plan's modules whose weights the seed draws (the rest start as PyTorch makes them)
-_DRAWN = ("Conv2d", "ConvTranspose2d", "Linear")
+_DRAWN = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")  # Conv1d: ECA's channel conv
 
 
 def _module_order(paths: list[str]) -> list[str]:

@@ -28,11 +28,12 @@ from cnnir.weights import init_weights
 @model(input=(4, 12, 12))
 def scaled(x):
     """Scale (per channel and scalar, with a bias), LayerNorm2d, BatchNorm, a
-    transposed conv, grouped and biased convs, a linear layer."""
+    transposed conv, grouped and biased convs, ECA's channel conv, a linear layer."""
     x = x.conv(8, 3, padding=1).scale(bias=True).layernorm2d().gelu()
     x = x.conv(8, 3, padding=1, groups=2, bias=False).bn().relu()
     x = x.conv_transpose(6, 3, stride=2, padding=1, output_padding=1).scale(per_channel=False)
-    return x.global_avgpool().flatten().linear(5)
+    gate = x.global_avgpool().channel_conv1d(3).sigmoid()  # ECA's Conv1d is drawn too
+    return (x * gate).global_avgpool().flatten().linear(5)
 
 
 def interleaved() -> Graph:
