@@ -208,7 +208,10 @@ def _load_arrays(module: nn.Module, plan: Plan, arrays: dict[str, dict[str, Any]
         sub = module.get_submodule(paths[node])
         for key, arr in named.items():
             t = getattr(sub, key)
-            t.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+            arr = np.ascontiguousarray(arr)
+            if not arr.flags.writeable:  # an ONNX file's weights are read-only views
+                arr = arr.copy()
+            t.copy_(torch.from_numpy(arr))
 
 
 # --------------------------------------------------------------------------- weights

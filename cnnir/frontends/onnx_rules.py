@@ -969,7 +969,7 @@ def _resize_factors(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, A
 
 @rule("Pad", produces=[O.Pad],
       handles=("data", "pads", "constant_value", "axes", "mode", "value"),
-      refuses={"mode": "other than constant", "pads": "negative, or on N"})
+      refuses={"mode": "other than constant", "pads": "on N"})
 def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Padded | int:
     """A zero Pad of H and W read only by Convs (or AveragePools) waits to fold into their
     padding (:class:`Padded`); any other constant Pad is a :class:`~cnnir.ops.Pad` layer."""
@@ -991,9 +991,21 @@ def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Pad
             pads = full
     if mode != "constant":
         raise cv.err(node, f"{mode} padding has no IR op; cnnir maps constant padding only")
-    if len(pads) != 8 or pads[0] or pads[4] or min(pads) < 0:
-        raise cv.err(node, f"pads {pads}: cnnir pads C, H and W of an NCHW map by "
-                     f"non-negative amounts only")
+    if len(pads) != 8 or pads[0] or pads[4]:
+        raise cv.err(node, f"pads {pads}: cnnir pads C, H and W of an NCHW map only")
+    if min(pads) < 0:  # a negative pad crops (NASNet's pad-pool-crop): a Slice first
+        shape = cv.shape(x)
+        ranges = []
+        for ax in range(1, 4):
+            lo, hi = max(0, -pads[ax]), shape[ax - 1] - max(0, -pads[4 + ax])
+            if lo >= hi:
+                raise cv.err(node, f"pads {pads} crop axis {ax} of an N x {shape} map to "
+                             f"nothing")
+            ranges.append((lo, hi) if (lo, hi) != (0, shape[ax - 1]) else None)
+        x = cv.add(node, O.Slice(*ranges), [x], "crop")
+        pads = [max(0, v) for v in pads]
+        if not any(pads):
+            return x
     spatial = (pads[2], pads[3], pads[6], pads[7])
     readers = cv.consumers.get(node.output[0], [])
     only = (not pads[1] and not pads[5] and readers and node.output[0] not in cv.graph_outputs)

@@ -817,11 +817,34 @@ def _pad_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> La
     value = opt(node, args, kwargs, 3, "value", None)
     if mode != "constant":
         raise CnnirError(f"{mode} padding has no IR op; cnnir pads with a constant only")
-    if len(pad) % 2 or len(pad) > 6 or any(not isinstance(p, int) or p < 0 for p in pad):
-        raise CnnirError(f"pad {pad}: cnnir pads W, H and C by non-negative amounts only")
+    if len(pad) % 2 or len(pad) > 6 or any(not isinstance(p, int) for p in pad):
+        raise CnnirError(f"pad {pad}: cnnir pads W, H and C by whole amounts only")
     pad += [0] * (6 - len(pad))
+    if min(pad) < 0:  # a negative amount crops: a Slice, then the positive rest
+        shape = m.imp.shape(x)
+        ranges = []
+        for k, size in enumerate(shape):  # C, H, W: pad pairs 4-5, 2-3, 0-1
+            lo, hi = max(0, -pad[4 - 2 * k]), size - max(0, -pad[5 - 2 * k])
+            if lo >= hi:
+                raise CnnirError(f"pad {pad} crops an N x {shape} map to nothing")
+            ranges.append((lo, hi) if (lo, hi) != (0, size) else None)
+        x = m.add(node, O.Slice(*ranges), [x], "crop").id
+        pad = [max(0, p) for p in pad]
+        if not any(pad):
+            return Layer(x)
     left, r, t, b, c0, c1 = pad
     return m.add(node, O.Pad((t, left, b, r), (c0, c1), float(value or 0.0)), [x], "pad")
+
+
+@TORCH_IMPORT.rule("nn.ZeroPad2d", "nn.ConstantPad2d", produces=[O.Pad])
+def _m_pad(mod: Any, shape: Any) -> tuple[O.Op, None, str]:
+    """``nn.ZeroPad2d((l, r, t, b))`` / ``nn.ConstantPad2d(p, value)`` (NASNet's
+    pad-pool-crop): a Pad layer; a negative amount (a crop) is ``F.pad``'s to map."""
+    left, r, t, b = (int(v) for v in mod.padding)
+    if min(left, r, t, b) < 0:
+        raise CnnirError(f"{type(mod).__name__}{mod.padding}: a negative pad crops; cnnir "
+                         f"maps it as F.pad(x, pads) or x[:, :, t:b, l:r]")
+    return O.Pad((t, left, b, r), (0, 0), float(getattr(mod, "value", 0.0))), None, "pad"
 
 
 @TORCH_IMPORT.rule("torchvision.ops.stochastic_depth.stochastic_depth",
