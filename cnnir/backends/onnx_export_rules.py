@@ -487,6 +487,8 @@ def _pad(e: Emitter, n: str, op: O.Pad, ins: list[str], doc: str) -> str:
     t, left, b, r = op.padding
     c0, c1 = op.channels
     pads = e.add_init(f"{n}:pads", [0, c0, t, left, 0, c1, b, r], np.int64)
+    if op.mode != "constant":
+        return e.emit("Pad", [ins[0], pads], n, n, doc, mode=op.mode)
     value = e.add_init(f"{n}:value", np.array(op.value, np.float32))
     return e.emit("Pad", [ins[0], pads, value], n, n, doc, mode="constant")
 

@@ -547,6 +547,8 @@ def _pad(p: Lowering, n: str, op: O.Pad) -> Step:
     c0, c1 = op.channels
     pads: tuple[int, ...] = (left, r, t, b, c0, c1) if c0 or c1 else (left, r, t, b)
     kwargs = kw(value=op.value) if op.value != 0 else ()
+    if op.mode != "constant":
+        kwargs = kw(mode=op.mode)
     return p.step(n, [Call("function", "F.pad", (Ref(src), pads), kwargs)])
 
 

@@ -316,9 +316,10 @@ class Tensor:
         return self._layer("drop_path", lambda: O.DropPath(p), name)
 
     def pad(self, padding: Any = 0, channels: Any = (0, 0), value: float = 0.0,
-            name: str | None = None) -> Tensor:
-        """Constant padding: ``padding`` on H/W as a conv's, ``channels`` ``(before, after)``."""
-        return self._layer("pad", lambda: O.Pad(padding, tuple(channels), value), name)
+            mode: str = "constant", name: str | None = None) -> Tensor:
+        """Padding: ``padding`` on H/W as a conv's, ``channels`` ``(before, after)``, with
+        ``value`` (``mode="constant"``) or mirrored (``mode="reflect"``, H and W only)."""
+        return self._layer("pad", lambda: O.Pad(padding, tuple(channels), value, mode), name)
 
     def scale(self, per_channel: bool = True, bias: bool = False,
               name: str | None = None) -> Tensor:

@@ -969,7 +969,7 @@ def _resize_factors(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, A
 
 @rule("Pad", produces=[O.Pad],
       handles=("data", "pads", "constant_value", "axes", "mode", "value"),
-      refuses={"mode": "other than constant", "pads": "on N"})
+      refuses={"mode": "edge or wrap", "pads": "on N"})
 def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Padded | int:
     """A zero Pad of H and W read only by Convs (or AveragePools) waits to fold into their
     padding (:class:`Padded`); any other constant Pad is a :class:`~cnnir.ops.Pad` layer."""
@@ -989,8 +989,9 @@ def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Pad
             for k, ax in enumerate(axes):
                 full[ax], full[4 + ax] = pads[k], pads[len(axes) + k]
             pads = full
-    if mode != "constant":
-        raise cv.err(node, f"{mode} padding has no IR op; cnnir maps constant padding only")
+    if mode not in ("constant", "reflect"):
+        raise cv.err(node, f"{mode} padding has no IR op; cnnir maps constant and reflect "
+                     f"padding only")
     if len(pads) != 8 or pads[0] or pads[4]:
         raise cv.err(node, f"pads {pads}: cnnir pads C, H and W of an NCHW map only")
     if min(pads) < 0:  # a negative pad crops (NASNet's pad-pool-crop): a Slice first
@@ -1007,6 +1008,11 @@ def _pad(cv: NodeContext, node: Any, ins: list[Value], a: dict[str, Any]) -> Pad
         if not any(pads):
             return x
     spatial = (pads[2], pads[3], pads[6], pads[7])
+    if mode == "reflect":
+        if pads[1] or pads[5]:
+            raise cv.err(node, f"pads {pads}: a reflect pad of the channels has no IR op; "
+                         f"cnnir mirrors H and W only")
+        return cv.add(node, O.Pad(spatial, mode="reflect"), [x], "pad")
     readers = cv.consumers.get(node.output[0], [])
     only = (not pads[1] and not pads[5] and readers and node.output[0] not in cv.graph_outputs)
     if only and value == 0.0 and all(r.op_type in ("Conv", "AveragePool") for r in readers):

@@ -815,8 +815,15 @@ def _pad_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> La
     pad = list(opt(node, args, kwargs, 1, "pad"))
     mode = opt(node, args, kwargs, 2, "mode", "constant")
     value = opt(node, args, kwargs, 3, "value", None)
-    if mode != "constant":
-        raise CnnirError(f"{mode} padding has no IR op; cnnir pads with a constant only")
+    if mode not in ("constant", "reflect"):
+        raise CnnirError(f"{mode} padding has no IR op; cnnir pads with a constant or a "
+                         f"reflection only")
+    if mode == "reflect":
+        if len(pad) != 4 or any(not isinstance(p, int) or p < 0 for p in pad):
+            raise CnnirError(f"reflect pad {pad}: cnnir mirrors W and H by non-negative "
+                             f"amounts only")
+        left, r, t, b = pad
+        return m.add(node, O.Pad((t, left, b, r), mode="reflect"), [x], "pad")
     if len(pad) % 2 or len(pad) > 6 or any(not isinstance(p, int) for p in pad):
         raise CnnirError(f"pad {pad}: cnnir pads W, H and C by whole amounts only")
     pad += [0] * (6 - len(pad))
@@ -834,6 +841,13 @@ def _pad_fn(m: Mapper, node: Any, args: list[Any], kwargs: dict[str, Any]) -> La
             return Layer(x)
     left, r, t, b, c0, c1 = pad
     return m.add(node, O.Pad((t, left, b, r), (c0, c1), float(value or 0.0)), [x], "pad")
+
+
+@TORCH_IMPORT.rule("nn.ReflectionPad2d", produces=[O.Pad])
+def _m_reflect_pad(mod: Any, shape: Any) -> tuple[O.Op, None, str]:
+    """``nn.ReflectionPad2d((l, r, t, b))``: a reflect Pad layer."""
+    left, r, t, b = (int(v) for v in mod.padding)
+    return O.Pad((t, left, b, r), mode="reflect"), None, "pad"
 
 
 @TORCH_IMPORT.rule("nn.ZeroPad2d", "nn.ConstantPad2d", produces=[O.Pad])

@@ -239,9 +239,11 @@ class DropPath(_PassThrough):
 
 @record
 class Pad(Weightless):
-    """Constant padding of a feature map: ``padding`` ``(top, left, bottom, right)`` on
-    H and W, ``channels`` ``(before, after)`` on C (ResNet-CIFAR's option-A shortcut
-    zero-pads channels), filled with ``value``.
+    """Padding of a feature map: ``padding`` ``(top, left, bottom, right)`` on H and W,
+    ``channels`` ``(before, after)`` on C (ResNet-CIFAR's option-A shortcut zero-pads
+    channels), filled with ``value`` (``mode="constant"``) or mirrored without repeating
+    the edge (``mode="reflect"``: PyTorch's ``ReflectionPad2d`` and ONNX's ``reflect``,
+    H and W only, each pad smaller than its axis; TResNet's BlurPool).
 
     A zero pad right before a conv or pool is that layer's own padding; this op is for
     a pad that is not.  Cost: none (data movement).  RF: one unit per unit, the begin
@@ -251,6 +253,8 @@ class Pad(Weightless):
     #: ``(before, after)``; one int pads both sides
     channels: Pair = (0, 0)
     value: float = 0.0
+    #: ``"constant"`` or ``"reflect"``
+    mode: str = "constant"
     kind: ClassVar[str] = "pad"
     family: ClassVar[str] = "other"
     prefix: ClassVar[str | None] = "pad"
@@ -267,11 +271,18 @@ class Pad(Weightless):
                              f"got {ch!r}")
         object.__setattr__(self, "channels", (int(ch[0]), int(ch[1])))
         _number(self.value, "pad value")
+        if self.mode not in ("constant", "reflect"):
+            raise CnnirError(f"pad mode must be 'constant' or 'reflect', got {self.mode!r}")
+        if self.mode == "reflect" and (any(self.channels) or self.value != 0):
+            raise CnnirError("a reflect pad mirrors H and W: no channel pads, no value")
 
     def infer(self, inputs: list[TensorShape]) -> TensorShape:
         (x,) = inputs
         _need_map(x)
         t, left, b, r = self.padding
+        if self.mode == "reflect" and (max(t, b) >= x[1] or max(left, r) >= x[2]):
+            raise ShapeError(f"reflect pad {_fmt_pads(self.padding)} of a {x} map: each pad "
+                             f"must be smaller than its axis ({x[1]}x{x[2]})")
         return TensorShape((x[0] + sum(self.channels), x[1] + t + b, x[2] + left + r))
 
     def cost(self, inputs: list[TensorShape], out: TensorShape) -> tuple[int, int]:
@@ -303,6 +314,8 @@ class Pad(Weightless):
             out.append(f"c={self.channels[0]},{self.channels[1]}")
         if self.value != 0:
             out.append(f"value={self.value:g}")
+        if self.mode != "constant":
+            out.append(f"mode={self.mode}")
         return ",".join(out)
 
 

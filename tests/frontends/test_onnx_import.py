@@ -274,14 +274,18 @@ def test_zero_pad_folds_into_the_conv():
     assert g.op("conv").padding == (1, 2, 0, 1) and g.shape("conv") == (4, 7, 9)
 
 
-def test_reflect_pad_is_an_error_naming_the_node():
-    model = make_model([
-        helper.make_node("Pad", ["x", "pads"], ["p"], name="mypad", mode="reflect"),
-        helper.make_node("Conv", ["p", "w"], ["y"], name="conv"),
-    ], {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "w": w(4, 3, 3, 3)},
-        [1, 3, 8, 8])
-    with pytest.raises(FrontendError, match="Pad node 'mypad': reflect padding"):
-        from_onnx_model(model)
+def test_edge_pad_is_an_error_naming_the_node_reflect_is_a_layer():
+    def model(mode):
+        return make_model([
+            helper.make_node("Pad", ["x", "pads"], ["p"], name="mypad", mode=mode),
+            helper.make_node("Conv", ["p", "w"], ["y"], name="conv"),
+        ], {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "w": w(4, 3, 3, 3)},
+            [1, 3, 8, 8])
+
+    with pytest.raises(FrontendError, match="Pad node 'mypad': edge padding"):
+        from_onnx_model(model("edge"))
+    g = check(model("reflect"), (3, 8, 8))  # not folded into the conv's zero padding
+    assert g.op("mypad") == O.Pad(1, mode="reflect") and g.op("conv").padding == (0, 0, 0, 0)
 
 
 def test_gemm_without_transb_transposes_the_weight():
