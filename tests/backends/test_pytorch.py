@@ -18,6 +18,7 @@ from fuzz.strategies import build as build_program  # tests/ is on sys.path (con
 from fuzz.strategies import valid_programs
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from numpy_refs import ref_channel_conv1d, ref_radix_softmax, ref_space_to_depth
 from torch import nn
 
 from cnnir import load
@@ -209,35 +210,6 @@ ACTS = {
                            if op.approximate == "none" else 0.5 * x * (1 + np.tanh(
                                math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))),
 }
-
-
-def ref_space_to_depth(x, b):
-    """Output channel (i*b + j)*C + c at (y, x) is input channel c at (y*b + i, x*b + j)."""
-    return np.concatenate([x[:, :, i::b, j::b] for i in range(b) for j in range(b)], axis=1)
-
-
-def ref_channel_conv1d(x, op, w):
-    """y[o] = sum_t w[t] * x[o + t - p] over the channels (zero outside), plus the bias."""
-    v = np.pad(x[:, :, 0, 0], ((0, 0), (op.padding, op.padding)))
-    taps = np.asarray(w["weight"], np.float64).reshape(-1)
-    c_out = v.shape[1] - op.kernel + 1
-    y = sum(taps[k] * v[:, k:k + c_out] for k in range(op.kernel))
-    return (y + (w["bias"][0] if "bias" in w else 0))[:, :, None, None]
-
-
-def ref_radix_softmax(x, op):
-    """Input channel (g*radix + r)*C' + c -> output channel (r*card + g)*C' + c, the
-    softmax over r."""
-    r_, g_ = op.radix, op.cardinality
-    cp = x.shape[1] // (r_ * g_)
-    y = np.empty_like(x)
-    for g in range(g_):
-        for c in range(cp):
-            idx = [(g * r_ + r) * cp + c for r in range(r_)]
-            e = np.exp(x[:, idx] - x[:, idx].max(axis=1, keepdims=True))
-            for r in range(r_):
-                y[:, (r * g_ + g) * cp + c] = e[:, r] / e.sum(axis=1)
-    return y
 
 
 def ref_adaptive(x, out):
